@@ -1,0 +1,125 @@
+"""The intermediate representation: an immutable dataflow graph of nodes over typed tensors.
+
+Shapes are per inference (the batch axis is not part of the IR). A tensor's ``dtype`` is a
+:class:`~hetero.fixed.FixedType` once precision has been assigned, or ``None`` while the graph is
+still float. Passes are plain functions ``Graph -> Graph``; a pass that changes nothing returns the
+graph it was given.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+
+from .fixed import FixedType
+
+
+def _frozen(d: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    return MappingProxyType(dict(d or {}))
+
+
+@dataclass(frozen=True)
+class Tensor:
+    """A tensor between nodes: its per-inference shape and its fixed-point type (None: float)."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: FixedType | None = None
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    def __str__(self) -> str:
+        return f"{self.dtype or 'float'}[{','.join(map(str, self.shape))}]"
+
+
+@dataclass(frozen=True)
+class Node:
+    """One operation. ``op`` names the module in :mod:`hetero.ops` that defines it.
+
+    ``attrs`` hold scalars and small settings (including the hardware parallelism once chosen);
+    ``params`` hold constant arrays (float weights at import, raw fixed-point after
+    quantization); ``types`` hold the fixed-point types of params and internal values
+    (``weight``, ``bias``, ``accum``, ...).
+    """
+
+    name: str
+    op: str
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    attrs: Mapping[str, Any] = field(default_factory=dict)
+    params: Mapping[str, np.ndarray] = field(default_factory=dict)
+    types: Mapping[str, FixedType] = field(default_factory=dict)
+    source: str = ""  # the ONNX node(s) it came from, for messages
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "attrs", _frozen(self.attrs))
+        object.__setattr__(self, "params", _frozen(self.params))
+        object.__setattr__(self, "types", _frozen(self.types))
+
+    def evolve(self, **changes: Any) -> "Node":
+        """A copy with some fields replaced; mappings given here are merged into the old ones."""
+        for key in ("attrs", "params", "types"):
+            if key in changes:
+                changes[key] = {**getattr(self, key), **changes[key]}
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class Graph:
+    """Nodes in topological order, tensors by name, and the graph's input and output names."""
+
+    name: str
+    nodes: tuple[Node, ...]
+    tensors: Mapping[str, Tensor]
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tensors", _frozen(self.tensors))
+
+    def node(self, name: str) -> Node:
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        raise KeyError(name)
+
+    def producer(self, tensor: str) -> Node | None:
+        for n in self.nodes:
+            if tensor in n.outputs:
+                return n
+        return None
+
+    def consumers(self, tensor: str) -> list[Node]:
+        return [n for n in self.nodes if tensor in n.inputs]
+
+    def with_nodes(self, nodes: Iterable[Node], tensors: Mapping[str, Tensor] | None = None) -> "Graph":
+        """A graph with new nodes (and tensors, merged over the old ones), unused tensors dropped."""
+        nodes = tuple(nodes)
+        merged = {**self.tensors, **(tensors or {})}
+        used = set(self.inputs) | set(self.outputs)
+        for n in nodes:
+            used.update(n.inputs)
+            used.update(n.outputs)
+        return replace(self, nodes=nodes, tensors={k: v for k, v in merged.items() if k in used})
+
+    def replace_node(self, old: Node, new: Node, tensors: Mapping[str, Tensor] | None = None) -> "Graph":
+        return self.with_nodes((new if n is old else n for n in self.nodes), tensors)
+
+    def __str__(self) -> str:
+        lines = [f"graph {self.name}("]
+        lines += [f"    {i}: {self.tensors[i]}," for i in self.inputs]
+        lines.append(") {")
+        for n in self.nodes:
+            outs = ", ".join(f"{o}: {self.tensors[o]}" for o in n.outputs)
+            extra = [f"{k}={v}" for k, v in n.attrs.items()]
+            extra += [f"{k}:{t}" for k, t in n.types.items()]
+            extra += [f"{k}{list(v.shape)}" for k, v in n.params.items()]
+            lines.append(f"  {outs} = {n.op}[{n.name}]({', '.join(n.inputs)})" + (f"  # {' '.join(extra)}" if extra else ""))
+        lines.append(f"  return {', '.join(self.outputs)}")
+        lines.append("}")
+        return "\n".join(lines)

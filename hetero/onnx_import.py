@@ -1,0 +1,188 @@
+"""ONNX to IR. Loading is guarded (not ONNX, external data outside the model's folder, NaN
+weights); lowering dispatches every node to the op module that imports its ONNX op type."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+from .errors import UserError
+from .ir import Graph, Node, Tensor
+
+
+def load_model(path: str | Path) -> onnx.ModelProto:
+    """Read an ONNX file. External data is read only from inside the model's folder."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{path}: file not found")
+    if not path.is_file():
+        raise UserError(f"{path}: not a file")
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as e:  # protobuf raises several types for garbage input
+        raise UserError(f"{path}: not an ONNX model ({type(e).__name__})") from None
+    if not model.graph.node and not model.graph.output:
+        raise UserError(f"{path}: not an ONNX model (no graph)")
+    _load_external_data(model, path)
+    return model
+
+
+def _load_external_data(model: onnx.ModelProto, path: Path) -> None:
+    base = path.parent.resolve()
+    external = [t for t in _all_tensors(model) if t.data_location == onnx.TensorProto.EXTERNAL]
+    for t in external:
+        info = {e.key: e.value for e in t.external_data}
+        location = info.get("location", "")
+        target = (base / location).resolve()
+        if Path(location).is_absolute() or base not in target.parents:
+            raise UserError(f"{path}: tensor '{t.name}' has external data at '{location}', outside "
+                            f"the model's folder: refused")
+        if not target.is_file():
+            raise UserError(f"{path}: tensor '{t.name}': external data file '{location}' not found")
+    if external:
+        onnx.external_data_helper.load_external_data_for_model(model, str(base))
+
+
+def _all_tensors(model: onnx.ModelProto):
+    yield from model.graph.initializer
+    for n in model.graph.node:
+        for a in n.attribute:
+            if a.type == onnx.AttributeProto.TENSOR:
+                yield a.t
+
+
+class ImportContext:
+    """What an op's ``import_onnx`` sees: constants, per-inference shapes, and where to put
+    the nodes it makes."""
+
+    def __init__(self, constants: dict[str, np.ndarray], shapes: dict[str, tuple[int, ...]]):
+        self.constants = constants
+        self.shapes = shapes
+        self.nodes: list[Node] = []
+        self.aliases: dict[str, str] = {}
+        self.names: set[str] = set()
+
+    def resolve(self, tensor: str) -> str:
+        while tensor in self.aliases:
+            tensor = self.aliases[tensor]
+        return tensor
+
+    def is_const(self, tensor: str) -> bool:
+        return tensor in self.constants
+
+    def const(self, onnx_node: onnx.NodeProto, index: int, what: str) -> np.ndarray:
+        """The constant value of the node's input ``index``, or a UserError naming the node."""
+        if index >= len(onnx_node.input) or not onnx_node.input[index]:
+            raise UserError(f"{describe(onnx_node)}: missing {what} input")
+        name = onnx_node.input[index]
+        if name not in self.constants:
+            raise UserError(f"{describe(onnx_node)}: {what} input '{name}' must be a constant "
+                            f"(initializer); dynamic {what}s are not supported")
+        return self.constants[name]
+
+    def shape(self, tensor: str) -> tuple[int, ...]:
+        return self.shapes[self.resolve(tensor)]
+
+    def alias(self, output: str, input: str) -> None:
+        """Make ``output`` another name for ``input`` (for ops that change nothing)."""
+        self.aliases[output] = self.resolve(input)
+
+    def add(self, onnx_node: onnx.NodeProto, op: str, inputs: Sequence[str], outputs: Sequence[str],
+            out_shapes: Sequence[tuple[int, ...]], **fields) -> Node:
+        node = Node(name=self._unique(node_name(onnx_node)), op=op,
+                    inputs=tuple(self.resolve(i) for i in inputs), outputs=tuple(outputs),
+                    source=describe(onnx_node), **fields)
+        for o, s in zip(outputs, out_shapes):
+            self.shapes[o] = tuple(int(d) for d in s)
+        self.nodes.append(node)
+        return node
+
+    def _unique(self, name: str) -> str:
+        base, k = name, 1
+        while name in self.names:
+            name, k = f"{base}_{k}", k + 1
+        self.names.add(name)
+        return name
+
+
+def node_name(n: onnx.NodeProto) -> str:
+    return n.name or (n.output[0] if n.output else n.op_type)
+
+
+def describe(n: onnx.NodeProto) -> str:
+    return f"{n.op_type} node '{node_name(n)}'"
+
+
+def import_onnx(model: onnx.ModelProto | str | Path) -> Graph:
+    """Lower an ONNX model to a float IR graph (batch axis removed from every shape)."""
+    from .ops import ONNX_TO_OP, supported_onnx_ops  # the op modules import this module
+
+    if not isinstance(model, onnx.ModelProto):
+        model = load_model(model)
+    g = model.graph
+    constants = {}
+    for init in g.initializer:
+        constants[init.name] = _checked_array(numpy_helper.to_array(init), f"initializer '{init.name}'")
+    unsupported = [n for n in g.node if n.op_type not in ONNX_TO_OP and n.op_type != "Constant"]
+    unsupported += [n for n in g.node if n.domain not in ("", "ai.onnx") and n not in unsupported]
+    if unsupported:
+        listed = ", ".join(f"{n.op_type}{'(' + n.domain + ')' if n.domain else ''} (node '{node_name(n)}')"
+                           for n in unsupported)
+        raise UserError(f"unsupported op(s): {listed}; supported: {', '.join(supported_onnx_ops())}")
+
+    shapes: dict[str, tuple[int, ...]] = {}
+    inputs = [i for i in g.input if i.name not in constants]
+    for i in inputs:
+        shapes[i.name] = _input_shape(i)
+    ctx = ImportContext(constants, shapes)
+    for n in g.node:
+        if n.op_type == "Constant":
+            value = next((a for a in n.attribute if a.name == "value"), None)
+            if value is None:
+                raise UserError(f"{describe(n)}: only tensor-valued Constant nodes are supported")
+            constants[n.output[0]] = _checked_array(numpy_helper.to_array(value.t), describe(n))
+            continue
+        missing = [x for x in n.input if x and x not in constants and ctx.resolve(x) not in shapes]
+        if missing:
+            raise UserError(f"{describe(n)}: input '{missing[0]}' is produced by no earlier node "
+                            "(the graph is cyclic or not topologically sorted)")
+        ONNX_TO_OP[n.op_type].import_onnx(n, ctx)
+
+    outputs = tuple(ctx.resolve(o.name) for o in g.output)
+    for o in outputs:
+        if o not in shapes:
+            raise UserError(f"graph output '{o}' is a constant or missing; nothing to compute")
+    tensors = {name: Tensor(name, shape) for name, shape in shapes.items()}
+    graph = Graph(name=_model_name(model), nodes=tuple(ctx.nodes), tensors=tensors,
+                  inputs=tuple(i.name for i in inputs), outputs=outputs)
+    return graph.with_nodes(graph.nodes)
+
+
+def _checked_array(a: np.ndarray, what: str) -> np.ndarray:
+    if a.dtype.kind == "f" and not np.isfinite(a).all():
+        raise UserError(f"{what}: contains NaN or Inf")
+    return a
+
+
+def _input_shape(value_info: onnx.ValueInfoProto) -> tuple[int, ...]:
+    dims = value_info.type.tensor_type.shape.dim
+    if len(dims) < 2:
+        raise UserError(f"graph input '{value_info.name}': expected a batch axis and at least one "
+                        f"more, got rank {len(dims)}")
+    shape = []
+    for d in dims[1:]:
+        if not d.HasField("dim_value") or d.dim_value <= 0:
+            raise UserError(f"graph input '{value_info.name}': non-batch dimensions must be fixed "
+                            f"positive sizes, got {d.dim_param or d.dim_value!r}")
+        shape.append(d.dim_value)
+    return tuple(shape)
+
+
+def _model_name(model: onnx.ModelProto) -> str:
+    name = model.graph.name or "model"
+    return re.sub(r"[^A-Za-z0-9_]", "_", name)[:64] or "model"

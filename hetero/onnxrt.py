@@ -1,0 +1,50 @@
+"""onnxruntime on a model whatever batch size its export fixed: the float side of every check."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from .errors import UserError
+from .onnx_import import load_model
+
+
+def batch_free(model: onnx.ModelProto) -> onnx.ModelProto:
+    """A copy whose graph inputs and outputs have a symbolic batch axis."""
+    model = onnx.ModelProto.FromString(model.SerializeToString())
+    inits = {i.name for i in model.graph.initializer}
+    for v in list(model.graph.input) + list(model.graph.output):
+        if v.name in inits:
+            continue
+        dims = v.type.tensor_type.shape.dim
+        if len(dims):
+            dims[0].Clear()
+            dims[0].dim_param = "N"
+    return model
+
+
+def session(model: onnx.ModelProto | str | Path, threads: int = 1):
+    import onnxruntime as ort
+
+    if not isinstance(model, onnx.ModelProto):
+        model = load_model(model)
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3
+    try:
+        return ort.InferenceSession(batch_free(model).SerializeToString(), opts,
+                                    providers=["CPUExecutionProvider"])
+    except Exception as e:
+        raise UserError(f"onnxruntime cannot run this model: {str(e).splitlines()[0]}") from None
+
+
+def run_float(model: onnx.ModelProto | str | Path, x: np.ndarray) -> np.ndarray:
+    """The model's first output for the batch ``x`` (reshaped to the model's input shape)."""
+    sess = session(model)
+    inp = sess.get_inputs()[0]
+    shape = [d if isinstance(d, int) else -1 for d in inp.shape]
+    x = np.asarray(x, dtype=np.float32).reshape([x.shape[0]] + shape[1:])
+    return sess.run(None, {inp.name: x})[0]

@@ -1,0 +1,101 @@
+"""What every op module defines: one :class:`Op` subclass holding all facets of the op.
+
+An op module (``hetero/ops/<name>.py``) subclasses :class:`Op` and registers an instance with
+:func:`register`. Facets, all keyed on the IR node:
+
+* ``onnx_ops`` and :meth:`Op.import_onnx`: the ONNX op types it lowers and how (shape inference
+  happens there, on per-inference shapes);
+* :meth:`Op.assign_types`: fixed-point types of params, internals and outputs from the config;
+* :meth:`Op.reference`: the bit-accurate executor on raw integers (and the float executor when
+  the graph is untyped);
+* :meth:`Op.hardware`: an Amaranth ``wiring.Component`` with stream ports ``i`` and ``o``;
+* :meth:`Op.cycles`: latency and interval of that component, equal to what the RTL takes;
+* :meth:`Op.multipliers`: multipliers the component instantiates (the fit rule's unit).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+
+from ..errors import UserError
+from ..ir import Graph, Node, Tensor
+
+if TYPE_CHECKING:
+    import onnx
+    from amaranth.lib import wiring
+
+    from ..config import LayerConfig
+    from ..onnx_import import ImportContext
+
+
+@dataclass(frozen=True)
+class Cycles:
+    """Cycles from an input beat accepted to the output beat offered (latency), and between
+    consecutive accepted inputs at steady state (interval)."""
+
+    latency: int
+    interval: int
+
+
+class Op:
+    """Base class of an op's definition. Subclasses override what applies to them."""
+
+    name: str = ""
+    onnx_ops: tuple[str, ...] = ()
+    layer_types: tuple[str, ...] = ()  # config LayerType keys that apply (besides ``name``)
+    hardware_note: str = ""
+
+    # -- import -------------------------------------------------------------------------------
+    def import_onnx(self, node: "onnx.NodeProto", ctx: "ImportContext") -> None:
+        raise NotImplementedError
+
+    # -- types --------------------------------------------------------------------------------
+    def assign_types(self, node: Node, inputs: Sequence[Tensor], outputs: Sequence[Tensor],
+                     cfg: "LayerConfig") -> tuple[Node, list[Tensor]]:
+        """Return the node with typed (quantized) params and its typed output tensors."""
+        raise NotImplementedError
+
+    # -- reference ----------------------------------------------------------------------------
+    def reference(self, node: Node, graph: Graph, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Outputs for a batch: arrays shaped [N, *shape]; raw int64 if the graph is typed."""
+        raise NotImplementedError
+
+    # -- hardware -----------------------------------------------------------------------------
+    def hardware(self, node: Node, graph: Graph) -> "wiring.Component":
+        raise UserError(f"{self.name} node '{node.name}': no hardware implementation yet")
+
+    def cycles(self, node: Node, graph: Graph) -> Cycles:
+        return Cycles(0, 1)
+
+    def multipliers(self, node: Node, graph: Graph) -> int:
+        return 0
+
+    def parallelism(self, node: Node) -> dict[str, Any]:
+        """The parallelism chosen for this node, for reports."""
+        return {}
+
+
+REGISTRY: dict[str, Op] = {}
+ONNX_TO_OP: dict[str, Op] = {}
+
+
+def register(op: Op) -> Op:
+    REGISTRY[op.name] = op
+    for onnx_op in op.onnx_ops:
+        ONNX_TO_OP[onnx_op] = op
+    return op
+
+
+def op_of(node: Node) -> Op:
+    return REGISTRY[node.op]
+
+
+def tensors_of(graph: Graph, names: Sequence[str]) -> list[Tensor]:
+    return [graph.tensors[n] for n in names]
+
+
+def is_typed(graph: Graph) -> bool:
+    return all(t.dtype is not None for t in graph.tensors.values())

@@ -1,0 +1,96 @@
+"""Sigmoid through a lookup table over [-8, 8): ``index = floor((x + 8) * N / 16)`` clamped to
+[0, N-1], ``y = table[index]`` where the table holds sigmoid at each bin's centre rounded to the
+output type (RND, SAT). N (``TableSize``, default 1024) is a power of two. The table's error
+against the exact sigmoid is at most half a bin's slope (<= 16/N/8) plus half an output LSB.
+Hardware: one ROM per element, read synchronously: latency 1, interval 1."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from ..errors import UserError
+from ..fixed import FixedType, quantize
+from ..hw.fixed_hw import shape_of, vector_stream
+from .base import Cycles, Op, register
+
+RANGE = 8.0  # the table covers [-RANGE, RANGE)
+
+
+def table(size: int, t_out: FixedType) -> np.ndarray:
+    """Raw output values of the table (``size`` entries)."""
+    centres = -RANGE + (np.arange(size) + 0.5) * (2 * RANGE / size)
+    return quantize(1.0 / (1.0 + np.exp(-centres)), t_out.with_modes("RND", "SAT"))
+
+
+def index_shift(size: int, frac_bits: int) -> int:
+    """Left shift (negative: right) taking a raw input to its bin offset from the table's middle."""
+    return int(np.log2(size)) - int(np.log2(2 * RANGE)) - frac_bits
+
+
+class Sigmoid(Op):
+    name = "Sigmoid"
+    onnx_ops = ("Sigmoid",)
+    layer_types = ("Activation",)
+
+    def import_onnx(self, node, ctx) -> None:
+        ctx.add(node, self.name, [node.input[0]], [node.output[0]], [ctx.shape(node.input[0])])
+
+    def assign_types(self, node, inputs, outputs, cfg):
+        size = cfg.table_size or 1024
+        if size & (size - 1) or size < 16:
+            raise UserError(f"{node.source}: TableSize {size} must be a power of two >= 16")
+        t_out = cfg.type_of("result")
+        node = node.evolve(attrs={"table_size": size}, params={"table": table(size, t_out)})
+        return node, [replace(outputs[0], dtype=t_out)]
+
+    def reference(self, node, graph, inputs):
+        x = inputs[0]
+        t_in = graph.tensors[node.inputs[0]].dtype
+        if t_in is None:
+            return [1.0 / (1.0 + np.exp(-x))]
+        size = node.attrs["table_size"]
+        shift = index_shift(size, t_in.frac_bits)
+        offset = (x << shift) if shift >= 0 else (x >> -shift)
+        idx = np.clip(offset + size // 2, 0, size - 1)
+        return [node.params["table"][idx]]
+
+    def hardware(self, node, graph):
+        t_in, t_out = graph.tensors[node.inputs[0]], graph.tensors[node.outputs[0]]
+        return SigmoidHW(t_in.dtype, t_out.dtype, t_in.size, node.params["table"])
+
+    def cycles(self, node, graph):
+        return Cycles(1, 1)
+
+
+class SigmoidHW(wiring.Component):
+    def __init__(self, t_in: FixedType, t_out: FixedType, n: int, values: np.ndarray):
+        self.t_in, self.t_out, self.n, self.values = t_in, t_out, n, values
+        super().__init__({"i": In(vector_stream(t_in, n)), "o": Out(vector_stream(t_out, n))})
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        size = len(self.values)
+        en = Signal()
+        m.d.comb += [en.eq(~self.o.valid | self.o.ready), self.i.ready.eq(en)]
+        with m.If(en):
+            m.d.sync += self.o.valid.eq(self.i.valid)
+        shift = index_shift(size, self.t_in.frac_bits)
+        for k in range(self.n):
+            rom = Memory(shape=shape_of(self.t_out), depth=size, init=[int(v) for v in self.values])
+            m.submodules[f"table_{k}"] = rom
+            rd = rom.read_port(domain="sync")
+            x = self.i.payload[k]
+            offset = (x << shift) if shift >= 0 else (x >> -shift)
+            idx = offset + size // 2
+            m.d.comb += [rd.en.eq(en), rd.addr.eq(Mux(idx < 0, 0, Mux(idx > size - 1, size - 1, idx)))]
+            m.d.comb += self.o.payload[k].eq(rd.data)
+        return m
+
+
+register(Sigmoid())
