@@ -1,0 +1,151 @@
+"""The ``hetero`` command line. Every failure the user can fix is one line on stderr,
+``error: ...``, with a distinct exit code (2 bad input, 3 tool missing or failing,
+4 simulation stalled or not bit-exact) and no traceback (set HETERO_DEBUG=1 for one)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+import numpy as np
+
+from .errors import UserError
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+class _Group(click.Group):
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except UserError as e:
+            if os.environ.get("HETERO_DEBUG"):
+                raise
+            _fail(str(e).splitlines()[0] if str(e) else type(e).__name__, e.exit_code)
+        except KeyboardInterrupt:
+            _fail("interrupted", 130)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="hetero")
+def main() -> None:
+    """From ONNX to FPGA hardware with open tools: does it fit, how fast is it, is it exact."""
+
+
+def _stderr_progress(quiet: bool):
+    if quiet:
+        return None
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    return lambda stage: console.print(f"[bold cyan]>[/] {stage}", highlight=False)
+
+
+@main.command()
+@click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--board", "-b", required=True, help="Target board (see `hetero boards`).")
+@click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Output folder: rtl/*.v, report.json, logs.")
+@click.option("--config", "-c", type=click.Path(dir_okay=False, path_type=Path),
+              help="hls4ml-style precision/parallelism config (YAML or JSON).")
+@click.option("--inputs", type=click.Path(dir_okay=False, path_type=Path),
+              help="Batch of inputs (.npy, first axis = batch); default: random inputs.")
+@click.option("-n", "count", type=int, help="Number of inferences to simulate (default 100).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for random inputs.")
+@click.option("--no-synth", is_flag=True, help="Skip Yosys synthesis.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
+def synth(model, board, out, config, inputs, count, seed, no_synth, quiet) -> None:
+    """Generate, simulate (bit-exact check) and synthesize MODEL for a board."""
+    from .boards import get as get_board
+    from .flow import synth as run_synth
+
+    get_board(board)  # unknown board: fail before any work
+    report = run_synth(model, board, out, config=config, inputs=inputs, n=count, seed=seed,
+                       synthesize=not no_synth, progress=_stderr_progress(quiet))
+    _print_summary(report, out)
+
+
+def _print_summary(report: dict, out: Path) -> None:
+    sim = report["simulation"]
+    lines = [
+        f"{report['model']} on {report['board']} ({report['part']}) at {report['clock_mhz']} MHz",
+        f"  latency   {report['latency_cycles']} cycles = {report['latency_us']:.3f} us",
+        f"  interval  {report['interval_cycles']:g} cycles = {report['throughput_per_s']:,.0f} inferences/s",
+        f"  simulation {sim['inferences']} inferences, bit-exact: {sim['bit_exact']} ({sim['simulator']})",
+    ]
+    if "resources" in report:
+        r, u = report["resources"]["synth"], report["utilization"]
+        lines.append(f"  resources LUT {r['lut']} ({u['lut']:.1f} %), FF {r['ff']} ({u['ff']:.1f} %), "
+                     f"DSP {r['dsp']} ({u['dsp']:.1f} %), BRAM36 {r['bram36']:g} ({u['bram36']:.1f} %)"
+                     f" -> {'fits' if report['fits'] else 'DOES NOT FIT'}")
+    lines.append(f"  report    {out / 'report.json'}")
+    click.echo("\n".join(lines))
+
+
+@main.command()
+@click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--inputs", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Batch of inputs (.npy, first axis = batch).")
+@click.option("--out", "-o", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the outputs (.npy).")
+@click.option("--config", "-c", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--float", "as_float", is_flag=True, help="Run the float graph instead of fixed point.")
+def predict(model, inputs, out, config, as_float) -> None:
+    """Run the bit-accurate fixed-point reference on a batch of inputs."""
+    from .config import Config
+    from .flow import compile_model, load_inputs
+    from .onnx_import import import_onnx
+    from .passes import fuse_bias_add
+    from .reference import predict as ref_predict
+
+    x = load_inputs(inputs)
+    graph = fuse_bias_add(import_onnx(model)) if as_float else compile_model(model, Config.load(config))
+    y = ref_predict(graph, x)
+    tmp = out.with_name(f".{out.name}.partial.npy")
+    np.save(tmp, y)
+    os.replace(tmp, out)
+    click.echo(f"wrote {out}: {list(y.shape)} {y.dtype}", err=True)
+
+
+@main.command(name="import")
+@click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--config", "-c", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--board", "-b", help="Choose parallelism for this board.")
+@click.option("--dump", is_flag=True, help="Print the graph after every pass.")
+def import_(model, config, board, dump) -> None:
+    """Print the lowered, typed graph of MODEL."""
+    from .flow import compile_model, layer_rows
+
+    def show(name, graph):
+        click.echo(f"--- after {name} ---\n{graph}")
+
+    graph = compile_model(model, config, board, dump=show if dump else None)
+    if not dump:
+        click.echo(str(graph))
+    for row in layer_rows(graph):
+        par = row["parallelism"]
+        click.echo(f"{row['name']:>40} {row['op']:<8} {row['in_type']:>22} -> {row['out_type']:<22} "
+                   f"{'pe=%(pe)d simd=%(simd)d folds=%(folds)d' % par if par else ''}")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def boards(as_json) -> None:
+    """List the boards hetero knows."""
+    from dataclasses import asdict
+
+    from .boards import all_boards
+
+    rows = all_boards()
+    if as_json:
+        click.echo(json.dumps([asdict(b) for b in rows], indent=2))
+        return
+    for b in rows:
+        click.echo(f"{b.name:<16} {b.part:<24} {b.family:<6} LUT {b.lut:>9,} FF {b.ff:>9,} "
+                   f"DSP {b.dsp:>6,} BRAM36 {b.bram36:>7g} {b.clock_mhz:>5g} MHz")

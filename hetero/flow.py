@@ -1,0 +1,243 @@
+"""The end-to-end flows behind the CLI: compile a model, predict with the reference, and
+``synth``: Verilog, cycle-accurate simulation against the reference, synthesis and a report."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+
+from . import boards as boards_db
+from .config import Config
+from .errors import SimulationError, UserError
+from .fixed import quantize
+from .hw.top import TOP_NAME, to_verilog
+from .ir import Graph
+from .onnx_import import import_onnx, load_model
+from .ops import op_of
+from .passes import pipeline, run_pipeline
+from .reference import check_inputs, predict as reference_predict, run_raw
+
+Progress = Callable[[str], None]
+
+
+def compile_model(model: str | Path, config: Config | str | Path | None = None,
+                  board: boards_db.Board | str | None = None,
+                  dump: Callable[[str, Graph], None] | None = None) -> Graph:
+    """ONNX file to a typed graph with parallelism chosen (for ``board``, or fully parallel)."""
+    if not isinstance(config, Config):
+        config = Config.load(config)
+    if isinstance(board, str):
+        board = boards_db.get(board)
+    return run_pipeline(import_onnx(model), pipeline(config, board), dump=dump)
+
+
+def load_inputs(path: str | Path) -> np.ndarray:
+    """A .npy batch of inputs; errors name the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: inputs file not found")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as e:
+        raise UserError(f"{path}: not a numpy .npy file ({str(e).splitlines()[0]})") from None
+
+
+def predict(model: str | Path, x: np.ndarray, config: Config | str | Path | None = None) -> np.ndarray:
+    """The bit-accurate reference's outputs for the batch ``x`` (as real numbers; class indices
+    where the hardware ends in argmax)."""
+    return reference_predict(compile_model(model, config), x)
+
+
+def random_inputs(graph: Graph, n: int, seed: int = 0) -> np.ndarray:
+    """Standard-normal inputs (the scale of standardized features), reproducible by seed."""
+    shape = graph.tensors[graph.inputs[0]].shape
+    return np.random.default_rng(seed).standard_normal((n,) + shape)
+
+
+@dataclass
+class StageTimer:
+    """Wall time per stage, reported to a progress callback as each stage starts."""
+
+    progress: Progress | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        if self.progress:
+            self.progress(name)
+        t = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = round(time.perf_counter() - t, 3)
+
+
+@contextmanager
+def atomic_output(out: Path) -> Iterator[Path]:
+    """A scratch folder beside ``out`` whose contents replace ``out``'s only on success;
+    on failure nothing is left behind (``out`` keeps what it had)."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    try:
+        yield tmp
+        out.mkdir(exist_ok=True)
+        for item in tmp.iterdir():
+            target = out / item.name
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
+            elif target.exists() or target.is_symlink():
+                target.unlink()
+            os.replace(item, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def layer_rows(graph: Graph) -> list[dict]:
+    rows = []
+    for n in graph.nodes:
+        op = op_of(n)
+        c = op.cycles(n, graph)
+        rows.append({
+            "name": n.name, "op": n.op, "source": n.source,
+            "in_type": str(graph.tensors[n.inputs[0]].dtype), "out_type": str(graph.tensors[n.outputs[0]].dtype),
+            "in_shape": list(graph.tensors[n.inputs[0]].shape), "out_shape": list(graph.tensors[n.outputs[0]].shape),
+            "types": {k: str(v) for k, v in n.types.items()},
+            "parallelism": op.parallelism(n),
+            "cycles": {"latency": c.latency, "interval": c.interval},
+        })
+    return rows
+
+
+def cycle_model(graph: Graph) -> dict[str, int]:
+    """Latency and interval of the whole chain from the per-op cycle models."""
+    cycles = [op_of(n).cycles(n, graph) for n in graph.nodes]
+    return {"latency": sum(c.latency for c in cycles), "interval": max(c.interval for c in cycles)}
+
+
+def synth(model: str | Path, board: str, out: str | Path, config: str | Path | None = None,
+          inputs: str | Path | np.ndarray | None = None, n: int | None = None, seed: int = 0,
+          synthesize: bool = True, backpressure: float = 0.0,
+          progress: Progress | None = None) -> dict:
+    """Generate, simulate and synthesize ``model`` for ``board``; write ``out/rtl/*.v``,
+    ``out/report.json`` (and logs); return the report. Raises UserError (and subclasses) on
+    bad input, a failing tool or a simulation that stalls; a mismatch against the reference is
+    reported (``simulation.bit_exact`` false) and raised as SimulationError after the report is
+    written."""
+    from .simulate import simulate
+    from .synthesis import fits, synthesize as run_yosys, utilization
+
+    timer = StageTimer(progress)
+    b = boards_db.get(board)
+    cfg = Config.load(config)
+    with timer.stage("import"):
+        onnx_model = load_model(model)
+        graph = run_pipeline(import_onnx(onnx_model), pipeline(cfg, b))
+    if isinstance(inputs, (str, Path)):
+        x = check_inputs(graph, load_inputs(inputs), str(inputs))
+    elif inputs is not None:
+        x = check_inputs(graph, inputs)
+    else:
+        x = random_inputs(graph, n or 100, seed)
+    if n is not None:
+        x = x[:n]
+    if len(x) == 0:
+        raise UserError("no inputs to simulate (-n must be at least 1)")
+    t_in, t_out = (graph.tensors[graph.inputs[0]], graph.tensors[graph.outputs[0]])
+
+    with atomic_output(Path(out)) as tmp:
+        with timer.stage("reference"):
+            expected = run_raw(graph, x)
+        with timer.stage("verilog"):
+            verilog = to_verilog(graph)
+            (tmp / "rtl").mkdir()
+            (tmp / "rtl" / f"{TOP_NAME}.v").write_text(verilog)
+        with timer.stage("simulate"):
+            sim = simulate(verilog, TOP_NAME, quantize(x, t_in.dtype).reshape(len(x), -1),
+                           in_width=t_in.dtype.width, in_signed=t_in.dtype.signed, n_out=t_out.size,
+                           out_width=t_out.dtype.width, out_signed=t_out.dtype.signed,
+                           work_dir=tmp / "sim", backpressure=backpressure, seed=seed)
+        got = sim.outputs.reshape(expected.shape)
+        mismatches = int((got != expected).any(axis=tuple(range(1, got.ndim))).sum())
+        synth_result = None
+        if synthesize:
+            with timer.stage("synthesize"):
+                synth_result = run_yosys(verilog, TOP_NAME, b, tmp / "synth")
+        report = _report(model, graph, b, sim, mismatches, len(x), synth_result, timer,
+                         utilization, fits)
+        if inputs is not None:
+            report["float_agreement"] = _float_agreement(onnx_model, graph, x)
+        (tmp / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+        if mismatches:
+            np.savez(tmp / "mismatches.npz", inputs=x, expected=expected, got=got)
+    if mismatches:
+        raise SimulationError(f"simulation disagrees with the reference on {mismatches} of {len(x)} "
+                              f"inferences; see {Path(out) / 'mismatches.npz'}")
+    return report
+
+
+def _float_agreement(onnx_model, graph: Graph, x: np.ndarray) -> dict:
+    """How often the fixed-point reference picks the same class as onnxruntime in float."""
+    from .onnxrt import run_float
+
+    y_float = run_float(onnx_model, x)
+    y_fixed = reference_predict(graph, x)
+    if y_fixed.shape[-1] == 1 and y_float.shape[-1] > 1:
+        same = y_fixed.reshape(-1) == y_float.reshape(len(x), -1).argmax(-1)
+    elif y_float.shape[-1] == 1:
+        same = (y_fixed.reshape(-1) > 0.5) == (y_float.reshape(-1) > 0.5)
+    else:
+        same = y_fixed.reshape(len(x), -1).argmax(-1) == y_float.reshape(len(x), -1).argmax(-1)
+    return {"inferences": int(len(x)), "class_agreement": float(same.mean())}
+
+
+def _report(model, graph, board, sim, mismatches, count, synth_result, timer, utilization, fits) -> dict:
+    clock = board.clock_mhz
+    model_cycles = cycle_model(graph)
+    interval = sim.interval_cycles
+    report = {
+        "model": str(model),
+        "board": board.name,
+        "part": board.part,
+        "clock_mhz": clock,
+        "latency_cycles": int(sim.latency_cycles),
+        "interval_cycles": interval,
+        "latency_us": sim.latency_cycles / clock,
+        "throughput_per_s": clock * 1e6 / interval if interval else None,
+        "cycle_model": model_cycles,
+        "layers": layer_rows(graph),
+        "io": {
+            "input": {"shape": list(graph.tensors[graph.inputs[0]].shape),
+                      "type": str(graph.tensors[graph.inputs[0]].dtype)},
+            "output": {"shape": list(graph.tensors[graph.outputs[0]].shape),
+                       "type": str(graph.tensors[graph.outputs[0]].dtype)},
+            "axi_stream": "one beat per inference; element k at tdata[k*W +: W]",
+        },
+        "notes": [op_of(n).hardware_note for n in graph.nodes if op_of(n).hardware_note],
+        "simulation": {
+            "simulator": sim.simulator,
+            "inferences": count,
+            "bit_exact": mismatches == 0,
+            "mismatches": mismatches,
+            "max_latency_cycles": int(sim.max_latency_cycles),
+            "total_cycles": int(sim.total_cycles),
+        },
+        "stages_s": timer.seconds,
+    }
+    if synth_result is not None:
+        util = utilization(synth_result, board)
+        report["resources"] = {"synth": {"tool": synth_result.tool, "lut": synth_result.lut,
+                                         "ff": synth_result.ff, "dsp": synth_result.dsp,
+                                         "bram36": synth_result.bram36}}
+        report["utilization"] = {k: round(v, 2) for k, v in util.items()}
+        report["fits"] = bool(fits(synth_result, board))
+    return report
