@@ -44,6 +44,8 @@ def _stderr_progress(quiet: bool):
     from rich.console import Console
 
     console = Console(stderr=True)
+    if not console.is_terminal:  # logs and pipes get the summary and errors only
+        return None
     return lambda stage: console.print(f"[bold cyan]>[/] {stage}", highlight=False)
 
 

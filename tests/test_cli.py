@@ -1,0 +1,106 @@
+"""The command line: predict, import, boards, and bad input (one line, exit 2, no traceback,
+nothing half-written)."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import MODELS, model_path
+from hetero.onnxrt import run_float
+
+
+def hetero(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "hetero", *map(str, args)], capture_output=True,
+                          text=True, cwd=cwd)
+
+
+def assert_one_line_error(result, code=2, contains=""):
+    assert result.returncode == code, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "Traceback" not in result.stderr
+    assert contains in lines[0]
+
+
+@pytest.mark.parametrize("key", ["three_layer", "three_layer_pytorch", "dense_big"])
+def test_predict_agrees_with_float_onnxruntime_on_99_percent(tmp_path, key):
+    path = model_path(key)
+    x = np.random.default_rng(0).standard_normal((3000, 16)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    r = hetero("predict", path, "--inputs", tmp_path / "x.npy", "-o", tmp_path / "y.npy")
+    assert r.returncode == 0, r.stderr
+    y = np.load(tmp_path / "y.npy")
+    assert y.shape == (3000, 1)
+    agreement = (y[:, 0] == run_float(path, x).argmax(1)).mean()
+    assert agreement >= 0.99, agreement
+
+
+def test_predict_two_layer_sigmoid_close_to_float(tmp_path):
+    path = model_path("two_layer")
+    x = np.random.default_rng(1).standard_normal((2000, 10))
+    np.save(tmp_path / "x.npy", x)
+    assert hetero("predict", path, "--inputs", tmp_path / "x.npy", "-o", tmp_path / "y.npy").returncode == 0
+    y, yf = np.load(tmp_path / "y.npy"), run_float(path, x)
+    assert y.shape == yf.shape == (2000, 1)
+    assert ((y > 0.5) == (yf > 0.5)).mean() >= 0.99
+    assert np.abs(y - yf).max() < 0.02
+
+
+def test_predict_float_mode_matches_onnxruntime(tmp_path):
+    path = model_path("three_layer")
+    x = np.random.default_rng(2).standard_normal((10, 16))
+    np.save(tmp_path / "x.npy", x)
+    assert hetero("predict", path, "--float", "--inputs", tmp_path / "x.npy", "-o", tmp_path / "y.npy").returncode == 0
+    np.testing.assert_allclose(np.load(tmp_path / "y.npy"), run_float(path, x), rtol=1e-4, atol=1e-6)
+
+
+def test_missing_model(tmp_path):
+    r = hetero("synth", tmp_path / "nope.onnx", "--board", "pynq", "-o", tmp_path / "out")
+    assert_one_line_error(r, 2, "nope.onnx: file not found")
+    assert not (tmp_path / "out").exists()
+
+
+def test_not_onnx(tmp_path):
+    bad = tmp_path / "bad.onnx"
+    bad.write_text("hello, I am not a model\n" * 20)
+    r = hetero("synth", bad, "--board", "pynq", "-o", tmp_path / "out")
+    assert_one_line_error(r, 2, "not an ONNX model")
+    assert not (tmp_path / "out").exists()
+    assert not list(tmp_path.glob(".out*"))
+
+
+def test_unsupported_op_names_op_node_and_supported_list(tmp_path):
+    path = MODELS / "hls4ml_examplemodels_conv2d_small_keras.onnx"
+    if not path.exists():
+        pytest.skip("shared models missing")
+    r = hetero("synth", path, "--board", "pynq", "-o", tmp_path / "out")
+    assert_one_line_error(r, 2, "Conv (node 'Conv2D__')")
+    assert "supported: " in r.stderr and "Gemm" in r.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_unknown_board_lists_boards(tmp_path):
+    r = hetero("synth", model_path("two_layer"), "--board", "zedboard9000", "-o", tmp_path / "out")
+    assert_one_line_error(r, 2, "unknown board 'zedboard9000'")
+    assert "pynq-z2" in r.stderr and "alveo-u250" in r.stderr and "ulx3s-85f" in r.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_bad_inputs_file(tmp_path):
+    (tmp_path / "x.npy").write_text("nope")
+    r = hetero("predict", model_path("two_layer"), "--inputs", tmp_path / "x.npy", "-o", tmp_path / "y.npy")
+    assert_one_line_error(r, 2, "x.npy")
+    np.save(tmp_path / "x.npy", np.zeros((4, 3)))
+    r = hetero("predict", model_path("two_layer"), "--inputs", tmp_path / "x.npy", "-o", tmp_path / "y.npy")
+    assert_one_line_error(r, 2, "does not match the model input")
+    assert not (tmp_path / "y.npy").exists()
+
+
+def test_import_and_boards_commands():
+    r = hetero("import", model_path("three_layer"), "--board", "pynq")
+    assert r.returncode == 0, r.stderr
+    assert "Dense[" in r.stdout and "pe=" in r.stdout
+    r = hetero("boards")
+    assert r.returncode == 0 and "xc7z020clg400-1" in r.stdout

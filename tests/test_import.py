@@ -1,0 +1,145 @@
+"""The ONNX importer on small text fixtures and on the real MLPs, against onnxruntime."""
+
+import numpy as np
+import onnx
+import onnx.parser
+import pytest
+from onnx import helper, numpy_helper
+
+from conftest import MLPS, model_path
+from hetero.errors import UserError
+from hetero.onnx_import import import_onnx, load_model
+from hetero.onnxrt import run_float
+from hetero.passes import fuse_bias_add
+from hetero.reference import predict
+
+
+def parse(text: str, **weights) -> onnx.ModelProto:
+    model = onnx.parser.parse_model(text)
+    for name, value in weights.items():
+        model.graph.initializer.append(numpy_helper.from_array(np.asarray(value, dtype=np.float32), name))
+    onnx.checker.check_model(model)
+    return model
+
+
+MLP_TEXT = """
+<ir_version: 8, opset_import: ["" : 13]>
+mlp (float[N, 4] x) => (float[N, 3] y) {
+    h = MatMul(x, W1)
+    hb = Add(h, B1)
+    d = Dropout(hb)
+    r = Relu(d)
+    f = Flatten(r)
+    i = Identity(f)
+    z = Gemm<transB = 1, alpha = 0.5>(i, W2, B2)
+    y = Softmax<axis = 1>(z)
+}
+"""
+
+
+def mlp_model():
+    rng = np.random.default_rng(0)
+    return parse(MLP_TEXT, W1=rng.normal(size=(4, 5)), B1=rng.normal(size=5),
+                 W2=rng.normal(size=(3, 5)), B2=rng.normal(size=3))
+
+
+def test_mlp_lowers_to_dense_relu_softmax():
+    g = fuse_bias_add(import_onnx(mlp_model()))
+    assert [n.op for n in g.nodes] == ["Dense", "Relu", "Dense", "Softmax"]
+    assert g.tensors[g.inputs[0]].shape == (4,)
+    assert g.nodes[0].params["W"].shape == (4, 5)
+    text = str(g)
+    assert "Dense[h](x)" in text and "return y" in text
+
+
+def test_float_reference_equals_onnxruntime_on_fixture():
+    model = mlp_model()
+    x = np.random.default_rng(1).normal(size=(20, 4))
+    g = fuse_bias_add(import_onnx(model))
+    np.testing.assert_allclose(predict(g, x), run_float(model, x), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("key", list(MLPS))
+def test_float_reference_equals_onnxruntime_on_real_mlps(key):
+    path = model_path(key)
+    g = fuse_bias_add(import_onnx(path))
+    x = np.random.default_rng(2).normal(size=(64,) + g.tensors[g.inputs[0]].shape)
+    np.testing.assert_allclose(predict(g, x), run_float(path, x), rtol=1e-4, atol=1e-5)
+
+
+def test_unsupported_ops_are_all_listed_with_their_nodes():
+    model = parse("""
+    <ir_version: 8, opset_import: ["" : 13]>
+    g (float[N, 4] x) => (float[N, 4] y) {
+        a = Tanh(x)
+        b = Relu(a)
+        y = Erf(b)
+    }""")
+    with pytest.raises(UserError) as e:
+        import_onnx(model)
+    msg = str(e.value)
+    assert "Tanh (node 'a')" in msg and "Erf (node 'y')" in msg and "supported: " in msg and "Gemm" in msg
+
+
+def test_dynamic_weights_and_two_tensor_add_are_refused_by_node():
+    model = parse("""
+    <ir_version: 8, opset_import: ["" : 13]>
+    g (float[N, 4] x, float[4, 4] w) => (float[N, 4] y) {
+        y = MatMul(x, w)
+    }""")
+    with pytest.raises(UserError, match="MatMul node 'y': weight input 'w' must be a constant"):
+        import_onnx(model)
+    model = parse("""
+    <ir_version: 8, opset_import: ["" : 13]>
+    g (float[N, 4] x) => (float[N, 4] y) {
+        r = Relu(x)
+        y = Add(r, x)
+    }""")
+    with pytest.raises(UserError, match="Add node 'y'"):
+        import_onnx(model)
+
+
+def test_nan_weights_refused():
+    model = parse("""
+    <ir_version: 8, opset_import: ["" : 13]>
+    g (float[N, 2] x) => (float[N, 2] y) { y = MatMul(x, W) }""", W=[[1, np.nan], [0, 1]])
+    with pytest.raises(UserError, match="NaN or Inf"):
+        import_onnx(model)
+
+
+def test_unsorted_graph_refused():
+    model = parse("""
+    <ir_version: 8, opset_import: ["" : 13]>
+    g (float[N, 2] x) => (float[N, 2] y) { a = Relu(x) \n y = Relu(a) }""")
+    nodes = list(model.graph.node)
+    del model.graph.node[:]
+    model.graph.node.extend(reversed(nodes))
+    with pytest.raises(UserError, match="produced by no earlier node"):
+        import_onnx(model)
+
+
+def test_external_data_outside_model_folder_refused(tmp_path):
+    secret = tmp_path / "secret.bin"
+    secret.write_bytes(np.ones(4, dtype=np.float32).tobytes())
+    folder = tmp_path / "model"
+    folder.mkdir()
+    w = onnx.TensorProto(name="W", data_type=onnx.TensorProto.FLOAT, dims=[2, 2])
+    w.data_location = onnx.TensorProto.EXTERNAL
+    for k, v in {"location": "../secret.bin", "offset": "0", "length": "16"}.items():
+        w.external_data.add(key=k, value=v)
+    g = helper.make_graph([helper.make_node("MatMul", ["x", "W"], ["y"])], "g",
+                          [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["N", 2])],
+                          [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, ["N", 2])], [w])
+    path = folder / "m.onnx"
+    onnx.save(helper.make_model(g), str(path))
+    with pytest.raises(UserError, match="outside the model's folder: refused"):
+        load_model(path)
+
+
+def test_not_onnx_and_missing_files(tmp_path):
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"\x00\x01this is not a protobuf" * 10)
+    with pytest.raises(UserError, match="not an ONNX model"):
+        load_model(bad)
+    with pytest.raises(UserError, match="file not found"):
+        load_model(tmp_path / "nope.onnx")
