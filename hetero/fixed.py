@@ -4,13 +4,18 @@ A value of type ``FixedType(width=W, int_bits=I)`` is stored as its raw integer 
 int64) and means ``r * 2**-(W-I)``. Everything the reference executor and the hardware compute
 goes through :func:`quantize` (float to fixed) and :func:`requantize` (fixed to fixed); both follow
 Vitis HLS ``ap_fixed`` assignment exactly (tested exhaustively against g++ and the ap_types
-headers of the installed hls4ml package):
+headers of the installed hls4ml package, over every raw value for small widths: tests/test_fixed.py):
 
 * quantization (dropping fraction bits): ``TRN`` floor, ``TRN_ZERO`` toward zero, ``RND`` half
   toward +inf, ``RND_ZERO`` half toward zero, ``RND_MIN_INF`` half toward -inf, ``RND_INF`` half
   away from zero, ``RND_CONV`` half to even;
 * overflow (after quantization): ``WRAP`` two's complement wrap to W bits, ``SAT`` clamp,
-  ``SAT_ZERO`` zero when out of range, ``SAT_SYM`` clamp to a symmetric range (signed).
+  ``SAT_ZERO`` zero when out of range, ``SAT_SYM`` clamp to the symmetric range [-max, max] for
+  signed types (so the most negative value itself becomes -max too); as in ap_fixed, a 1-bit
+  signed type keeps -1 (SAT_SYM acts as SAT there), and unsigned types saturate as with SAT.
+
+Only ap_fixed's default number of saturation bits (the fifth template parameter, N = 0) is
+modelled; ``AP_WRAP_SM`` is not.
 """
 
 from __future__ import annotations
@@ -101,6 +106,12 @@ class FixedType:
             width, int_bits = int(args[0]), int(args[1])
         except (ValueError, IndexError):
             raise ValueError(f"cannot parse fixed-point type {text!r} (expected e.g. fixed<16,6>)") from None
+        if len(args) > 5 or (len(args) == 5 and args[4] != "0"):
+            # ap_fixed's fifth parameter, the number of saturation bits of AP_WRAP / AP_WRAP_SM,
+            # changes the wrap; only its default 0 is modelled here
+            raise ValueError(
+                f"cannot parse fixed-point type {text!r}: only <W,I,Q,O> or <W,I,Q,O,0> are supported"
+            )
         modes = [a.upper().removeprefix("AP_") for a in args[2:4]]
         rounding = modes[0] if len(modes) > 0 else "TRN"
         overflow = modes[1] if len(modes) > 1 else "WRAP"
@@ -127,7 +138,8 @@ def _round_up(mode: str, rem_gt_half, rem_eq_half, rem_nonzero, negative, floor_
 
 
 def _overflow(v: np.ndarray, t: FixedType) -> np.ndarray:
-    """Bring an integer array (units of t's LSB) into t's range with t's overflow mode."""
+    """Bring an integer array (units of t's LSB, |v| <= 2**62) into t's range with t's overflow
+    mode."""
     lo, hi = t.min_raw, t.max_raw
     if t.overflow == "WRAP":
         mod = 1 << t.width
@@ -135,47 +147,75 @@ def _overflow(v: np.ndarray, t: FixedType) -> np.ndarray:
         if t.signed:
             w = np.where(w > hi, w - mod, w)
         return w
-    if t.overflow == "SAT":
+    if t.overflow == "SAT_SYM" and t.signed and t.width > 1:
+        # ap_fixed: the most negative value becomes -max as well. A 1-bit signed type keeps
+        # -1 (ap_fixed's underflow value is min | 1, which is min itself when W == 1).
+        lo = -hi
+    if t.overflow in ("SAT", "SAT_SYM"):
         return np.clip(v, lo, hi)
     if t.overflow == "SAT_ZERO":
         return np.where((v < lo) | (v > hi), 0, v)
-    if t.overflow == "SAT_SYM":
-        return np.clip(v, -hi if t.signed else lo, hi)
     raise ValueError(t.overflow)
+
+
+_BEYOND = 1 << MAX_WIDTH  # |raw| of every type is below this
 
 
 def requantize(raw: np.ndarray, src_frac_bits: int, dst: FixedType) -> np.ndarray:
     """Assign fixed-point values (raw integers with ``src_frac_bits`` fraction bits) to ``dst``.
 
-    Equals ``dst_t y = x;`` in C++ where x is any ap_fixed with that many fraction bits.
+    Equals ``dst_t y = x;`` in C++ where x is any ap_fixed with that many fraction bits (and at
+    most MAX_WIDTH bits). Shifts of any length are exact: nothing overflows int64 on the way.
     """
     v = np.asarray(raw, dtype=np.int64)
     d = src_frac_bits - dst.frac_bits
     if d > 0:
-        fl = v >> d
-        rem = v & ((1 << d) - 1)
-        half = 1 << (d - 1)
-        up = _round_up(dst.rounding, rem > half, rem == half, rem != 0, v < 0, (fl & 1) == 1)
+        if d <= MAX_WIDTH:
+            fl = v >> d
+            rem = v & ((1 << d) - 1)
+            half = 1 << (d - 1)
+            gt_half, eq_half = rem > half, rem == half
+        else:  # |v| < 2**62 <= half: floor is 0 or -1; a negative v leaves more than a half
+            fl = np.where(v < 0, -1, 0).astype(np.int64)
+            rem = v  # only compared with zero below
+            gt_half, eq_half = v < 0, np.zeros(v.shape, dtype=bool)
+        up = _round_up(dst.rounding, gt_half, eq_half, rem != 0, v < 0, (fl & 1) == 1)
         v = fl + up.astype(np.int64)
     elif d < 0:
-        v = v << (-d)
+        s = -d
+        if dst.overflow == "WRAP":
+            # only the low bits survive: shift in two's complement (mod 2**64), which keeps them
+            v = (v.astype(np.uint64) << np.uint64(s)).astype(np.int64) if s < 64 else np.zeros_like(v)
+        elif s >= MAX_WIDTH:
+            v = np.sign(v) * _BEYOND  # any nonzero value lands beyond every range
+        else:
+            lim = 1 << (MAX_WIDTH - s)
+            v = np.clip(v, -lim, lim) << s  # clipped values stay beyond the range, on their side
     return _overflow(v, dst)
 
 
 def quantize(x: np.ndarray, t: FixedType) -> np.ndarray:
     """Convert real numbers to raw values of ``t`` exactly as ``t y = (double)x;`` does.
 
-    NaN is not a number any fixed type can hold: it raises ValueError.
+    Infinities behave as ap_fixed treats them, as a huge power of two: they saturate, or wrap to
+    0. NaN is not a number any fixed type can hold: it raises ValueError.
     """
     x = np.asarray(x, dtype=np.float64)
     if np.isnan(x).any():
         raise ValueError("cannot quantize NaN")
-    scaled = np.ldexp(x, t.frac_bits)  # exact: scaling by a power of two
+    with np.errstate(over="ignore"):
+        scaled = np.ldexp(x, t.frac_bits)  # exact: scaling by a power of two (or inf)
+    # x * 2**F >= 2**1024 is a multiple of 2**971: as 2**100, it wraps to 0 and saturates alike
+    scaled = np.where(np.isinf(scaled), np.copysign(2.0**100, scaled), scaled)
     fl = np.floor(scaled)
-    rem = scaled - fl  # exact for float64
-    up = _round_up(t.rounding, rem > 0.5, rem == 0.5, rem != 0, x < 0, np.fmod(fl, 2) != 0)
+    # scaled - fl is not always exact (e.g. -0.5 + 2**-54); fl + 0.5 is, while |fl| < 2**52, and
+    # beyond that scaled is an integer (fl == scaled), which the `nonzero` guard covers
+    half = fl + 0.5
+    nonzero = scaled != fl
+    up = _round_up(t.rounding, nonzero & (scaled > half), nonzero & (scaled == half), nonzero, x < 0,
+                   np.fmod(fl, 2) != 0)
     v = fl + up
-    limit = float(1 << MAX_WIDTH)
+    limit = float(_BEYOND)
     if t.overflow == "WRAP":
         mod = float(1 << t.width)
         v = v - mod * np.floor(v / mod)  # exact for integral floats

@@ -178,10 +178,13 @@ class DenseHW(wiring.Component):
         # product stage registers
         p_valid, p_first, p_last = Signal(), Signal(), Signal()
         p_nf = Signal(range(max(nf_n, 2)))
-        p_prod = [[Signal(sum_shape, name=f"prod_{p}_{s}") for s in range(simd)] for p in range(pe)]
+        # products are registered at their natural width (so synthesis can pack the register
+        # into the DSP block) and aligned to the sum's fraction bits in the accumulate stage
+        prod_shape = signed(self.t_x.width + self.t_w.width + (0 if self.t_x.signed and self.t_w.signed else 1))
+        p_prod = [[Signal(prod_shape, name=f"prod_{p}_{s}") for s in range(simd)] for p in range(pe)]
 
         def product(x, w):
-            return ((x * w) << self.prod_shift)[: self.t_sum.width].as_signed()
+            return x * w
 
         if steps == 1:
             m.d.comb += self.i.ready.eq(en)
@@ -251,7 +254,8 @@ class DenseHW(wiring.Component):
             for p in range(pe):
                 acc = Signal(sum_shape, name=f"acc_{p}")
                 total, res = Signal(sum_shape, name=f"total_{p}"), Signal(shape_of(self.t_out), name=f"res_{p}")
-                m.d.comb += total.eq(Mux(p_first, 0, acc) + self._sum_tree(list(p_prod[p])))
+                aligned = [(prod << self.prod_shift)[: self.t_sum.width].as_signed() for prod in p_prod[p]]
+                m.d.comb += total.eq(Mux(p_first, 0, acc) + self._sum_tree(aligned))
                 with m.If(p_valid):
                     m.d.sync += acc.eq(total)
                     with m.If(p_last):
