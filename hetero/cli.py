@@ -81,7 +81,7 @@ def _print_summary(report: dict, out: Path) -> None:
         f"  interval  {report['interval_cycles']:g} cycles = {report['throughput_per_s']:,.0f} inferences/s",
         f"  simulation {sim['inferences']} inferences, bit-exact: {sim['bit_exact']} ({sim['simulator']})",
     ]
-    if "resources" in report:
+    if report["resources"]["synth"]:
         r, u = report["resources"]["synth"], report["utilization"]
         lines.append(f"  resources LUT {r['lut']} ({u['lut']:.1f} %), FF {r['ff']} ({u['ff']:.1f} %), "
                      f"DSP {r['dsp']} ({u['dsp']:.1f} %), BRAM36 {r['bram36']:g} ({u['bram36']:.1f} %)"

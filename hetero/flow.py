@@ -8,6 +8,7 @@ import os
 import shutil
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from . import boards as boards_db
+from .cache import cache_root
 from .config import Config
 from .errors import SimulationError, UserError
 from .fixed import quantize
@@ -102,6 +104,13 @@ def atomic_output(out: Path) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _runs_dir() -> Path:
+    """Scratch space for tool runs; a failed run's logs stay here for the error to point at."""
+    path = cache_root() / "runs"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def layer_rows(graph: Graph) -> list[dict]:
     rows = []
     for n in graph.nodes:
@@ -154,6 +163,7 @@ def synth(model: str | Path, board: str, out: str | Path, config: str | Path | N
         raise UserError("no inputs to simulate (-n must be at least 1)")
     t_in, t_out = (graph.tensors[graph.inputs[0]], graph.tensors[graph.outputs[0]])
 
+    run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=_runs_dir()))  # logs outlive a failure
     with atomic_output(Path(out)) as tmp:
         with timer.stage("reference"):
             expected = run_raw(graph, x)
@@ -161,17 +171,30 @@ def synth(model: str | Path, board: str, out: str | Path, config: str | Path | N
             verilog = to_verilog(graph)
             (tmp / "rtl").mkdir()
             (tmp / "rtl" / f"{TOP_NAME}.v").write_text(verilog)
-        with timer.stage("simulate"):
-            sim = simulate(verilog, TOP_NAME, quantize(x, t_in.dtype).reshape(len(x), -1),
-                           in_width=t_in.dtype.width, in_signed=t_in.dtype.signed, n_out=t_out.size,
-                           out_width=t_out.dtype.width, out_signed=t_out.dtype.signed,
-                           work_dir=tmp / "sim", backpressure=backpressure, seed=seed)
+
+        def run_simulation():
+            with timer.stage("simulate"):
+                return simulate(verilog, TOP_NAME, quantize(x, t_in.dtype).reshape(len(x), -1),
+                                in_width=t_in.dtype.width, in_signed=t_in.dtype.signed, n_out=t_out.size,
+                                out_width=t_out.dtype.width, out_signed=t_out.dtype.signed,
+                                work_dir=run_dir / "sim", backpressure=backpressure, seed=seed)
+
+        def run_synthesis():
+            with timer.stage("synthesize"):
+                return run_yosys(verilog, TOP_NAME, b, run_dir / "synth")
+
+        # simulation and synthesis are independent tool runs: overlap them
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            sim_job = pool.submit(run_simulation)
+            synth_job = pool.submit(run_synthesis) if synthesize else None
+            sim = sim_job.result()
+            synth_result = synth_job.result() if synth_job else None
         got = sim.outputs.reshape(expected.shape)
         mismatches = int((got != expected).any(axis=tuple(range(1, got.ndim))).sum())
-        synth_result = None
-        if synthesize:
-            with timer.stage("synthesize"):
-                synth_result = run_yosys(verilog, TOP_NAME, b, tmp / "synth")
+        for log in ("sim/sim.log", "synth/yosys.log"):
+            if (run_dir / log).is_file():
+                (tmp / "logs").mkdir(exist_ok=True)
+                shutil.copy(run_dir / log, tmp / "logs" / Path(log).name)
         report = _report(model, graph, b, sim, mismatches, len(x), synth_result, timer,
                          utilization, fits)
         if inputs is not None:
@@ -179,6 +202,7 @@ def synth(model: str | Path, board: str, out: str | Path, config: str | Path | N
         (tmp / "report.json").write_text(json.dumps(report, indent=2) + "\n")
         if mismatches:
             np.savez(tmp / "mismatches.npz", inputs=x, expected=expected, got=got)
+    shutil.rmtree(run_dir, ignore_errors=True)
     if mismatches:
         raise SimulationError(f"simulation disagrees with the reference on {mismatches} of {len(x)} "
                               f"inferences; see {Path(out) / 'mismatches.npz'}")
@@ -233,6 +257,7 @@ def _report(model, graph, board, sim, mismatches, count, synth_result, timer, ut
         },
         "stages_s": timer.seconds,
     }
+    report.update(resources={"synth": None}, utilization=None, fits=None)  # --no-synth
     if synth_result is not None:
         util = utilization(synth_result, board)
         report["resources"] = {"synth": {"tool": synth_result.tool, "lut": synth_result.lut,

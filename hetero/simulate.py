@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from hetero.cache import cache_root
 from hetero.errors import SimulationError, ToolError
 
 __all__ = ["SimResult", "simulate", "simulator_version"]
@@ -216,8 +217,7 @@ def _tool_env() -> dict[str, str]:
 
 
 def _cache_root() -> Path:
-    base = os.environ.get("HETERO_CACHE_DIR")
-    return (Path(base) if base else Path.home() / ".cache" / "hetero") / "verilator"
+    return cache_root() / "verilator"
 
 
 def _ensure_build(verilog: str, top: str, waves: bool, env: dict[str, str],
