@@ -110,6 +110,14 @@ class ImportContext:
         return name
 
 
+def attr(node: onnx.NodeProto, name: str, default=None):
+    """The value of the node's attribute ``name``, or ``default``."""
+    for a in node.attribute:
+        if a.name == name:
+            return onnx.helper.get_attribute_value(a)
+    return default
+
+
 def node_name(n: onnx.NodeProto) -> str:
     return n.name or (n.output[0] if n.output else n.op_type)
 

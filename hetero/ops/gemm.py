@@ -18,7 +18,6 @@ import math
 from dataclasses import replace
 
 import numpy as np
-import onnx
 from amaranth.hdl import Array, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
@@ -28,15 +27,9 @@ from ..errors import UserError
 from ..fixed import FixedType, quantize, requantize, type_for_range
 from ..hw.fixed_hw import requantize as hw_requantize
 from ..hw.fixed_hw import shape_of, vector_stream
-from ..onnx_import import describe
+from ..onnx_import import attr, describe
 from .base import Cycles, Op, register
 
-
-def _attr(node: onnx.NodeProto, name: str, default):
-    for a in node.attribute:
-        if a.name == name:
-            return onnx.helper.get_attribute_value(a)
-    return default
 
 
 def folds(n_in: int, n_out: int, pe: int, simd: int) -> tuple[int, int]:
@@ -59,13 +52,13 @@ class Dense(Op):
         w = np.asarray(ctx.const(node, 1, "weight"), dtype=np.float64)
         bias = None
         if node.op_type == "Gemm":
-            if _attr(node, "transA", 0):
+            if attr(node, "transA", 0):
                 raise UserError(f"{describe(node)}: transA=1 would transpose the batch axis; not supported")
-            if _attr(node, "transB", 0):
+            if attr(node, "transB", 0):
                 w = w.T
-            w = w * float(_attr(node, "alpha", 1.0))
+            w = w * float(attr(node, "alpha", 1.0))
             if len(node.input) > 2 and node.input[2]:
-                c = np.asarray(ctx.const(node, 2, "bias"), dtype=np.float64) * float(_attr(node, "beta", 1.0))
+                c = np.asarray(ctx.const(node, 2, "bias"), dtype=np.float64) * float(attr(node, "beta", 1.0))
                 bias = c.reshape(-1) if c.size == w.shape[-1] else np.broadcast_to(c, (w.shape[-1],))
         if w.ndim != 2 or w.shape[0] != in_shape[0]:
             raise UserError(f"{describe(node)}: weight shape {list(w.shape)} does not match input "

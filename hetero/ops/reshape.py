@@ -5,21 +5,14 @@ shape (row-major order is kept, so the hardware is a wire)."""
 from __future__ import annotations
 
 import numpy as np
-import onnx
 
 from ..errors import UserError
 from dataclasses import replace
 
 from ..hw.common import Passthrough
-from ..onnx_import import describe
+from ..onnx_import import attr, describe
 from .base import Cycles, Op, register
 
-
-def _attr(node: onnx.NodeProto, name: str, default):
-    for a in node.attribute:
-        if a.name == name:
-            return onnx.helper.get_attribute_value(a)
-    return default
 
 
 class Reshape(Op):
@@ -34,7 +27,7 @@ class Reshape(Op):
             ctx.alias(node.output[0], src)
             return
         if node.op_type == "Flatten":
-            axis = _attr(node, "axis", 1)
+            axis = attr(node, "axis", 1)
             axis = axis + len(shape) + 1 if axis < 0 else axis
             if axis != 1:
                 raise UserError(f"{describe(node)}: Flatten with axis={axis} would merge the batch "

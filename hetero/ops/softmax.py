@@ -16,7 +16,7 @@ from amaranth.lib.wiring import In, Out
 from ..errors import UserError
 from ..fixed import FixedType
 from ..hw.fixed_hw import vector_stream
-from ..onnx_import import describe
+from ..onnx_import import attr, describe
 from .base import Cycles, Op, register
 
 
@@ -33,7 +33,7 @@ class Softmax(Op):
 
     def import_onnx(self, node, ctx) -> None:
         shape = ctx.shape(node.input[0])
-        axis = next((a.i for a in node.attribute if a.name == "axis"), -1)
+        axis = attr(node, "axis", -1)
         if len(shape) != 1 or axis not in (1, -1):
             raise UserError(f"{describe(node)}: only softmax over a vector (axis 1 of [batch, n]) "
                             f"is supported, got shape {list(shape)} axis {axis}")
