@@ -143,3 +143,21 @@ def test_not_onnx_and_missing_files(tmp_path):
         load_model(bad)
     with pytest.raises(UserError, match="file not found"):
         load_model(tmp_path / "nope.onnx")
+
+
+def test_model_names_never_reach_generated_verilog():
+    from hetero.config import Config
+    from hetero.hw.top import to_verilog
+    from hetero.passes import pipeline, run_pipeline
+
+    evil = 'x */ endmodule module evil(); initial $finish; endmodule /* "\\n`define'
+    rng = np.random.default_rng(0)
+    model = parse(MLP_TEXT, W1=rng.normal(size=(4, 5)), B1=rng.normal(size=5),
+                  W2=rng.normal(size=(3, 5)), B2=rng.normal(size=3))
+    for k, node in enumerate(model.graph.node):
+        node.name = f"{evil}{k}"
+    model.graph.name = evil
+    g = run_pipeline(import_onnx(model), pipeline(Config(), None))
+    assert g.nodes[0].name.startswith(evil)  # names are kept for reports and configs...
+    verilog = to_verilog(g)
+    assert "evil" not in verilog and "$finish" not in verilog  # ...but never emitted
