@@ -5,7 +5,7 @@ Runs, in one process and one sitting:
   2. alveo-u250, fully parallel, fixed<16,6> (hls4ml's setting: AP_TRN, AP_WRAP, ReuseFactor 1):
      latency and interval in cycles against hls4ml's published 14 cycles at II 1.
 
-Usage: python benchmarks/bench_synth.py [--model PATH] [--no-alveo-synth] [--json OUT.json]
+Usage: python benchmarks/bench_synth.py [--model PATH] [--only BOARD] [--no-alveo-synth] [--json OUT.json]
 Prints a Markdown table for BENCHMARKS.md. Runs with a fresh, private hetero cache, so nothing
 of these designs is cached; the two one-time costs of a machine are paid by a warm-up before
 timing: Yosys's self-compile (~65 s) and Verilator's runtime library (built once per cache,
@@ -49,6 +49,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", type=Path, default=DEFAULT_MODEL)
     ap.add_argument("--no-alveo-synth", action="store_true", help="skip Yosys for the fully parallel design")
+    ap.add_argument("--only", choices=["pynq-z2", "alveo-u250"], help="run one of the two rows")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
 
@@ -61,10 +62,12 @@ def main() -> None:
         subprocess.run([find_yosys(), "-V"], check=True, capture_output=True)  # one-time compile
         warm = args.model.parent / "hls4ml_examplemodels_two_layer_keras.onnx"
         run(warm if warm.exists() else args.model, "pynq", tmp / "warm", None, False)  # runtime lib
-        rows["pynq-z2"] = run(args.model, "pynq", tmp / "pynq", None, True)
-        cfg = tmp / "hls4ml.yml"
-        cfg.write_text(yaml.safe_dump({"Model": {"Precision": "fixed<16,6>", "ReuseFactor": 1}}))
-        rows["alveo-u250"] = run(args.model, "alveo-u250", tmp / "u250", cfg, not args.no_alveo_synth)
+        if args.only in (None, "pynq-z2"):
+            rows["pynq-z2"] = run(args.model, "pynq", tmp / "pynq", None, True)
+        if args.only in (None, "alveo-u250"):
+            cfg = tmp / "hls4ml.yml"
+            cfg.write_text(yaml.safe_dump({"Model": {"Precision": "fixed<16,6>", "ReuseFactor": 1}}))
+            rows["alveo-u250"] = run(args.model, "alveo-u250", tmp / "u250", cfg, not args.no_alveo_synth)
 
     print(f"Machine: {platform.node()} ({platform.processor() or platform.machine()}), "
           f"Python {platform.python_version()}, {date.today()}\n")

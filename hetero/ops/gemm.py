@@ -150,12 +150,16 @@ class DenseHW(wiring.Component):
         i, j = sf * self.simd + s, nf * self.pe + p
         return int(self.w[i, j]) if i < self.n_in and j < self.n_out else 0
 
+    def _fit(self, v):
+        """``v`` wrapped to the sum's width if it is wider (exact: every sum fits that width)."""
+        return v[: self.t_sum.width].as_signed() if len(v) > self.t_sum.width else v
+
     def _sum_tree(self, terms: list) -> object:
-        width = self.t_sum.width
+        """Balanced adder tree; each adder only as wide as its operands need."""
         if not terms:
-            return Const(0, signed(width))
+            return Const(0, signed(self.t_sum.width))
         while len(terms) > 1:
-            pairs = [(terms[k] + terms[k + 1])[:width].as_signed() for k in range(0, len(terms) - 1, 2)]
+            pairs = [self._fit(terms[k] + terms[k + 1]) for k in range(0, len(terms) - 1, 2)]
             terms = pairs + ([terms[-1]] if len(terms) % 2 else [])
         return terms[0]
 
@@ -190,7 +194,9 @@ class DenseHW(wiring.Component):
         else:
             busy = Signal()
             sf, nf, step = Signal(range(max(sf_n, 2))), Signal(range(max(nf_n, 2))), Signal(range(steps))
-            xbuf = Signal(data.ArrayLayout(x_shape, self.n_in))
+            # the input vector, rotated by simd elements each step so that the slice a step
+            # needs is always elements [0, simd): no multiplexer per element
+            xbuf = Signal(data.ArrayLayout(x_shape, sf_n * simd))
             last_step = (sf == sf_n - 1) & (nf == nf_n - 1)
             take = ~busy | last_step
             m.d.comb += self.i.ready.eq(en & take)
@@ -223,15 +229,13 @@ class DenseHW(wiring.Component):
                         m.d.sync += [busy.eq(self.i.valid), step.eq(0)]
                 with m.Else():
                     m.d.sync += busy.eq(self.i.valid)
+                with m.If(busy):
+                    m.d.sync += xbuf.as_value().eq(xbuf.as_value().rotate_right(simd * x_shape.width))
                 with m.If(take & self.i.valid):
-                    m.d.sync += xbuf.eq(self.i.payload)
+                    m.d.sync += xbuf.as_value().eq(self.i.payload.as_value())  # zero padding
                 m.d.sync += [s1_valid.eq(busy), s1_first.eq(sf == 0), s1_last.eq(sf == sf_n - 1), s1_nf.eq(nf)]
-                with m.Switch(sf):
-                    for k in range(sf_n):
-                        with m.Case(k):
-                            for s in range(simd):
-                                i = k * simd + s
-                                m.d.sync += s1_x[s].eq(xbuf[i] if i < self.n_in else 0)
+                for s in range(simd):
+                    m.d.sync += s1_x[s].eq(xbuf[s])
                 m.d.sync += [p_valid.eq(s1_valid), p_first.eq(s1_first), p_last.eq(s1_last), p_nf.eq(s1_nf)]
                 for p in range(pe):
                     for s in range(simd):
@@ -247,7 +251,7 @@ class DenseHW(wiring.Component):
             for p in range(pe):
                 acc = Signal(sum_shape, name=f"acc_{p}")
                 total, res = Signal(sum_shape, name=f"total_{p}"), Signal(shape_of(self.t_out), name=f"res_{p}")
-                aligned = [(prod << self.prod_shift)[: self.t_sum.width].as_signed() for prod in p_prod[p]]
+                aligned = [self._fit(prod << self.prod_shift) for prod in p_prod[p]]
                 m.d.comb += total.eq(Mux(p_first, 0, acc) + self._sum_tree(aligned))
                 with m.If(p_valid):
                     m.d.sync += acc.eq(total)
