@@ -194,9 +194,7 @@ class DenseHW(wiring.Component):
         else:
             busy = Signal()
             sf, nf, step = Signal(range(max(sf_n, 2))), Signal(range(max(nf_n, 2))), Signal(range(steps))
-            # the input vector, rotated by simd elements each step so that the slice a step
-            # needs is always elements [0, simd): no multiplexer per element
-            xbuf = Signal(data.ArrayLayout(x_shape, sf_n * simd))
+            xbuf = Signal(data.ArrayLayout(x_shape, self.n_in))
             last_step = (sf == sf_n - 1) & (nf == nf_n - 1)
             take = ~busy | last_step
             m.d.comb += self.i.ready.eq(en & take)
@@ -229,13 +227,15 @@ class DenseHW(wiring.Component):
                         m.d.sync += [busy.eq(self.i.valid), step.eq(0)]
                 with m.Else():
                     m.d.sync += busy.eq(self.i.valid)
-                with m.If(busy):
-                    m.d.sync += xbuf.as_value().eq(xbuf.as_value().rotate_right(simd * x_shape.width))
                 with m.If(take & self.i.valid):
-                    m.d.sync += xbuf.as_value().eq(self.i.payload.as_value())  # zero padding
+                    m.d.sync += xbuf.eq(self.i.payload)
                 m.d.sync += [s1_valid.eq(busy), s1_first.eq(sf == 0), s1_last.eq(sf == sf_n - 1), s1_nf.eq(nf)]
-                for s in range(simd):
-                    m.d.sync += s1_x[s].eq(xbuf[s])
+                with m.Switch(sf):
+                    for k in range(sf_n):
+                        with m.Case(k):
+                            for s in range(simd):
+                                i = k * simd + s
+                                m.d.sync += s1_x[s].eq(xbuf[i] if i < self.n_in else 0)
                 m.d.sync += [p_valid.eq(s1_valid), p_first.eq(s1_first), p_last.eq(s1_last), p_nf.eq(s1_nf)]
                 for p in range(pe):
                     for s in range(simd):
