@@ -7,11 +7,15 @@ Contract of :func:`synthesize`:
   paths under ``/tmp``. ``work_dir`` receives ``design.v``, ``synth.ys``, ``stat.json`` and
   ``yosys.log``.
 - Script: ``read_verilog; hierarchy -top TOP; proc; rename -hide w:*[*]`` (works around the
-  Yosys 0.70 abc9 failure on wires named like ``\\y[0]``), then ``synth_xilinx -family xc7|xcup
-  -top TOP -noiopad -flatten`` / ``synth_ecp5 -top TOP`` / ``synth_ice40 -top TOP`` (with
-  ``-dsp`` when the board has DSPs, i.e. UltraPlus parts), then ``stat -json`` into
-  ``stat.json``. ``-flatten`` (the ECP5/iCE40 default, off by default in synth_xilinx) lets
-  constants and dead logic be optimised across module boundaries, as Vivado does by default.
+  Yosys 0.70 abc9 failure on wires named like ``\\y[0]``), then for Xilinx parts
+  ``synth_xilinx -family xc7|xcup -top TOP -noiopad -flatten`` up to its LUT mapping, classic
+  ``abc`` for the LUT mapping (much faster than ABC9 in WebAssembly, a few % more LUTs) and the
+  rest of synth_xilinx's map_luts and finalize steps; ``synth_ecp5 -top TOP`` / ``synth_ice40
+  -top TOP`` (with ``-dsp`` when the board has DSPs, i.e. UltraPlus parts) for Lattice; then
+  ``stat -json`` into ``stat.json``. ``-flatten`` (the ECP5/iCE40 default) lets constants and
+  dead logic be optimised across module boundaries, as Vivado does by default.
+- The top's submodules are synthesized in ``jobs`` groups side by side (one per CPU by
+  default), each run black-boxing the other groups; the counts are summed.
 - Results are cached by content: the key is the sha256 of (Verilog text, top, family, Yosys
   version string, script). Entries are JSON files in ``$HETERO_CACHE_DIR/synth/`` or else
   ``~/.cache/hetero/synth/``. A hit runs no synthesis and returns ``cached=True``. The cache
