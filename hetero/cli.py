@@ -21,6 +21,19 @@ def _fail(message: str, code: int) -> None:
 
 
 class _Group(click.Group):
+    def main(self, *args, **kwargs):
+        """Click's usage errors, too, as one line (``error: ...``) with exit code 2."""
+        try:
+            rv = super().main(*args, standalone_mode=False, **kwargs)
+        except click.exceptions.Abort:
+            _fail("interrupted", 130)
+        except click.ClickException as e:
+            if type(e).__name__ == "NoArgsIsHelpError":  # bare `hetero`: show the help
+                click.echo(e.format_message(), err=True)
+                sys.exit(e.exit_code)
+            _fail(e.format_message().replace("\n", " "), e.exit_code)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
@@ -50,13 +63,13 @@ def _stderr_progress(quiet: bool):
 
 
 @main.command()
-@click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("model", type=click.Path(path_type=Path))
 @click.option("--board", "-b", required=True, help="Target board (see `hetero boards`).")
-@click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), required=True,
+@click.option("--out", "-o", type=click.Path(path_type=Path), required=True,
               help="Output folder: rtl/*.v, report.json, logs.")
-@click.option("--config", "-c", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--config", "-c", type=click.Path(path_type=Path),
               help="hls4ml-style precision/parallelism config (YAML or JSON).")
-@click.option("--inputs", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--inputs", type=click.Path(path_type=Path),
               help="Batch of inputs (.npy, first axis = batch); default: random inputs.")
 @click.option("-n", "count", type=int, help="Number of inferences to simulate (default 100).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for random inputs.")
@@ -91,12 +104,12 @@ def _print_summary(report: dict, out: Path) -> None:
 
 
 @main.command()
-@click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--inputs", required=True, type=click.Path(dir_okay=False, path_type=Path),
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option("--inputs", required=True, type=click.Path(path_type=Path),
               help="Batch of inputs (.npy, first axis = batch).")
-@click.option("--out", "-o", required=True, type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--out", "-o", required=True, type=click.Path(path_type=Path),
               help="Where to write the outputs (.npy).")
-@click.option("--config", "-c", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--config", "-c", type=click.Path(path_type=Path))
 @click.option("--float", "as_float", is_flag=True, help="Run the float graph instead of fixed point.")
 def predict(model, inputs, out, config, as_float) -> None:
     """Run the bit-accurate fixed-point reference on a batch of inputs."""
@@ -109,6 +122,8 @@ def predict(model, inputs, out, config, as_float) -> None:
     x = load_inputs(inputs)
     graph = fuse_bias_add(import_onnx(model)) if as_float else compile_model(model, Config.load(config))
     y = ref_predict(graph, x)
+    if out.is_dir():
+        raise UserError(f"{out}: is a folder; -o takes the .npy file to write")
     tmp = out.with_name(f".{out.name}.partial.npy")
     np.save(tmp, y)
     os.replace(tmp, out)
@@ -116,8 +131,8 @@ def predict(model, inputs, out, config, as_float) -> None:
 
 
 @main.command(name="import")
-@click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--config", "-c", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option("--config", "-c", type=click.Path(path_type=Path))
 @click.option("--board", "-b", help="Choose parallelism for this board.")
 @click.option("--dump", is_flag=True, help="Print the graph after every pass.")
 def import_(model, config, board, dump) -> None:

@@ -88,7 +88,12 @@ def atomic_output(out: Path) -> Iterator[Path]:
     """A scratch folder beside ``out`` whose contents replace ``out``'s only on success;
     on failure nothing is left behind (``out`` keeps what it had)."""
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{out}: output path exists and is not a folder")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"{out}: cannot create the output folder ({e.strerror})") from None
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     try:
         yield tmp

@@ -104,3 +104,10 @@ def test_import_and_boards_commands():
     assert "Dense[" in r.stdout and "pe=" in r.stdout
     r = hetero("boards")
     assert r.returncode == 0 and "xc7z020clg400-1" in r.stdout
+
+
+def test_output_path_that_is_a_file(tmp_path):
+    (tmp_path / "out").write_text("a file")
+    r = hetero("synth", model_path("two_layer"), "--board", "pynq", "-o", tmp_path / "out")
+    assert_one_line_error(r, 2, "not a folder")
+    assert (tmp_path / "out").read_text() == "a file"
