@@ -148,7 +148,7 @@ def synth(model: str | Path, board: str, out: str | Path, config: str | Path | N
     reported (``simulation.bit_exact`` false) and raised as SimulationError after the report is
     written."""
     from .simulate import simulate
-    from .synthesis import fits, synthesize as run_yosys, utilization
+    from .synthesis import synthesize as run_yosys
 
     timer = StageTimer(progress)
     b = boards_db.get(board)
@@ -196,12 +196,11 @@ def synth(model: str | Path, board: str, out: str | Path, config: str | Path | N
             synth_result = synth_job.result() if synth_job else None
         got = sim.outputs.reshape(expected.shape)
         mismatches = int((got != expected).any(axis=tuple(range(1, got.ndim))).sum())
-        for log in ("sim/sim.log", "synth/yosys.log"):
-            if (run_dir / log).is_file():
-                (tmp / "logs").mkdir(exist_ok=True)
-                shutil.copy(run_dir / log, tmp / "logs" / Path(log).name)
-        report = _report(model, graph, b, sim, mismatches, len(x), synth_result, timer,
-                         utilization, fits)
+        (tmp / "logs").mkdir()
+        for log in sorted(run_dir.glob("sim/*.log")) + sorted(run_dir.glob("synth/**/yosys.log")):
+            name = "-".join(log.relative_to(run_dir).parts)  # sim-sim.log, synth-part0-yosys.log
+            shutil.copy(log, tmp / "logs" / name)
+        report = _report(model, graph, b, sim, mismatches, len(x), synth_result, timer)
         if inputs is not None:
             report["float_agreement"] = _float_agreement(onnx_model, graph, x)
         (tmp / "report.json").write_text(json.dumps(report, indent=2) + "\n")
@@ -229,7 +228,9 @@ def _float_agreement(onnx_model, graph: Graph, x: np.ndarray) -> dict:
     return {"inferences": int(len(x)), "class_agreement": float(same.mean())}
 
 
-def _report(model, graph, board, sim, mismatches, count, synth_result, timer, utilization, fits) -> dict:
+def _report(model, graph, board, sim, mismatches, count, synth_result, timer) -> dict:
+    from .synthesis import fits, utilization
+
     clock = board.clock_mhz
     model_cycles = cycle_model(graph)
     interval = sim.interval_cycles

@@ -45,6 +45,7 @@ def test_cli_synth_pynq(tmp_path, key):
     assert synth_res["tool"].startswith("Yosys") and synth_res["lut"] > 0 and synth_res["ff"] > 0
     assert 0 < synth_res["dsp"] <= 220 and r["fits"] is True
     assert r["utilization"]["dsp"] == pytest.approx(100 * synth_res["dsp"] / 220, abs=0.01)
+    assert list((out / "logs").glob("synth-*yosys.log")) and (out / "logs" / "sim-sim.log").is_file()
     assert not list(tmp_path.glob(".out*"))  # the scratch folder is gone
 
 
