@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hetero.flow import compile_model
+from hetero.flow import class_agreement, compile_model
 from hetero.onnxrt import run_float
 from hetero.reference import predict
 
@@ -32,11 +32,8 @@ def main() -> None:
         shape = graph.tensors[graph.inputs[0]].shape
         x = np.random.default_rng(args.seed).standard_normal((args.n,) + shape)
         y_fixed, y_float = predict(graph, x), run_float(MODELS / name, x)
-        if y_float.shape[1] > 1:  # classifier: argmax in hardware
-            same, err = (y_fixed[:, 0] == y_float.argmax(1)).mean(), "-"
-        else:
-            same = ((y_fixed > 0.5) == (y_float > 0.5)).mean()
-            err = f"{np.abs(y_fixed - y_float).max():.4f}"
+        same = class_agreement(y_fixed, y_float).mean()
+        err = f"{np.abs(y_fixed - y_float).max():.4f}" if y_float.shape[1] == 1 else "-"
         print(f"| {name} | {args.n} | {100 * same:.2f} % | {err} |")
 
 

@@ -52,10 +52,6 @@ class LayerConfig:
     def has(self, key: str) -> bool:
         return key in self.precision
 
-    @property
-    def folding_fixed(self) -> bool:
-        return self.reuse_factor is not None or self.pe is not None or self.simd is not None
-
 
 @dataclass(frozen=True)
 class Config:

@@ -213,18 +213,22 @@ def synth(model: str | Path, board: str, out: str | Path, config: str | Path | N
     return report
 
 
+def class_agreement(y_fixed: np.ndarray, y_float: np.ndarray) -> np.ndarray:
+    """Per input, whether the reference's class equals the float model's: class indices (an
+    argmax output) against float scores, a 0.5 threshold for a single (sigmoid) output."""
+    n = len(y_float)
+    y_float = y_float.reshape(n, -1)
+    if y_float.shape[1] == 1:
+        return (y_fixed.reshape(n) > 0.5) == (y_float[:, 0] > 0.5)
+    fixed_class = y_fixed.reshape(n) if y_fixed.size == n else y_fixed.reshape(n, -1).argmax(-1)
+    return fixed_class == y_float.argmax(-1)
+
+
 def _float_agreement(onnx_model, graph: Graph, x: np.ndarray) -> dict:
     """How often the fixed-point reference picks the same class as onnxruntime in float."""
     from .onnxrt import run_float
 
-    y_float = run_float(onnx_model, x)
-    y_fixed = reference_predict(graph, x)
-    if y_fixed.shape[-1] == 1 and y_float.shape[-1] > 1:
-        same = y_fixed.reshape(-1) == y_float.reshape(len(x), -1).argmax(-1)
-    elif y_float.shape[-1] == 1:
-        same = (y_fixed.reshape(-1) > 0.5) == (y_float.reshape(-1) > 0.5)
-    else:
-        same = y_fixed.reshape(len(x), -1).argmax(-1) == y_float.reshape(len(x), -1).argmax(-1)
+    same = class_agreement(reference_predict(graph, x), run_float(onnx_model, x))
     return {"inferences": int(len(x)), "class_agreement": float(same.mean())}
 
 

@@ -107,9 +107,6 @@ class Graph:
             used.update(n.outputs)
         return replace(self, nodes=nodes, tensors={k: v for k, v in merged.items() if k in used})
 
-    def replace_node(self, old: Node, new: Node, tensors: Mapping[str, Tensor] | None = None) -> "Graph":
-        return self.with_nodes((new if n is old else n for n in self.nodes), tensors)
-
     def __str__(self) -> str:
         lines = [f"graph {self.name}("]
         lines += [f"    {i}: {self.tensors[i]}," for i in self.inputs]

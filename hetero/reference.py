@@ -58,6 +58,6 @@ def predict(graph: Graph, x: np.ndarray) -> np.ndarray:
     t = graph.tensors[graph.outputs[0]].dtype
     if t is None:
         return out
-    if t.frac_bits == 0 and not t.signed and graph.producer(graph.outputs[0]).op == "Softmax":
+    if graph.producer(graph.outputs[0]).attrs.get("strategy") == "argmax":
         return out.astype(np.int64)
     return to_float(out, t)

@@ -10,7 +10,7 @@ An op module (``hetero/ops/<name>.py``) subclasses :class:`Op` and registers an 
   the graph is untyped);
 * :meth:`Op.hardware`: an Amaranth ``wiring.Component`` with stream ports ``i`` and ``o``;
 * :meth:`Op.cycles`: latency and interval of that component, equal to what the RTL takes;
-* :meth:`Op.multipliers`: multipliers the component instantiates (the fit rule's unit).
+* :meth:`Op.parallelism`: the parallelism chosen, for reports.
 """
 
 from __future__ import annotations
@@ -70,9 +70,6 @@ class Op:
     def cycles(self, node: Node, graph: Graph) -> Cycles:
         return Cycles(0, 1)
 
-    def multipliers(self, node: Node, graph: Graph) -> int:
-        return 0
-
     def parallelism(self, node: Node) -> dict[str, Any]:
         """The parallelism chosen for this node, for reports."""
         return {}
@@ -91,11 +88,3 @@ def register(op: Op) -> Op:
 
 def op_of(node: Node) -> Op:
     return REGISTRY[node.op]
-
-
-def tensors_of(graph: Graph, names: Sequence[str]) -> list[Tensor]:
-    return [graph.tensors[n] for n in names]
-
-
-def is_typed(graph: Graph) -> bool:
-    return all(t.dtype is not None for t in graph.tensors.values())

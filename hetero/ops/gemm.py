@@ -115,10 +115,6 @@ class Dense(Op):
         return {"pe": pe, "simd": simd, "folds": nf * sf,
                 "reuse_factor": nf * sf, "multipliers": pe * simd}
 
-    def multipliers(self, node, graph):
-        pe, simd = self._pe_simd(node)
-        return pe * simd
-
     def cycles(self, node, graph):
         pe, simd = self._pe_simd(node)
         nf, sf = folds(node.attrs["n_in"], node.attrs["n_out"], pe, simd)
