@@ -1,8 +1,11 @@
 """The intermediate representation: an immutable dataflow graph of nodes over typed tensors.
 
-Shapes are per inference (the batch axis is not part of the IR). A tensor's ``dtype`` is a
+Shapes are per inference (the batch axis is not part of the IR) and keep the model's layout
+(ONNX's channels-first unless an op says otherwise). A tensor's ``dtype`` is a
 :class:`~hetero.fixed.FixedType` once precision has been assigned, or ``None`` while the graph is
-still float. Passes are plain functions ``Graph -> Graph``; a pass that changes nothing returns the
+still float. A typed tensor holds raw integers ``r`` meaning the real value
+``(r - zero_point) * 2**-frac_bits * (scale or 1)``; ``scale`` and ``zero_point`` come from the
+model's own quantizers (QONNX, QDQ) when their scale is not a power of two. Passes are plain functions ``Graph -> Graph``; a pass that changes nothing returns the
 graph it was given.
 """
 
@@ -23,18 +26,46 @@ def _frozen(d: Mapping[str, Any] | None) -> Mapping[str, Any]:
 
 @dataclass(frozen=True)
 class Tensor:
-    """A tensor between nodes: its per-inference shape and its fixed-point type (None: float)."""
+    """A tensor between nodes: its per-inference shape and its fixed-point type (None: float).
+
+    ``integer``: the ONNX tensor holds the raw integers themselves (a QuantizeLinear output or an
+    int8 graph input), not the real values. ``quant``: for a graph input, the model's quantizer
+    (:class:`~hetero.quant.QuantSpec`) that turns real inputs into its raw values.
+    """
 
     name: str
     shape: tuple[int, ...]
     dtype: FixedType | None = None
+    scale: float | None = None
+    zero_point: int = 0
+    integer: bool = False
+    quant: Any = None
 
     @property
     def size(self) -> int:
         return int(np.prod(self.shape, dtype=np.int64))
 
+    @property
+    def real_scale(self) -> float:
+        """The real value of one raw unit (the tensor must be typed)."""
+        assert self.dtype is not None, self.name
+        return 2.0 ** -self.dtype.frac_bits * (1.0 if self.scale is None else self.scale)
+
+    def to_real(self, raw: np.ndarray) -> np.ndarray:
+        """Real values of raw integers of this tensor."""
+        return (np.asarray(raw, dtype=np.float64) - self.zero_point) * self.real_scale
+
+    def onnx_value(self, raw: np.ndarray) -> np.ndarray:
+        """What ONNX holds in this tensor: the integers themselves for ``integer`` tensors."""
+        return np.asarray(raw, dtype=np.float64) if self.integer else self.to_real(raw)
+
     def __str__(self) -> str:
-        return f"{self.dtype or 'float'}[{','.join(map(str, self.shape))}]"
+        t = str(self.dtype or "float")
+        if self.scale is not None:
+            t += f"*{self.scale:.6g}"
+        if self.zero_point:
+            t += f"@{self.zero_point:+d}"
+        return f"{t}[{','.join(map(str, self.shape))}]"
 
 
 @dataclass(frozen=True)

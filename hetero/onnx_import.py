@@ -1,5 +1,13 @@
 """ONNX to IR. Loading is guarded (not ONNX, external data outside the model's folder, NaN
-weights); lowering dispatches every node to the op module that imports its ONNX op type."""
+weights); lowering dispatches every node to the op module that imports its ONNX op type.
+
+Sub-graphs on constants fold at import, whatever their ops: ``Shape`` of a computed tensor is a
+constant (its per-inference shape with batch 1), and any node whose inputs are all constants is
+evaluated (standard ops by ``onnx.reference``, the QONNX quantizers by their op module). A
+quantizer folded onto a constant leaves its integers and scale behind (:meth:`ImportContext.quantized`)
+so layers can use the model's integer weights; data-movement ops (Transpose, Reshape, ...) on
+such a constant carry them along.
+"""
 
 from __future__ import annotations
 
@@ -56,6 +64,14 @@ def _all_tensors(model: onnx.ModelProto):
                 yield a.t
 
 
+# domains whose ops the importer knows (QONNX's current and legacy names)
+KNOWN_DOMAINS = ("", "ai.onnx", "qonnx.custom_op.general", "onnx.brevitas", "finn.custom_op.general",
+                 "qonnx.custom_op.channels_last", "finn.custom_op.channels_last")
+CHANNELS_LAST_DOMAINS = ("qonnx.custom_op.channels_last", "finn.custom_op.channels_last")
+# ops that only move data: a quantized constant keeps its integers through them
+_DATA_MOVEMENT = ("Transpose", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity")
+
+
 class ImportContext:
     """What an op's ``import_onnx`` sees: constants, per-inference shapes, and where to put
     the nodes it makes."""
@@ -66,6 +82,15 @@ class ImportContext:
         self.nodes: list[Node] = []
         self.aliases: dict[str, str] = {}
         self.names: set[str] = set()
+        # constant name -> (integers, scale broadcast to the constant's shape, QuantSpec)
+        self.quant_consts: dict[str, tuple[np.ndarray, np.ndarray, object]] = {}
+        self.integer: set[str] = set()  # tensors whose ONNX values are the raw integers
+        self.opsets: list = []
+
+    def quantized(self, tensor: str):
+        """For a constant that a model quantizer produced: ``(integers, scale, spec)`` with
+        integers and scale in the constant's own layout (scale broadcast to its shape); else None."""
+        return self.quant_consts.get(tensor)
 
     def resolve(self, tensor: str) -> str:
         while tensor in self.aliases:
@@ -136,39 +161,114 @@ def import_onnx(model: onnx.ModelProto | str | Path) -> Graph:
     constants = {}
     for init in g.initializer:
         constants[init.name] = _checked_array(numpy_helper.to_array(init), f"initializer '{init.name}'")
-    unsupported = [n for n in g.node if n.op_type not in ONNX_TO_OP and n.op_type != "Constant"]
-    unsupported += [n for n in g.node if n.domain not in ("", "ai.onnx") and n not in unsupported]
-    if unsupported:
-        listed = ", ".join(f"{n.op_type}{'(' + n.domain + ')' if n.domain else ''} (node '{node_name(n)}')"
-                           for n in unsupported)
-        raise UserError(f"unsupported op(s): {listed}; supported: {', '.join(supported_onnx_ops())}")
-
     shapes: dict[str, tuple[int, ...]] = {}
     inputs = [i for i in g.input if i.name not in constants]
+    ctx = ImportContext(constants, shapes)
+    ctx.opsets = list(model.opset_import)
     for i in inputs:
         shapes[i.name] = _input_shape(i)
-    ctx = ImportContext(constants, shapes)
+        if i.type.tensor_type.elem_type in _INTEGER_TYPES:
+            ctx.integer.add(i.name)
+    unsupported: list[onnx.NodeProto] = []
+    poisoned: set[str] = set()  # outputs of nodes that could not be imported
     for n in g.node:
         if n.op_type == "Constant":
-            value = next((a for a in n.attribute if a.name == "value"), None)
-            if value is None:
-                raise UserError(f"{describe(n)}: only tensor-valued Constant nodes are supported")
-            constants[n.output[0]] = _checked_array(numpy_helper.to_array(value.t), describe(n))
+            constants[n.output[0]] = _constant_value(n)
+            continue
+        if any(x in poisoned for x in n.input):
+            poisoned.update(n.output)
+            if n.op_type not in ONNX_TO_OP or n.domain not in KNOWN_DOMAINS:
+                unsupported.append(n)
             continue
         missing = [x for x in n.input if x and x not in constants and ctx.resolve(x) not in shapes]
         if missing:
             raise UserError(f"{describe(n)}: input '{missing[0]}' is produced by no earlier node "
                             "(the graph is cyclic or not topologically sorted)")
+        if _fold(n, ctx):
+            continue
+        if n.op_type not in ONNX_TO_OP or n.domain not in KNOWN_DOMAINS:
+            unsupported.append(n)
+            poisoned.update(n.output)
+            continue
         ONNX_TO_OP[n.op_type].import_onnx(n, ctx)
+    if unsupported:
+        listed = ", ".join(f"{n.op_type}{'(' + n.domain + ')' if n.domain else ''} (node '{node_name(n)}')"
+                           for n in unsupported)
+        raise UserError(f"unsupported op(s): {listed}; supported: {', '.join(supported_onnx_ops())}")
 
     outputs = tuple(ctx.resolve(o.name) for o in g.output)
     for o in outputs:
         if o not in shapes:
             raise UserError(f"graph output '{o}' is a constant or missing; nothing to compute")
-    tensors = {name: Tensor(name, shape) for name, shape in shapes.items()}
+    tensors = {name: Tensor(name, shape, integer=name in ctx.integer) for name, shape in shapes.items()}
     graph = Graph(name=_model_name(model), nodes=tuple(ctx.nodes), tensors=tensors,
                   inputs=tuple(i.name for i in inputs), outputs=outputs)
     return graph.with_nodes(graph.nodes)
+
+
+_INTEGER_TYPES = {onnx.TensorProto.INT8, onnx.TensorProto.UINT8, onnx.TensorProto.INT16,
+                  onnx.TensorProto.UINT16, onnx.TensorProto.INT32, onnx.TensorProto.INT64}
+
+
+def _constant_value(n: onnx.NodeProto) -> np.ndarray:
+    for a in n.attribute:
+        if a.name == "value":
+            return _checked_array(numpy_helper.to_array(a.t), describe(n))
+        if a.name in ("value_float", "value_int"):
+            return np.asarray(onnx.helper.get_attribute_value(a))
+        if a.name in ("value_floats", "value_ints"):
+            return np.asarray(list(onnx.helper.get_attribute_value(a)))
+    raise UserError(f"{describe(n)}: only tensor- and number-valued Constant nodes are supported")
+
+
+def _fold(n: onnx.NodeProto, ctx: ImportContext) -> bool:
+    """Evaluate ``n`` at import if its value does not depend on the inputs; True if it did."""
+    from .ops import ONNX_TO_OP
+
+    if n.op_type == "Shape" and n.input[0] not in ctx.constants:
+        shape = np.array((1,) + ctx.shape(n.input[0]), dtype=np.int64)
+        start, end = attr(n, "start", 0), attr(n, "end", None)
+        ctx.constants[n.output[0]] = shape[start:end]
+        return True
+    if not all(x in ctx.constants for x in n.input if x):
+        return False
+    values = [ctx.constants[x] if x else None for x in n.input]
+    op = ONNX_TO_OP.get(n.op_type) if n.domain in KNOWN_DOMAINS else None
+    folded = op.fold(n, ctx, values) if op is not None else None
+    if folded is None:
+        if n.domain not in ("", "ai.onnx"):
+            return False
+        folded = _evaluate(n, ctx, values)
+        quant = ctx.quant_consts.get(n.input[0]) if n.input else None
+        if quant is not None and n.op_type in _DATA_MOVEMENT:
+            ints, scale, spec = quant
+            ctx.quant_consts[n.output[0]] = (_evaluate(n, ctx, [ints] + values[1:])[0],
+                                             _evaluate(n, ctx, [scale] + values[1:])[0], spec)
+    for name, value in zip(n.output, folded):
+        ctx.constants[name] = _checked_array(np.asarray(value), describe(n))
+    return True
+
+
+def _evaluate(n: onnx.NodeProto, ctx: ImportContext, values: list) -> list[np.ndarray]:
+    """Run one standard ONNX node on constant inputs with onnx's reference implementation."""
+    from onnx.reference import ReferenceEvaluator
+
+    ins = [f"in{k}" if x else "" for k, x in enumerate(n.input)]
+    node = onnx.helper.make_node(n.op_type, ins, [f"out{k}" for k in range(len(n.output))],
+                                 **{a.name: onnx.helper.get_attribute_value(a) for a in n.attribute})
+    feeds = {name: np.asarray(v) for name, v in zip(ins, values) if name}
+    graph = onnx.helper.make_graph(
+        [node], "fold",
+        [onnx.helper.make_tensor_value_info(k, onnx.helper.np_dtype_to_tensor_dtype(v.dtype), v.shape)
+         for k, v in feeds.items()],
+        [onnx.helper.make_tensor_value_info(o, onnx.TensorProto.UNDEFINED, None) for o in node.output])
+    opsets = [o for o in ctx.opsets if o.domain in ("", "ai.onnx")] or [onnx.helper.make_opsetid("", 13)]
+    try:
+        model = onnx.helper.make_model(graph, opset_imports=opsets)
+        return [np.asarray(v) for v in ReferenceEvaluator(model).run(None, feeds)]
+    except Exception as e:  # onnx.reference raises many types for bad nodes
+        raise UserError(f"{describe(n)}: cannot evaluate on its constant inputs "
+                        f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
 
 
 def _checked_array(a: np.ndarray, what: str) -> np.ndarray:

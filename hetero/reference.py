@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 
 from .errors import UserError
-from .fixed import quantize, to_float
+from .fixed import quantize
 from .ir import Graph
 from .ops import op_of
 
 
-def check_inputs(graph: Graph, x: np.ndarray, source: str = "inputs") -> np.ndarray:
-    """``x`` as a float batch [N, *input shape]; a single unbatched sample gets a batch axis."""
-    shape = graph.tensors[graph.inputs[0]].shape
+def check_inputs(graph: Graph, x: np.ndarray, source: str = "inputs", index: int = 0) -> np.ndarray:
+    """``x`` as a float batch [N, *input shape] of graph input ``index``; a single unbatched
+    sample gets a batch axis."""
+    shape = graph.tensors[graph.inputs[index]].shape
     x = np.asarray(x)
     if x.dtype.kind not in "fiub":
         raise UserError(f"{source}: expected numbers, got dtype {x.dtype}")
@@ -30,17 +33,23 @@ def check_inputs(graph: Graph, x: np.ndarray, source: str = "inputs") -> np.ndar
     return x
 
 
-def execute(graph: Graph, x: np.ndarray) -> dict[str, np.ndarray]:
+def execute(graph: Graph, x: np.ndarray | Sequence[np.ndarray]) -> dict[str, np.ndarray]:
     """Run a batch through the graph; returns every tensor by name, shaped [N, *shape].
 
-    Typed graph: inputs are quantized to the input type and every tensor holds raw int64 values.
+    ``x``: the batch for the single input, or a sequence with one batch per graph input.
+    Typed graph: inputs are quantized to the input type and every tensor holds raw int64 values
+    (an input left untyped is fed as real numbers to the model quantizer that consumes it).
     Untyped graph: plain float64 arithmetic (to check an import against onnxruntime).
     """
-    if len(graph.inputs) != 1:
-        raise UserError(f"models with {len(graph.inputs)} inputs are not supported yet")
-    x = check_inputs(graph, x)
-    t_in = graph.tensors[graph.inputs[0]].dtype
-    values = {graph.inputs[0]: x if t_in is None else quantize(x, t_in)}
+    xs = [x] if len(graph.inputs) == 1 and not isinstance(x, (list, tuple)) else list(x)
+    if len(xs) != len(graph.inputs):
+        raise UserError(f"the model has {len(graph.inputs)} inputs ({', '.join(graph.inputs)}); "
+                        f"got {len(xs)} arrays")
+    values = {}
+    for k, (name, xk) in enumerate(zip(graph.inputs, xs)):
+        xk = check_inputs(graph, xk, index=k)
+        t_in = graph.tensors[name]
+        values[name] = xk if t_in.dtype is None else quantize(xk / (t_in.scale or 1.0), t_in.dtype) + t_in.zero_point
     for node in graph.nodes:
         outs = op_of(node).reference(node, graph, [values[i] for i in node.inputs])
         values.update(zip(node.outputs, outs))
@@ -53,11 +62,12 @@ def run_raw(graph: Graph, x: np.ndarray) -> np.ndarray:
 
 
 def predict(graph: Graph, x: np.ndarray) -> np.ndarray:
-    """Real-valued outputs for a batch (class indices for an argmax output)."""
+    """Outputs for a batch as ONNX would hold them: real values, the integers of an integer
+    (QuantizeLinear) output, class indices for an argmax output."""
     out = run_raw(graph, x)
-    t = graph.tensors[graph.outputs[0]].dtype
-    if t is None:
+    t = graph.tensors[graph.outputs[0]]
+    if t.dtype is None:
         return out
     if graph.producer(graph.outputs[0]).attrs.get("strategy") == "argmax":
         return out.astype(np.int64)
-    return to_float(out, t)
+    return t.onnx_value(out)

@@ -52,6 +52,11 @@ class Op:
     def import_onnx(self, node: "onnx.NodeProto", ctx: "ImportContext") -> None:
         raise NotImplementedError
 
+    def fold(self, node: "onnx.NodeProto", ctx: "ImportContext", values: list) -> list[np.ndarray] | None:
+        """Outputs of ``node`` when all its inputs are the constants ``values``; None: let the
+        importer evaluate it with ``onnx.reference`` (standard ops only)."""
+        return None
+
     # -- types --------------------------------------------------------------------------------
     def assign_types(self, node: Node, inputs: Sequence[Tensor], outputs: Sequence[Tensor],
                      cfg: "LayerConfig") -> tuple[Node, list[Tensor]]:
