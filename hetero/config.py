@@ -14,6 +14,8 @@ The file (YAML or JSON) has up to three sections, later ones overriding earlier 
 
 Precision keys: ``default`` (all of a layer's types unless named), ``weight``, ``bias``,
 ``result``, ``accum`` (absent: wide enough never to overflow) and ``table`` (lookup tables).
+Any of them (or the whole Precision) may be ``auto``: chosen from calibration data
+(:mod:`hetero.calibrate`, ``--calibrate X.npy``); the most specific level still wins.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from .errors import UserError
 from .fixed import FixedType
 
 DEFAULT_PRECISION = "fixed<16,6,RND,SAT>"  # hls4ml's width; rounding and saturation by default
+AUTO = "auto"  # a Precision value: the type is chosen by calibration (hetero.calibrate)
 _SECTIONS = ("Model", "LayerType", "LayerName")
 _LAYER_KEYS = {"Precision", "ReuseFactor", "PE", "SIMD", "Strategy", "TableSize", "Trace"}
 _PRECISION_KEYS = {"default", "weight", "bias", "result", "accum", "table"}
@@ -44,10 +47,15 @@ class LayerConfig:
     simd: int | None = None
     strategy: str | None = None
     table_size: int | None = None
+    where: str = ""
 
     def type_of(self, key: str) -> FixedType:
         """The precision of ``key`` (``weight``, ``result``, ...), falling back to ``default``."""
-        return self.precision.get(key) or self.precision["default"]
+        t = self.precision.get(key) or self.precision["default"]
+        if t == AUTO:
+            raise UserError(f"{self.where}: Precision {key} is auto, which needs calibration data "
+                            "(--calibrate X.npy)")
+        return t
 
     def has(self, key: str) -> bool:
         return key in self.precision
@@ -120,6 +128,7 @@ class Config:
             simd=_positive(merged.get("SIMD"), f"{where} SIMD"),
             strategy=str(merged["Strategy"]).lower() if "Strategy" in merged else None,
             table_size=_positive(merged.get("TableSize"), f"{where} TableSize"),
+            where=where,
         )
 
     def unknown_layer_names(self, known: set[str]) -> list[str]:
@@ -141,9 +150,11 @@ def _check_layer(section: Mapping[str, Any], where: str) -> None:
                             f"expected {', '.join(sorted(_PRECISION_KEYS))}")
 
 
-def _parse_type(value: Any, where: str) -> FixedType:
+def _parse_type(value: Any, where: str) -> FixedType | str:
     if isinstance(value, FixedType):
         return value
+    if isinstance(value, str) and value.strip().lower() == AUTO:
+        return AUTO
     try:
         t = FixedType.parse(str(value))
     except ValueError as e:

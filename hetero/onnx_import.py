@@ -20,6 +20,7 @@ import onnx
 from onnx import numpy_helper
 
 from .errors import UserError
+from .fixed import FixedType
 from .ir import Graph, Node, Tensor
 
 
@@ -85,6 +86,7 @@ class ImportContext:
         # constant name -> (integers, scale broadcast to the constant's shape, QuantSpec)
         self.quant_consts: dict[str, tuple[np.ndarray, np.ndarray, object]] = {}
         self.integer: set[str] = set()  # tensors whose ONNX values are the raw integers
+        self.input_types: dict[str, FixedType] = {}  # integer graph inputs: their element type
         self.opsets: list = []
 
     def quantized(self, tensor: str):
@@ -169,6 +171,7 @@ def import_onnx(model: onnx.ModelProto | str | Path) -> Graph:
         shapes[i.name] = _input_shape(i)
         if i.type.tensor_type.elem_type in _INTEGER_TYPES:
             ctx.integer.add(i.name)
+            ctx.input_types[i.name] = _INTEGER_TYPES[i.type.tensor_type.elem_type]
     unsupported: list[onnx.NodeProto] = []
     poisoned: set[str] = set()  # outputs of nodes that could not be imported
     for n in g.node:
@@ -200,14 +203,16 @@ def import_onnx(model: onnx.ModelProto | str | Path) -> Graph:
     for o in outputs:
         if o not in shapes:
             raise UserError(f"graph output '{o}' is a constant or missing; nothing to compute")
-    tensors = {name: Tensor(name, shape, integer=name in ctx.integer) for name, shape in shapes.items()}
+    tensors = {name: Tensor(name, shape, integer=name in ctx.integer, quant=ctx.input_types.get(name))
+               for name, shape in shapes.items()}
     graph = Graph(name=_model_name(model), nodes=tuple(ctx.nodes), tensors=tensors,
                   inputs=tuple(i.name for i in inputs), outputs=outputs)
     return graph.with_nodes(graph.nodes)
 
 
-_INTEGER_TYPES = {onnx.TensorProto.INT8, onnx.TensorProto.UINT8, onnx.TensorProto.INT16,
-                  onnx.TensorProto.UINT16, onnx.TensorProto.INT32, onnx.TensorProto.INT64}
+_INTEGER_TYPES = {onnx.TensorProto.INT8: FixedType(8, 8), onnx.TensorProto.UINT8: FixedType(8, 8, False),
+                  onnx.TensorProto.INT16: FixedType(16, 16), onnx.TensorProto.UINT16: FixedType(16, 16, False),
+                  onnx.TensorProto.INT32: FixedType(32, 32)}
 
 
 def _constant_value(n: onnx.NodeProto) -> np.ndarray:

@@ -12,12 +12,15 @@ from dataclasses import replace
 from functools import partial
 from typing import Callable, Sequence
 
+import numpy as np
+
 from .boards import Board
 from .config import Config
 from .errors import UserError
 from .ir import Graph, Node, Tensor
 from .ops import op_of
 from .ops.gemm import folds
+from .ops.mac import MacOp
 
 Pass = Callable[[Graph], Graph]
 
@@ -41,21 +44,93 @@ def check_graph(graph: Graph) -> Graph:
     return graph
 
 
-def fuse_bias_add(graph: Graph) -> Graph:
-    """Fold ``Add(constant)`` that follows a Dense (its only consumer) into the Dense's bias."""
-    for add in graph.nodes:
-        if add.op != "Add":
+def fuse_epilogues(graph: Graph) -> Graph:
+    """Fold into each dense or convolution layer what follows it per output channel: bias Adds,
+    scale/shift (batch norm, Mul/Div/Sub by constants), and, in front of a model quantizer, a
+    ReLU and the quantizer itself (its output type becomes the layer's)."""
+    for n in graph.nodes:
+        op = op_of(n)
+        if not isinstance(op, MacOp) or n.outputs[0] in graph.outputs:
             continue
-        prod = graph.producer(add.inputs[0])
-        if prod is None or prod.op != "Dense" or len(graph.consumers(add.inputs[0])) != 1:
+        consumers = graph.consumers(n.outputs[0])
+        if len(consumers) != 1:
             continue
-        if add.inputs[0] in graph.outputs:
-            continue
-        fused = prod.evolve(outputs=add.outputs, params={"b": prod.params["b"] + add.params["B"]},
-                            source=f"{prod.source} + {add.source}")
-        nodes = [fused if n is prod else n for n in graph.nodes if n is not add]
-        return fuse_bias_add(graph.with_nodes(nodes))
+        fused = _fuse_into(graph, op, n, consumers[0])
+        if fused is not None:
+            nodes = [fused if m is n else m for m in graph.nodes if m is not consumers[0]]
+            return fuse_epilogues(graph.with_nodes(nodes))
     return graph
+
+
+def _fuse_into(graph: Graph, op: MacOp, n: Node, c: Node) -> Node | None:
+    if n.attrs.get("out_spec") is not None:
+        return None
+    source = f"{n.source} + {c.source}"
+    if c.op in ("ScaleShift", "Add") and not n.attrs.get("relu"):
+        if c.op == "Add" and "B" not in c.params:
+            return None  # a residual add of two computed tensors
+        a, b = (c.params["a"], c.params["b"]) if c.op == "ScaleShift" else (np.ones(()), c.params["B"])
+        vectors = channel_vectors([a, b], graph.tensors[n.outputs[0]].shape, op.channel_shape(n))
+        if vectors is None:
+            return None
+        return op.fuse_scale_shift(n, *vectors).evolve(outputs=c.outputs, source=source)
+    if c.op == "Relu" and not n.attrs.get("relu"):
+        after = graph.consumers(c.outputs[0])
+        if c.outputs[0] in graph.outputs or len(after) != 1 or after[0].op != "Quantize":
+            return None  # a ReLU is fused only in front of a model quantizer
+        return n.evolve(outputs=c.outputs, attrs={"relu": True}, source=source)
+    if c.op == "Quantize":
+        return n.evolve(outputs=c.outputs, attrs={"out_spec": c.attrs["spec"]}, source=source)
+    return None
+
+
+def channel_vectors(arrays: Sequence[np.ndarray], shape: tuple[int, ...],
+                    channel_shape: tuple[int, ...]) -> list[np.ndarray] | None:
+    """The arrays (broadcastable to ``shape``) as per-channel vectors, if they vary only along
+    the channel axis that ``channel_shape`` marks; else None."""
+    out = []
+    for v in arrays:
+        full = np.broadcast_to(np.asarray(v, dtype=np.float64), shape)
+        vec = full
+        for axis, k in enumerate(channel_shape):
+            if k == 1:
+                vec = vec[(slice(None),) * axis + (slice(0, 1),)]
+        if not np.array_equal(np.broadcast_to(vec, shape), full):
+            return None
+        out.append(np.array(vec, dtype=np.float64).reshape(-1))
+    return out
+
+
+fuse_bias_add = fuse_epilogues  # the name used before scale/shift and quantizers were fused
+
+_PREFIX_OPS = ("Reshape", "Transpose", "ScaleShift", "Add", "Clip")
+
+
+def float_prefix(graph: Graph) -> set[str]:
+    """Nodes between real-valued graph inputs and the model's input quantizers (e.g. FINN's
+    ``Mul``/``Sub`` input scaling before the first ``Quant``). They run in floating point before
+    the hardware, as the model defines them, and stay untyped."""
+    floats = {i for i in graph.inputs if not graph.tensors[i].integer}
+    cand: list[Node] = []
+    for n in graph.nodes:
+        constant_add = n.op != "Add" or "B" in n.params
+        if n.op in _PREFIX_OPS and constant_add and all(i in floats for i in n.inputs):
+            cand.append(n)
+            floats.update(n.outputs)
+    kept = {n.name for n in cand}
+    changed = True
+    while changed:
+        changed = False
+        for n in cand:
+            if n.name not in kept:
+                continue
+            for o in n.outputs:
+                users = graph.consumers(o)
+                if o in graph.outputs or not users or any(u.op != "Quantize" and u.name not in kept for u in users):
+                    kept.discard(n.name)
+                    changed = True
+                    break
+    return kept
 
 
 def assign_precision(graph: Graph, config: Config) -> Graph:
@@ -65,11 +140,22 @@ def assign_precision(graph: Graph, config: Config) -> Graph:
         raise UserError(f"{config.source}: LayerName {unknown[0]!r} matches no layer; layers are: "
                         f"{', '.join(list(graph.inputs) + [n.name for n in graph.nodes])}")
     tensors = dict(graph.tensors)
+    prefix = float_prefix(graph)
     for name in graph.inputs:
+        t = tensors[name]
+        if t.integer and t.quant is not None:
+            tensors[name] = replace(t, dtype=t.quant)  # integers as the model declares them
+            continue
+        users = graph.consumers(name)
+        if users and all(u.name in prefix or u.op == "Quantize" for u in users):
+            continue  # real numbers for the model's input quantizer
         cfg = config.for_layer(name, ("Input", "InputLayer"))
         tensors[name] = replace(tensors[name], dtype=cfg.type_of("result"))
     nodes = []
     for n in graph.nodes:
+        if n.name in prefix:
+            nodes.append(n)
+            continue
         op = op_of(n)
         cfg = config.for_layer(n.name, (op.name,) + op.layer_types)
         typed, outs = op.assign_types(n, [tensors[i] for i in n.inputs],
@@ -140,7 +226,7 @@ def set_folding(graph: Graph, config: Config, board: Board | None) -> Graph:
 def pipeline(config: Config, board: Board | None) -> list[tuple[str, Pass]]:
     """The passes from a float graph to a typed, folded graph ready for hardware."""
     return [
-        ("fuse_bias_add", fuse_bias_add),
+        ("fuse_epilogues", fuse_epilogues),
         ("assign_precision", partial(assign_precision, config=config)),
         ("set_folding", partial(set_folding, config=config, board=board)),
     ]

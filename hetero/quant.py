@@ -119,6 +119,13 @@ class QuantSpec:
     float32: bool = True  # the model's arithmetic (ONNX Runtime and qonnx compute in float32)
     in_scale: np.ndarray | None = None  # Trunc: the scale of its (already quantized) input
 
+    def __repr__(self) -> str:
+        s = self.scale.reshape(-1)
+        scale = f"{float(s[0]):.6g}" if s.size == 1 else f"[{s.size} scales]"
+        z = self.zero_point.reshape(-1)
+        zero = (f"@{int(z[0]):+d}" if z[0] else "") if z.size == 1 else f"@[{z.size} zero points]"
+        return f"{self.kind}[{self.qmin},{self.qmax}]*{scale}{zero} {self.rounding}"
+
     @property
     def per_tensor(self) -> bool:
         return self.scale.size == 1 and self.zero_point.size == 1

@@ -24,11 +24,12 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..errors import UserError
-from ..fixed import FixedType, quantize, requantize, type_for_range
+from ..fixed import FixedType
 from ..hw.fixed_hw import requantize as hw_requantize
 from ..hw.fixed_hw import shape_of, vector_stream
 from ..onnx_import import attr, describe
-from .base import Cycles, Op, register
+from .base import Cycles, register
+from .mac import MacOp
 
 
 
@@ -37,10 +38,11 @@ def folds(n_in: int, n_out: int, pe: int, simd: int) -> tuple[int, int]:
     return math.ceil(n_out / pe), math.ceil(n_in / simd)
 
 
-class Dense(Op):
+class Dense(MacOp):
     name = "Dense"
     onnx_ops = ("Gemm", "MatMul")
     layer_types = ("Dense", "Gemm", "MatMul", "Linear")
+    weight_out_axis = 1
 
     # -- import -------------------------------------------------------------------------------
     def import_onnx(self, node, ctx) -> None:
@@ -49,14 +51,18 @@ class Dense(Op):
         if len(in_shape) != 1:
             raise UserError(f"{describe(node)}: input '{x}' has per-inference shape {list(in_shape)}; "
                             "only vectors (rank 2 with the batch axis) are supported")
+        w_name = node.input[1] if len(node.input) > 1 else ""
         w = np.asarray(ctx.const(node, 1, "weight"), dtype=np.float64)
         bias = None
+        alpha = 1.0
+        trans = bool(node.op_type == "Gemm" and attr(node, "transB", 0))
         if node.op_type == "Gemm":
             if attr(node, "transA", 0):
                 raise UserError(f"{describe(node)}: transA=1 would transpose the batch axis; not supported")
-            if attr(node, "transB", 0):
+            if trans:
                 w = w.T
-            w = w * float(attr(node, "alpha", 1.0))
+            alpha = float(attr(node, "alpha", 1.0))
+            w = w * alpha
             if len(node.input) > 2 and node.input[2]:
                 c = np.asarray(ctx.const(node, 2, "bias"), dtype=np.float64) * float(attr(node, "beta", 1.0))
                 bias = c.reshape(-1) if c.size == w.shape[-1] else np.broadcast_to(c, (w.shape[-1],))
@@ -65,17 +71,23 @@ class Dense(Op):
                             f"size {in_shape[0]}")
         n_out = w.shape[1]
         b = np.zeros(n_out) if bias is None else np.array(bias, dtype=np.float64)
-        ctx.add(node, self.name, [x], [node.output[0]], [(n_out,)], params={"W": w, "b": b},
+        params = {"W": w, "b": b}
+        model_w = self.model_weights(ctx, w_name, w, (lambda a: a.T) if trans else (lambda a: a), 1, alpha)
+        if model_w is not None:
+            params.update(model_w)
+        ctx.add(node, self.name, [x], [node.output[0]], [(n_out,)], params=params,
                 attrs={"n_in": int(w.shape[0]), "n_out": int(n_out)})
 
-    # -- types --------------------------------------------------------------------------------
-    def assign_types(self, node, inputs, outputs, cfg):
-        t_x = inputs[0].dtype
-        t_w, t_b, t_out = cfg.type_of("weight"), cfg.type_of("bias"), cfg.type_of("result")
-        w, b = quantize(node.params["W"], t_w), quantize(node.params["b"], t_b)
-        prod_frac = t_x.frac_bits + t_w.frac_bits
-        frac = max(prod_frac, t_b.frac_bits)
-        # exact range of every partial and complete sum, in units of 2**-frac (Python ints)
+    # -- MAC facets ---------------------------------------------------------------------------
+    def linear(self, node, x, w):
+        return x @ w
+
+    def channel_shape(self, node):
+        return (int(node.attrs["n_out"]),)
+
+    def sum_range(self, node, t_x, w, b, prod_frac, frac, t_b):
+        """Exact range of every partial and complete sum, in units of 2**-frac (Python ints)."""
+        t_x = t_x.dtype
         lo = hi = 0
         for j in range(w.shape[1]):
             terms = [(int(wij) * t_x.min_raw, int(wij) * t_x.max_raw) for wij in w[:, j]]
@@ -83,27 +95,7 @@ class Dense(Op):
             s_hi = sum(max(t) for t in terms) << (frac - prod_frac)
             bj = int(b[j]) << (frac - t_b.frac_bits)
             lo, hi = min(lo, s_lo, s_lo + bj), max(hi, s_hi, s_hi + bj)
-        t_sum = type_for_range(min(lo, -1), hi, frac)  # signed: products of signed weights
-        if t_sum.width > 62:
-            raise UserError(f"{node.source}: the exact sum needs {t_sum.width} bits; use narrower "
-                            "weight or input types")
-        t_acc = cfg.type_of("accum") if cfg.has("accum") else t_sum
-        node = node.evolve(params={"W": w, "b": b},
-                           types={"weight": t_w, "bias": t_b, "sum": t_sum, "accum": t_acc})
-        return node, [replace(outputs[0], dtype=t_out)]
-
-    # -- reference ----------------------------------------------------------------------------
-    def reference(self, node, graph, inputs):
-        x = inputs[0]
-        t_x = graph.tensors[node.inputs[0]].dtype
-        if t_x is None:
-            return [x @ node.params["W"] + node.params["b"]]
-        t_w, t_b, t_sum, t_acc = (node.types[k] for k in ("weight", "bias", "sum", "accum"))
-        frac = t_sum.frac_bits
-        acc = (x.astype(np.int64) @ node.params["W"]) << (frac - t_x.frac_bits - t_w.frac_bits)
-        acc = acc + (node.params["b"] << (frac - t_b.frac_bits))
-        acc = requantize(acc, frac, t_acc)
-        return [requantize(acc, t_acc.frac_bits, graph.tensors[node.outputs[0]].dtype)]
+        return lo, hi
 
     # -- hardware -----------------------------------------------------------------------------
     def _pe_simd(self, node) -> tuple[int, int]:
@@ -122,6 +114,9 @@ class Dense(Op):
         return Cycles(2, 1) if f == 1 else Cycles(f + 3, f)
 
     def hardware(self, node, graph):
+        if "requant" in node.attrs:
+            raise UserError(f"{node.source}: no hardware yet for a layer requantized onto a model "
+                            "quantizer's scale (integer multiplier); issue 4")
         pe, simd = self._pe_simd(node)
         return DenseHW(node.params["W"], node.params["b"], graph.tensors[node.inputs[0]].dtype,
                        node.types["weight"], node.types["bias"], node.types["sum"],

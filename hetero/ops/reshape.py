@@ -1,23 +1,79 @@
-"""Identity, Dropout, Flatten and Reshape: no arithmetic. Identity and Dropout (inference mode)
-vanish at import; Flatten and Reshape keep the batch axis and only rename the per-inference
-shape (row-major order is kept, so the hardware is a wire)."""
+"""Identity, Dropout, Flatten, Reshape, Squeeze and Unsqueeze: no arithmetic. Identity and
+Dropout (inference mode) vanish at import; the others keep the batch axis and only rename the
+per-inference shape (row-major order is kept, so the hardware is a wire).
+
+* Squeeze: ``axes`` as an attribute (opset < 13) or a constant input (opset >= 13); without axes,
+  every per-inference axis of size 1 goes (the batch axis always stays, whatever its size).
+* Unsqueeze: ``axes`` as an attribute or a constant input; inserting before the batch axis is
+  refused.
+* Flatten with ``axis`` k >= 1 gives ``[N * d1 * ... * d(k-1), dk * ...]``: that keeps the batch
+  axis only when ``d1 * ... * d(k-1) == 1`` (always so for k = 1); otherwise it is refused.
+
+Typed: raw values, type, scale and zero point pass through. This module also holds the small
+helpers the other data-movement ops share (:func:`pass_type`, :func:`inference_axis`,
+:func:`onnx_opset`, :func:`mark_integer`).
+"""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 
 from ..errors import UserError
-from dataclasses import replace
-
 from ..hw.common import Passthrough
+from ..ir import Tensor
 from ..onnx_import import attr, describe
 from .base import Cycles, Op, register
 
 
+def pass_type(out: Tensor, t: Tensor) -> Tensor:
+    """``out`` typed like ``t``: same raw values, type, scale and zero point (data movement)."""
+    return replace(out, dtype=t.dtype, scale=t.scale, zero_point=t.zero_point, integer=t.integer)
+
+
+def onnx_opset(ctx) -> int:
+    """The model's default-domain opset version (13 when the model does not say)."""
+    for o in getattr(ctx, "opsets", None) or []:
+        if o.domain in ("", "ai.onnx"):
+            return int(o.version)
+    return 13
+
+
+def inference_axis(node, axis: int, rank: int, what: str = "axis") -> int:
+    """The per-inference axis of the ONNX ``axis`` of a tensor whose per-inference rank is
+    ``rank`` (ONNX rank ``rank + 1``); the batch axis and out-of-range axes raise UserError."""
+    full = rank + 1
+    a = int(axis)
+    if not -full <= a < full:
+        raise UserError(f"{describe(node)}: {what} {a} out of range for a rank-{full} tensor")
+    a = a + full if a < 0 else a
+    if a == 0:
+        raise UserError(f"{describe(node)}: {what} {int(axis)} is the batch axis; only per-inference "
+                        "axes (1 and up) are supported")
+    return a - 1
+
+
+def axes_input(node, ctx, index: int, what: str = "axes") -> list[int] | None:
+    """Integer list from the attribute ``what`` (old opsets) or the constant input ``index``
+    (new opsets); None when neither is given."""
+    value = attr(node, what)
+    if value is not None:
+        return [int(v) for v in value]
+    if len(node.input) > index and node.input[index]:
+        return [int(v) for v in np.asarray(ctx.const(node, index, what)).reshape(-1)]
+    return None
+
+
+def mark_integer(ctx, out: str, *inputs: str) -> None:
+    """An output of data movement holds ONNX integers when all its inputs do."""
+    if inputs and all(ctx.resolve(i) in ctx.integer for i in inputs):
+        ctx.integer.add(out)
+
 
 class Reshape(Op):
     name = "Reshape"
-    onnx_ops = ("Identity", "Dropout", "Flatten", "Reshape")
+    onnx_ops = ("Identity", "Dropout", "Flatten", "Reshape", "Squeeze", "Unsqueeze")
 
     def import_onnx(self, node, ctx) -> None:
         src = node.input[0]
@@ -28,11 +84,40 @@ class Reshape(Op):
             return
         if node.op_type == "Flatten":
             axis = attr(node, "axis", 1)
-            axis = axis + len(shape) + 1 if axis < 0 else axis
-            if axis != 1:
+            full = len(shape) + 1
+            if not -full <= axis <= full:
+                raise UserError(f"{describe(node)}: axis {axis} out of range for a rank-{full} tensor")
+            axis = axis + full if axis < 0 else axis
+            lead = int(np.prod(shape[:max(axis - 1, 0)]))
+            if axis == 0 or lead != 1:
                 raise UserError(f"{describe(node)}: Flatten with axis={axis} would merge the batch "
-                                "axis; only axis=1 is supported")
+                                "axis into its first output dimension; only axis=1 (or an axis after "
+                                "dimensions of size 1) is supported")
             target: tuple[int, ...] = (size,)
+        elif node.op_type == "Squeeze":
+            axes = axes_input(node, ctx, 1)
+            if axes is None:
+                target = tuple(d for d in shape if d != 1)
+            else:
+                drop = {inference_axis(node, a, len(shape), "axes entry") for a in axes}
+                bad = [a for a in sorted(drop) if shape[a] != 1]
+                if bad:
+                    raise UserError(f"{describe(node)}: cannot squeeze axis {bad[0] + 1} of size "
+                                    f"{shape[bad[0]]} (per-inference shape {list(shape)})")
+                target = tuple(d for i, d in enumerate(shape) if i not in drop)
+            if not target:
+                raise UserError(f"{describe(node)}: squeezing every per-inference axis of "
+                                f"{list(shape)} leaves a scalar per inference; not supported")
+        elif node.op_type == "Unsqueeze":
+            axes = axes_input(node, ctx, 1)
+            if axes is None:
+                raise UserError(f"{describe(node)}: missing axes")
+            out_rank = len(shape) + len(axes)
+            new = sorted({inference_axis(node, a, out_rank, "axes entry") for a in axes})
+            if len(new) != len(axes):
+                raise UserError(f"{describe(node)}: repeated axes {axes}")
+            dims = iter(shape)
+            target = tuple(1 if i in new else next(dims) for i in range(out_rank))
         else:
             spec = [int(d) for d in ctx.const(node, 1, "shape")]
             rest = spec[1:]
@@ -54,9 +139,10 @@ class Reshape(Op):
             ctx.alias(node.output[0], src)
         else:
             ctx.add(node, self.name, [src], [node.output[0]], [target])
+            mark_integer(ctx, node.output[0], src)
 
     def assign_types(self, node, inputs, outputs, cfg):
-        return node, [replace(outputs[0], dtype=inputs[0].dtype)]
+        return node, [pass_type(outputs[0], inputs[0])]
 
     def reference(self, node, graph, inputs):
         shape = graph.tensors[node.outputs[0]].shape

@@ -1,0 +1,217 @@
+"""What layers that multiply by constant weights and sum (Dense, Conv) share: weights from the
+model's quantizers or from the config, the exact integer accumulator, and the epilogue.
+
+A MAC layer computes ``y = epilogue(linear(x, W))`` where ``linear`` is the op's own weighted
+sum (a matrix product, a convolution) and the epilogue is, per output channel ``c``::
+
+    y = acc * a[c] + b[c]         # bias, folded batch norm and constant scaling
+    y = max(y, 0)                  # if attrs["relu"] (only fused in front of a quantizer)
+    y = out_spec(y)                # if attrs["out_spec"]: the model's quantizer that followed
+
+Params: ``W`` (float weights; raw integers once typed), ``b`` (float, one per output channel),
+optionally ``Wq`` and ``w_scale`` (the model's own integer weights, zero point removed, and
+their real scale per output channel) and ``a`` (per output channel, only next to ``Wq``: with
+float weights the scale folds into ``W``).
+
+Typed reference, two cases, both exact integer arithmetic:
+
+* plain fixed point (float weights, no scales, no epilogue beyond the bias): hls4ml's semantics,
+  ``requant(requant(sum, accum), result)`` with the bias quantized to its type;
+* otherwise: ``acc = linear(x - zero_point, Wq)`` exactly, then one
+  :class:`~hetero.quant.Requant` per output channel onto the output type (the fused quantizer's,
+  or the config's ``result``): multiplier ``in_scale * w_scale[c] * a[c] / out_scale`` and
+  offset ``b[c] / out_scale``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from ..errors import UserError
+from ..fixed import FixedType, quantize, requantize, type_for_range
+from ..ir import Graph, Node, Tensor
+from ..quant import QuantSpec, make_requant, requant_to_fixed
+from .base import Op
+
+
+class MacOp(Op):
+    """Base of Dense and Conv. Subclasses define :meth:`linear`, :meth:`channel_shape` and
+    ``weight_out_axis`` (the axis of ``W`` that indexes output channels)."""
+
+    weight_out_axis: int = -1
+
+    def linear(self, node: Node, x: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """The weighted sum without bias of a batch ``x`` [N, *in_shape] (float64 or int64,
+        computed exactly in that type) with weights ``w`` laid out like ``params["W"]``."""
+        raise NotImplementedError
+
+    def channel_shape(self, node: Node) -> tuple[int, ...]:
+        """The shape per-output-channel vectors take to broadcast against the output shape."""
+        raise NotImplementedError
+
+    # -- import -------------------------------------------------------------------------------
+    @staticmethod
+    def model_weights(ctx, name: str, w: np.ndarray, transform, out_axis: int, scale_factor: float = 1.0):
+        """The model's integer weights for the constant ``name`` (None if no quantizer made it).
+
+        ``transform`` maps the constant's layout to the layer's (the same one applied to the
+        float weights ``w``). Returns params ``Wq`` and ``w_scale`` (per output channel), or
+        None where the scale varies along an input axis (then the float weights are used).
+        """
+        found = ctx.quantized(name)
+        if found is None:
+            return None
+        ints, scale, spec = found
+        ints, scale = transform(np.asarray(ints, dtype=np.float64)), transform(np.asarray(scale))
+        if ints.shape != w.shape:
+            return None
+        moved = np.moveaxis(scale, out_axis, 0).reshape(scale.shape[out_axis], -1)
+        if not np.all(moved == moved[:, :1]):
+            return None
+        w_scale = moved[:, 0] * scale_factor
+        return {"Wq": np.round(ints).astype(np.int64), "w_scale": w_scale.astype(np.float64)}
+
+    # -- epilogue helpers ---------------------------------------------------------------------
+    def _vec(self, node: Node, v) -> np.ndarray:
+        return np.asarray(v, dtype=np.float64).reshape(self.channel_shape(node))
+
+    def n_channels(self, node: Node) -> int:
+        return int(node.params["b"].size)
+
+    def is_plain(self, node: Node, t_in: Tensor) -> bool:
+        return ("Wq" not in node.params and "a" not in node.params and not node.attrs.get("relu")
+                and node.attrs.get("out_spec") is None and t_in.scale is None and t_in.zero_point == 0)
+
+    # -- types --------------------------------------------------------------------------------
+    def assign_types(self, node, inputs, outputs, cfg):
+        t_in = inputs[0]
+        if t_in.dtype is None:
+            raise UserError(f"{node.source}: its input is not quantized (no type)")
+        if self.is_plain(node, t_in):
+            return self._assign_plain(node, t_in, outputs[0], cfg)
+        return self._assign_requant(node, t_in, outputs[0], cfg)
+
+    def _acc_bound(self, node: Node, t_in: Tensor, w_int: np.ndarray) -> int:
+        """An upper bound of |acc| for every input in the input type's range."""
+        amax = max(abs(t_in.dtype.min_raw - t_in.zero_point), abs(t_in.dtype.max_raw - t_in.zero_point))
+        bound = self.linear(node, np.full((1,) + t_in.shape, amax, dtype=np.int64), np.abs(w_int))
+        return int(bound.max()) if bound.size else 0
+
+    def _assign_plain(self, node, t_x, out, cfg):
+        t_w, t_b, t_out = cfg.type_of("weight"), cfg.type_of("bias"), cfg.type_of("result")
+        w, b = quantize(node.params["W"], t_w), quantize(node.params["b"], t_b)
+        prod_frac = t_x.dtype.frac_bits + t_w.frac_bits
+        frac = max(prod_frac, t_b.frac_bits)
+        lo, hi = self.sum_range(node, t_x, w, b, prod_frac, frac, t_b)
+        t_sum = type_for_range(min(lo, -1), hi, frac)  # signed: products of signed weights
+        if t_sum.width > 62:
+            raise UserError(f"{node.source}: the exact sum needs {t_sum.width} bits; use narrower "
+                            "weight or input types")
+        t_acc = cfg.type_of("accum") if cfg.has("accum") else t_sum
+        node = node.evolve(params={"W": w, "b": b},
+                           types={"weight": t_w, "bias": t_b, "sum": t_sum, "accum": t_acc})
+        return node, [replace(out, dtype=t_out)]
+
+    def sum_range(self, node, t_x: Tensor, w: np.ndarray, b: np.ndarray, prod_frac: int, frac: int,
+                  t_b: FixedType) -> tuple[int, int]:
+        """Bounds of every partial and complete sum in units of ``2**-frac`` (Dense overrides
+        this with the exact range)."""
+        bound = self._acc_bound(node, t_x, w) << (frac - prod_frac)
+        bmax = int(np.max(np.abs(b))) << (frac - t_b.frac_bits) if b.size else 0
+        return -(bound + bmax), bound + bmax
+
+    def _assign_requant(self, node, t_in, out, cfg):
+        if "Wq" in node.params:
+            w_int, w_scale = node.params["Wq"], node.params["w_scale"]
+            t_w = type_for_range(int(min(w_int.min(), 0)), int(max(w_int.max(), 0)), 0)
+        else:
+            t_w = cfg.type_of("weight")
+            w_int = quantize(node.params["W"], t_w)
+            w_scale = np.full(self.n_channels(node), t_w.lsb)
+        bound = self._acc_bound(node, t_in, w_int)
+        t_sum = type_for_range(-bound - 1, bound, 0)
+        if t_sum.width > 62:
+            raise UserError(f"{node.source}: the exact sum needs {t_sum.width} bits")
+        a = node.params.get("a", np.ones(self.n_channels(node)))
+        ratio_real = t_in.real_scale * w_scale * a  # real value of one accumulator unit
+        b = node.params["b"]
+        spec: QuantSpec | None = node.attrs.get("out_spec")
+        relu = bool(node.attrs.get("relu"))
+        if spec is not None:
+            dtype, scale, zero = spec.ir_type()
+            out = replace(out, dtype=dtype, scale=scale, zero_point=zero, integer=spec.kind == "linear")
+            s_out = out.real_scale
+            if spec.kind == "bipolar":
+                rq = make_requant(self._vec(node, ratio_real), self._vec(node, b), -1, 1,
+                                  "FLOOR", in_bits=t_sum.width)
+            else:
+                z = int(spec.zero_point)
+                lo = max(spec.qmin, z) if relu else spec.qmin
+                rq = make_requant(self._vec(node, ratio_real / s_out),
+                                  self._vec(node, b / s_out + (z if spec.kind != "linear" else 0)),
+                                  lo, spec.qmax, spec.rounding, z if spec.kind == "linear" else 0,
+                                  in_bits=t_sum.width)
+        else:
+            t_out = cfg.type_of("result")
+            out = replace(out, dtype=t_out)
+            rq = requant_to_fixed(self._vec(node, ratio_real / t_out.lsb),
+                                  self._vec(node, b / t_out.lsb), t_out, in_bits=t_sum.width)
+        node = node.evolve(params={"W": w_int}, types={"weight": t_w, "sum": t_sum, "accum": t_sum},
+                           attrs={"requant": rq})
+        return node, [out]
+
+    # -- reference ----------------------------------------------------------------------------
+    def reference(self, node, graph, inputs):
+        x = inputs[0]
+        t_in = graph.tensors[node.inputs[0]]
+        if t_in.dtype is None:
+            return [self._float_reference(node, graph, x)]
+        if "requant" not in node.attrs:
+            return [self._plain_reference(node, graph, x)]
+        acc = self.linear(node, x.astype(np.int64) - t_in.zero_point, node.params["W"])
+        rq = node.attrs["requant"]
+        spec = node.attrs.get("out_spec")
+        if spec is not None and spec.kind == "bipolar":
+            return [np.where(acc * rq.mult + rq.add >= 0, 1, -1).astype(np.int64)]
+        y = rq(acc)
+        if node.attrs.get("relu") and spec is None:
+            y = np.maximum(y, 0)
+        return [y]
+
+    def _float_reference(self, node, graph, x):
+        y = self.linear(node, x, node.params["W"])
+        if "a" in node.params:
+            y = y * self._vec(node, node.params["a"])
+        y = y + self._vec(node, node.params["b"])
+        if node.attrs.get("relu"):
+            y = np.maximum(y, 0)
+        spec = node.attrs.get("out_spec")
+        if spec is not None:
+            y = spec.integers(y) if spec.kind == "linear" else spec.fake(y)
+        return y
+
+    def _plain_reference(self, node, graph, x):
+        t_x = graph.tensors[node.inputs[0]].dtype
+        t_w, t_b, t_sum, t_acc = (node.types[k] for k in ("weight", "bias", "sum", "accum"))
+        frac = t_sum.frac_bits
+        acc = self.linear(node, x.astype(np.int64), node.params["W"]) << (frac - t_x.frac_bits - t_w.frac_bits)
+        acc = acc + (self._vec(node, node.params["b"]).astype(np.int64) << (frac - t_b.frac_bits))
+        acc = requantize(acc, frac, t_acc)
+        return requantize(acc, t_acc.frac_bits, graph.tensors[node.outputs[0]].dtype)
+
+    # -- epilogue fusion ----------------------------------------------------------------------
+    def fuse_scale_shift(self, node: Node, a: np.ndarray, b: np.ndarray) -> Node:
+        """The node followed by ``y * a + b`` (per output channel vectors)."""
+        b_new = node.params["b"] * a + b
+        if "Wq" in node.params:
+            return node.evolve(params={"a": node.params.get("a", np.ones_like(a)) * a, "b": b_new})
+        shape = [1] * node.params["W"].ndim
+        shape[self.weight_out_axis] = -1
+        return node.evolve(params={"W": node.params["W"] * a.reshape(shape), "b": b_new})
+
+    def macs(self, node: Node, graph: Graph) -> int:
+        w = node.params["W"]
+        out = graph.tensors[node.outputs[0]]
+        return int(out.size * (w.size // max(w.shape[self.weight_out_axis], 1)))

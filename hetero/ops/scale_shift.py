@@ -1,0 +1,118 @@
+"""Elementwise ``y = x * a + b`` with constant ``a`` and ``b``: BatchNormalization (inference),
+and Mul, Div and Sub by a constant.
+
+After a dense or convolution layer it is folded into that layer (the ``fuse_epilogues`` pass):
+into the float weights and bias, or, where the model quantized the weights, into the layer's
+per-channel requantization. On its own, typed: ``(raw - zero_point) * a + b`` as one exact integer
+requantization onto the config's ``result`` type (``a`` becomes an integer multiplier per
+element).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from ..errors import UserError
+from ..onnx_import import attr, describe
+from ..quant import requant_to_fixed
+from .base import Cycles, Op, register
+
+
+def per_inference(const: np.ndarray, shape: tuple[int, ...], node) -> np.ndarray:
+    """A constant of an elementwise op, without its batch axis, broadcastable to ``shape``."""
+    c = np.asarray(const, dtype=np.float64)
+    while c.ndim > len(shape):
+        if c.shape[0] != 1:
+            raise UserError(f"{describe(node)}: constant of shape {list(const.shape)} varies along "
+                            "the batch axis")
+        c = c[0]
+    try:
+        np.broadcast_to(c, shape)
+    except ValueError:
+        raise UserError(f"{describe(node)}: constant of shape {list(np.shape(const))} does not "
+                        f"broadcast to the per-inference shape {list(shape)}") from None
+    return c
+
+
+class ScaleShift(Op):
+    name = "ScaleShift"
+    onnx_ops = ("BatchNormalization", "Mul", "Div", "Sub")
+    layer_types = ("BatchNormalization", "ScaleShift")
+
+    def import_onnx(self, node, ctx) -> None:
+        if node.op_type == "BatchNormalization":
+            x = node.input[0]
+            shape = ctx.shape(x)
+            if not shape:
+                raise UserError(f"{describe(node)}: needs a channel axis")
+            gamma, beta, mean, var = (np.asarray(ctx.const(node, k, what), dtype=np.float64)
+                                      for k, what in ((1, "scale"), (2, "bias"), (3, "mean"), (4, "variance")))
+            eps = float(attr(node, "epsilon", 1e-5))
+            if attr(node, "training_mode", 0):
+                raise UserError(f"{describe(node)}: training mode is not supported; export in eval mode")
+            a = gamma / np.sqrt(var + eps)
+            b = beta - mean * a
+            cshape = (shape[0],) + (1,) * (len(shape) - 1)
+            ctx.add(node, self.name, [x], [node.output[0]], [shape],
+                    params={"a": a.reshape(cshape), "b": b.reshape(cshape)})
+            return
+        x, c = node.input[0], node.input[1]
+        if node.op_type == "Mul" and ctx.is_const(x) and not ctx.is_const(c):
+            x, c = c, x
+        if not ctx.is_const(c) or ctx.is_const(x):
+            raise UserError(f"{describe(node)}: {node.op_type} of two computed tensors is not supported "
+                            "(only by a constant)")
+        if node.op_type == "Sub" and ctx.is_const(node.input[0]):
+            raise UserError(f"{describe(node)}: constant minus tensor is not supported")
+        shape = ctx.shape(x)
+        k = per_inference(ctx.constants[c], shape, node)
+        if node.op_type == "Mul":
+            a, b = k, np.zeros(())
+        elif node.op_type == "Div":
+            if np.any(k == 0):
+                raise UserError(f"{describe(node)}: division by zero")
+            a, b = 1.0 / k, np.zeros(())
+        else:
+            a, b = np.ones(()), -k
+        ctx.add(node, self.name, [x], [node.output[0]], [shape], params={"a": np.asarray(a), "b": np.asarray(b)},
+                attrs={"divide": node.op_type == "Div"})
+
+    def assign_types(self, node, inputs, outputs, cfg):
+        t_in, t_out = inputs[0], cfg.type_of("result")
+        shape = t_in.shape
+        a = np.broadcast_to(node.params["a"], shape) if node.params["a"].ndim else node.params["a"]
+        rq = requant_to_fixed(np.asarray(a) * t_in.real_scale / t_out.lsb,
+                              np.asarray(node.params["b"]) / t_out.lsb, t_out, in_bits=t_in.dtype.width + 1)
+        return node.evolve(attrs={"requant": rq}), [replace(outputs[0], dtype=t_out)]
+
+    def reference(self, node, graph, inputs):
+        x = inputs[0]
+        t_in = graph.tensors[node.inputs[0]]
+        if t_in.dtype is None:
+            if node.attrs.get("divide"):  # as ONNX computes it (x / k, not x * (1/k))
+                return [x / (1.0 / node.params["a"]) + node.params["b"]]
+            return [x * node.params["a"] + node.params["b"]]
+        return [node.attrs["requant"](x.astype(np.int64) - t_in.zero_point)]
+
+    def cycles(self, node, graph):
+        return Cycles(1, 1)
+
+    def channel_vectors(self, shape: tuple[int, ...], channel_shape: tuple[int, ...], node):
+        """``(a, b)`` as per-channel vectors if they vary only along the channel axis given by
+        ``channel_shape`` (as a MAC layer's), else None."""
+        out = []
+        for v in (node.params["a"], node.params["b"]):
+            full = np.broadcast_to(v, shape)
+            vec = np.broadcast_to(v, shape)
+            for axis, n in enumerate(channel_shape):
+                if n == 1:
+                    vec = vec.take([0], axis=axis)
+            if not np.array_equal(np.broadcast_to(vec, shape), full):
+                return None
+            out.append(np.asarray(vec, dtype=np.float64).reshape(-1))
+        return out
+
+
+register(ScaleShift())
