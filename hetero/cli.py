@@ -62,6 +62,14 @@ def _stderr_progress(quiet: bool):
     return lambda stage: console.print(f"[bold cyan]>[/] {stage}", highlight=False)
 
 
+def _calibrate_option(command):
+    """``--calibrate X.npy``, for every command that compiles a model."""
+    return click.option("--calibrate", type=click.Path(path_type=Path), metavar="X.npy",
+                        help="Calibration inputs (.npy): pick per-layer fixed-point types from the "
+                             "ranges they reach in float (config precision 'auto'; types the "
+                             "config names win).")(command)
+
+
 @main.command()
 @click.argument("model", type=click.Path(path_type=Path))
 @click.option("--board", "-b", required=True, help="Target board (see `hetero boards`).")
@@ -75,14 +83,15 @@ def _stderr_progress(quiet: bool):
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for random inputs.")
 @click.option("--no-synth", is_flag=True, help="Skip Yosys synthesis.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
-def synth(model, board, out, config, inputs, count, seed, no_synth, quiet) -> None:
+@_calibrate_option
+def synth(model, board, out, config, inputs, count, seed, no_synth, quiet, calibrate) -> None:
     """Generate, simulate (bit-exact check) and synthesize MODEL for a board."""
     from .boards import get as get_board
     from .flow import synth as run_synth
 
     get_board(board)  # unknown board: fail before any work
     report = run_synth(model, board, out, config=config, inputs=inputs, n=count, seed=seed,
-                       synthesize=not no_synth, progress=_stderr_progress(quiet))
+                       synthesize=not no_synth, progress=_stderr_progress(quiet), calibrate=calibrate)
     _print_summary(report, out)
 
 
@@ -111,7 +120,8 @@ def _print_summary(report: dict, out: Path) -> None:
               help="Where to write the outputs (.npy).")
 @click.option("--config", "-c", type=click.Path(path_type=Path))
 @click.option("--float", "as_float", is_flag=True, help="Run the float graph instead of fixed point.")
-def predict(model, inputs, out, config, as_float) -> None:
+@_calibrate_option
+def predict(model, inputs, out, config, as_float, calibrate) -> None:
     """Run the bit-accurate fixed-point reference on a batch of inputs."""
     from .config import Config
     from .flow import compile_model, load_inputs
@@ -119,14 +129,21 @@ def predict(model, inputs, out, config, as_float) -> None:
     from .passes import fuse_bias_add
     from .reference import predict as ref_predict
 
+    if as_float and calibrate is not None:
+        raise UserError("--calibrate chooses fixed-point types; it does nothing with --float")
     x = load_inputs(inputs)
-    graph = fuse_bias_add(import_onnx(model)) if as_float else compile_model(model, Config.load(config))
+    graph = (fuse_bias_add(import_onnx(model)) if as_float
+             else compile_model(model, Config.load(config), calibrate=calibrate))
     y = ref_predict(graph, x)
     if out.is_dir():
         raise UserError(f"{out}: is a folder; -o takes the .npy file to write")
     tmp = out.with_name(f".{out.name}.partial.npy")
     np.save(tmp, y)
     os.replace(tmp, out)
+    if calibrate is not None:
+        from .calibrate import model_summary, print_report
+
+        print_report(model_summary(model, graph, calibrate))
     click.echo(f"wrote {out}: {list(y.shape)} {y.dtype}", err=True)
 
 

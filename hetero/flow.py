@@ -33,13 +33,20 @@ Progress = Callable[[str], None]
 
 def compile_model(model: str | Path, config: Config | str | Path | None = None,
                   board: boards_db.Board | str | None = None,
-                  dump: Callable[[str, Graph], None] | None = None) -> Graph:
-    """ONNX file to a typed graph with parallelism chosen (for ``board``, or fully parallel)."""
+                  dump: Callable[[str, Graph], None] | None = None,
+                  calibrate: np.ndarray | str | Path | None = None) -> Graph:
+    """ONNX file to a typed graph with parallelism chosen (for ``board``, or fully parallel).
+    ``calibrate``: a batch (or .npy file) that picks the ``auto`` and default precisions."""
     if not isinstance(config, Config):
         config = Config.load(config)
     if isinstance(board, str):
         board = boards_db.get(board)
-    return run_pipeline(import_onnx(model), pipeline(config, board), dump=dump)
+    graph = import_onnx(model)
+    if calibrate is not None:
+        from .calibrate import calibrated_config, load_calibration
+
+        config = calibrated_config(graph, load_calibration(calibrate, graph), config, board)
+    return run_pipeline(graph, pipeline(config, board), dump=dump)
 
 
 def load_inputs(path: str | Path) -> np.ndarray:
@@ -53,10 +60,11 @@ def load_inputs(path: str | Path) -> np.ndarray:
         raise UserError(f"{path}: not a numpy .npy file ({str(e).splitlines()[0]})") from None
 
 
-def predict(model: str | Path, x: np.ndarray, config: Config | str | Path | None = None) -> np.ndarray:
+def predict(model: str | Path, x: np.ndarray, config: Config | str | Path | None = None,
+            calibrate: np.ndarray | str | Path | None = None) -> np.ndarray:
     """The bit-accurate reference's outputs for the batch ``x`` (as real numbers; class indices
     where the hardware ends in argmax)."""
-    return reference_predict(compile_model(model, config), x)
+    return reference_predict(compile_model(model, config, calibrate=calibrate), x)
 
 
 def random_inputs(graph: Graph, n: int, seed: int = 0) -> np.ndarray:
@@ -141,7 +149,7 @@ def cycle_model(graph: Graph) -> dict[str, int]:
 def synth(model: str | Path, board: str, out: str | Path, config: str | Path | None = None,
           inputs: str | Path | np.ndarray | None = None, n: int | None = None, seed: int = 0,
           synthesize: bool = True, backpressure: float = 0.0,
-          progress: Progress | None = None) -> dict:
+          progress: Progress | None = None, calibrate: str | Path | np.ndarray | None = None) -> dict:
     """Generate, simulate and synthesize ``model`` for ``board``; write ``out/rtl/*.v``,
     ``out/report.json`` (and logs); return the report. Raises UserError (and subclasses) on
     bad input, a failing tool or a simulation that stalls; a mismatch against the reference is
@@ -155,7 +163,13 @@ def synth(model: str | Path, board: str, out: str | Path, config: str | Path | N
     cfg = Config.load(config)
     with timer.stage("import"):
         onnx_model = load_model(model)
-        graph = run_pipeline(import_onnx(onnx_model), pipeline(cfg, b))
+        float_graph = import_onnx(onnx_model)
+        if calibrate is not None:  # the auto (and default) precisions from calibration data
+            from .calibrate import calibrated_config, load_calibration, summary as calibration_summary
+
+            x_cal = load_calibration(calibrate, float_graph)
+            cfg = calibrated_config(float_graph, x_cal, cfg, b)
+        graph = run_pipeline(float_graph, pipeline(cfg, b))
     if isinstance(inputs, (str, Path)):
         x = check_inputs(graph, load_inputs(inputs), str(inputs))
     elif inputs is not None:
@@ -203,6 +217,8 @@ def synth(model: str | Path, board: str, out: str | Path, config: str | Path | N
         report = _report(model, graph, b, sim, mismatches, len(x), synth_result, timer)
         if inputs is not None:
             report["float_agreement"] = _float_agreement(onnx_model, graph, x)
+        if calibrate is not None:
+            report["calibration"] = calibration_summary(float_graph, graph, x_cal)
         (tmp / "report.json").write_text(json.dumps(report, indent=2) + "\n")
         if mismatches:
             np.savez(tmp / "mismatches.npz", inputs=x, expected=expected, got=got)

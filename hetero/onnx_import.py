@@ -87,6 +87,8 @@ class ImportContext:
         self.quant_consts: dict[str, tuple[np.ndarray, np.ndarray, object]] = {}
         self.integer: set[str] = set()  # tensors whose ONNX values are the raw integers
         self.input_types: dict[str, FixedType] = {}  # integer graph inputs: their element type
+        self.predicates: dict[str, tuple] = {}  # comparisons awaiting their Where (bipolar quantizers)
+        self.quantized_model = False  # the model has quantizers of its own (QONNX, QDQ)
         self.opsets: list = []
 
     def quantized(self, tensor: str):
@@ -167,6 +169,7 @@ def import_onnx(model: onnx.ModelProto | str | Path) -> Graph:
     inputs = [i for i in g.input if i.name not in constants]
     ctx = ImportContext(constants, shapes)
     ctx.opsets = list(model.opset_import)
+    ctx.quantized_model = any(n.op_type in _QUANTIZERS for n in g.node)
     for i in inputs:
         shapes[i.name] = _input_shape(i)
         if i.type.tensor_type.elem_type in _INTEGER_TYPES:
@@ -183,7 +186,8 @@ def import_onnx(model: onnx.ModelProto | str | Path) -> Graph:
             if n.op_type not in ONNX_TO_OP or n.domain not in KNOWN_DOMAINS:
                 unsupported.append(n)
             continue
-        missing = [x for x in n.input if x and x not in constants and ctx.resolve(x) not in shapes]
+        missing = [x for x in n.input if x and x not in constants and ctx.resolve(x) not in shapes
+                   and x not in ctx.predicates]
         if missing:
             raise UserError(f"{describe(n)}: input '{missing[0]}' is produced by no earlier node "
                             "(the graph is cyclic or not topologically sorted)")
@@ -210,6 +214,7 @@ def import_onnx(model: onnx.ModelProto | str | Path) -> Graph:
     return graph.with_nodes(graph.nodes)
 
 
+_QUANTIZERS = ("Quant", "BipolarQuant", "Trunc", "QuantizeLinear", "DequantizeLinear", "GreaterOrEqual")
 _INTEGER_TYPES = {onnx.TensorProto.INT8: FixedType(8, 8), onnx.TensorProto.UINT8: FixedType(8, 8, False),
                   onnx.TensorProto.INT16: FixedType(16, 16), onnx.TensorProto.UINT16: FixedType(16, 16, False),
                   onnx.TensorProto.INT32: FixedType(32, 32)}

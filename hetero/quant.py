@@ -10,7 +10,7 @@ Two things live here:
 * :class:`Requant` is how typed integers move from one real scale to another in the reference
   and in hardware: ``y = clip(round((x * mult[c] + add[c]) / 2**shift) + zero, lo, hi)``, all
   integer. :func:`make_requant` derives it from the real scales; a scale that is not a power of
-  two becomes an integer multiplier of :data:`MULT_BITS` significant bits, never a float.
+  two becomes an integer multiplier of up to :data:`MULT_BITS` significant bits, never a float.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ AP_ROUNDING = {"TRN": "FLOOR", "TRN_ZERO": "TO_ZERO", "RND": "HALF_UP", "RND_ZER
 # model formats' names for those
 _ROUNDING_ALIASES = {"ROUND": "HALF_EVEN", "ROUND_TO_ZERO": "TO_ZERO", "TRUNC": "TO_ZERO",
                      "HALF_EVEN": "HALF_EVEN", "HALF_UP": "HALF_UP", "FLOOR": "FLOOR", "CEIL": "CEIL"}
-MULT_BITS = 24  # significant bits of a requantization multiplier (exact for power-of-two ratios)
+MULT_BITS = 40  # most significant bits of a requantization multiplier (fewer for wide inputs)
 
 
 def rounding_name(mode: str) -> str:
@@ -216,8 +216,8 @@ def make_requant(ratio: np.ndarray | float, offset: np.ndarray | float, lo: int,
 
     ``ratio`` (real, > 0 or any sign per channel) is the input's real scale over the output's;
     ``offset`` is in output units. Ratios that are powers of two are represented exactly; others
-    get :data:`MULT_BITS` significant bits. ``in_bits`` bounds ``|x| < 2**in_bits`` so that the
-    products stay within int64.
+    get up to :data:`MULT_BITS` significant bits (as many as int64 leaves beside ``in_bits``,
+    which bounds ``|x| < 2**in_bits``).
     """
     ratio = np.asarray(ratio, dtype=np.float64)
     offset = np.asarray(offset, dtype=np.float64)
@@ -225,15 +225,16 @@ def make_requant(ratio: np.ndarray | float, offset: np.ndarray | float, lo: int,
     if biggest == 0.0:
         shift = 0
     else:
-        # mult = ratio * 2**shift with MULT_BITS significant bits for the biggest ratio
-        shift = MULT_BITS - math.frexp(biggest)[1]
+        # mult = ratio * 2**shift with mult_bits significant bits for the biggest ratio
+        mult_bits = max(16, min(MULT_BITS, 60 - in_bits))
+        shift = mult_bits - math.frexp(biggest)[1]
         exps = [_pow2_exponent(abs(float(r))) for r in ratio.reshape(-1) if r != 0]
         if exps and all(e is not None for e in exps):
             shift = -min(exps)  # exact: the smallest shift that makes every mult an integer
         shift = max(0, shift)
         # keep |x * mult + add| inside int64
         big_add = float(np.max(np.abs(offset))) if offset.size else 0.0
-        while shift > 0 and (biggest * 2.0 ** (shift + in_bits) >= 2.0 ** 62
+        while shift > 0 and (biggest * 2.0 ** (shift + in_bits) >= 2.0 ** 61
                              or big_add * 2.0 ** shift >= 2.0 ** 61):
             shift -= 1
     mult = np.round(ratio * 2.0 ** shift).astype(np.int64)

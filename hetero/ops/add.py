@@ -1,5 +1,23 @@
-"""Add of a constant (a bias). After a Dense it is folded into the Dense's bias by the
-``fuse_bias_add`` pass; on its own it runs in the reference but has no hardware yet."""
+"""Add, Sub and Mul.
+
+* ``Add`` of a constant (a bias): params ``B``. After a Dense it is folded into the Dense's bias
+  by the ``fuse_epilogues`` pass; on its own it runs in the reference but has no hardware yet.
+* ``Add``, ``Sub`` and ``Mul`` of two computed tensors (a residual Add, a gate): no params, two
+  inputs, ONNX (numpy) broadcasting between their per-inference shapes. Both inputs must have
+  the same rank: with different ranks ONNX broadcasting would align the batch axis of one with
+  a per-inference axis of the other. (Sub and Mul by a constant are ScaleShift's; ONNX ``Sub``
+  and ``Mul`` reach :func:`import_two_tensors` through it.)
+
+Typed, two computed tensors: the output type is the config's ``result``; the arithmetic is exact
+on the centred integers ``a - za``, ``b - zb`` with one rounding (the output type's) at the end:
+
+* Add/Sub: both inputs plain fixed point (no model scale): aligned by shifting to the larger
+  number of fraction bits, then :func:`~hetero.fixed.requantize`. Otherwise each input gets an
+  integer multiplier of its real scale over the output LSB with a common shift
+  (:func:`~hetero.quant.requant_to_fixed` on both ratios at once):
+  ``round_shift(a * ma + b * mb, shift)`` (exact whenever the ratios are powers of two).
+* Mul: the integer product, with real scale ``sa * sb``, requantized the same way.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +26,93 @@ from dataclasses import replace
 import numpy as np
 
 from ..errors import UserError
-from ..fixed import quantize, requantize
+from ..fixed import FixedType, quantize, requantize
+from ..ir import Tensor
 from ..onnx_import import describe
+from ..quant import Requant, requant_to_fixed
 from .base import Op, register
 
+_MAX_BITS = 61  # headroom of exact int64 arithmetic (sums of two terms stay below 2**62)
 
-class Add(Op):
+
+def to_type(raw: np.ndarray, t: Tensor, t_out: FixedType) -> np.ndarray:
+    """Raw values of the typed tensor ``t`` converted exactly to ``t_out`` (its rounding and
+    overflow): a shift for plain fixed point, else an integer requantization of ``raw - zero``."""
+    raw = np.asarray(raw, dtype=np.int64)
+    if t.scale is None and not t.zero_point:
+        return requantize(raw, t.dtype.frac_bits, t_out)
+    rq = requant_to_fixed(t.real_scale / t_out.lsb, 0.0, t_out, in_bits=t.dtype.width + 1)
+    return rq(raw - t.zero_point)
+
+
+def _final(rq: Requant) -> Requant:
+    """``rq`` with multiplier 1 and no offset: only the rounding shift and the overflow."""
+    return replace(rq, mult=np.ones((), dtype=np.int64), add=np.zeros((), dtype=np.int64))
+
+
+def import_two_tensors(node, ctx, op: str | None = None) -> None:
+    """Import an ONNX Add, Sub or Mul whose two inputs are both computed tensors."""
+    op = op or node.op_type
+    a, b = node.input[0], node.input[1]
+    if ctx.is_const(a) or ctx.is_const(b):
+        raise UserError(f"{describe(node)}: {op} of a constant is not supported here; expected two "
+                        "computed tensors")
+    sa, sb = ctx.shape(a), ctx.shape(b)
+    if len(sa) != len(sb):
+        raise UserError(f"{describe(node)}: inputs of per-inference shapes {list(sa)} and {list(sb)} "
+                        "have different ranks: broadcasting would mix the batch axis in; reshape "
+                        "one of them first")
+    try:
+        shape = tuple(np.broadcast_shapes(sa, sb))
+    except ValueError:
+        raise UserError(f"{describe(node)}: shapes {list(sa)} and {list(sb)} do not broadcast") from None
+    ctx.add(node, op, [a, b], [node.output[0]], [shape])
+
+
+class TwoTensorOp(Op):
+    """Elementwise arithmetic of two computed tensors (``Add`` without ``B``, ``Sub``, ``Mul``)."""
+
+    def import_onnx(self, node, ctx) -> None:
+        import_two_tensors(node, ctx, self.name)
+
+    def assign_types(self, node, inputs, outputs, cfg):
+        ta, tb = inputs
+        if self.name == "Mul" and ta.dtype.width + tb.dtype.width + 2 > _MAX_BITS:
+            raise UserError(f"{node.source}: inputs of {ta.dtype.width} and {tb.dtype.width} bits "
+                            f"are too wide for an exact product; use at most {_MAX_BITS - 2} bits together")
+        t_out = cfg.type_of("result")
+        return node, [replace(outputs[0], dtype=t_out, scale=None, zero_point=0, integer=False)]
+
+    def reference(self, node, graph, inputs):
+        ta, tb = (graph.tensors[i] for i in node.inputs)
+        a, b = inputs
+        if ta.dtype is None or tb.dtype is None:
+            if ta.dtype is not None or tb.dtype is not None:
+                raise UserError(f"{node.source}: one input typed and one not")
+            return [{"Add": np.add, "Sub": np.subtract, "Mul": np.multiply}[self.name](a, b)]
+        t_out = graph.tensors[node.outputs[0]].dtype
+        a = np.asarray(a, dtype=np.int64) - ta.zero_point
+        b = np.asarray(b, dtype=np.int64) - tb.zero_point
+        plain = ta.scale is None and tb.scale is None
+        if self.name == "Mul":
+            prod = a * b
+            if plain:
+                return [requantize(prod, ta.dtype.frac_bits + tb.dtype.frac_bits, t_out)]
+            rq = requant_to_fixed(ta.real_scale * tb.real_scale / t_out.lsb, 0.0, t_out,
+                                  in_bits=ta.dtype.width + tb.dtype.width + 2)
+            return [rq(prod)]
+        if self.name == "Sub":
+            b = -b
+        fa, fb = ta.dtype.frac_bits, tb.dtype.frac_bits
+        f = max(fa, fb)
+        if plain and max(ta.dtype.width + f - fa, tb.dtype.width + f - fb) + 1 < _MAX_BITS:
+            return [requantize((a << (f - fa)) + (b << (f - fb)), f, t_out)]
+        rq = requant_to_fixed(np.array([ta.real_scale, tb.real_scale]) / t_out.lsb, 0.0, t_out,
+                              in_bits=max(ta.dtype.width, tb.dtype.width) + 2)
+        return [_final(rq)(a * rq.mult[0] + b * rq.mult[1])]
+
+
+class Add(TwoTensorOp):
     name = "Add"
     onnx_ops = ("Add",)
     layer_types = ("Add", "Merge")
@@ -23,8 +122,8 @@ class Add(Op):
         if ctx.is_const(a) and not ctx.is_const(b):
             a, b = b, a
         if not ctx.is_const(b):
-            raise UserError(f"{describe(node)}: adding two computed tensors (residual Add) is not "
-                            "supported yet; only adding a constant")
+            import_two_tensors(node, ctx, self.name)
+            return
         shape = ctx.shape(a)
         const = np.asarray(ctx.constants[b], dtype=np.float64)
         while const.ndim > len(shape) and const.shape[0] == 1:
@@ -37,11 +136,15 @@ class Add(Op):
         ctx.add(node, self.name, [a], [node.output[0]], [shape], params={"B": const})
 
     def assign_types(self, node, inputs, outputs, cfg):
+        if "B" not in node.params:
+            return super().assign_types(node, inputs, outputs, cfg)
         t_in, t_b, t_out = inputs[0].dtype, cfg.type_of("bias"), cfg.type_of("result")
         node = node.evolve(params={"B": quantize(node.params["B"], t_b)}, types={"bias": t_b})
         return node, [replace(outputs[0], dtype=t_out)]
 
     def reference(self, node, graph, inputs):
+        if "B" not in node.params:
+            return super().reference(node, graph, inputs)
         t_in = graph.tensors[node.inputs[0]].dtype
         if t_in is None:
             return [inputs[0] + node.params["B"]]
@@ -51,4 +154,19 @@ class Add(Op):
         return [requantize(total, frac, t_out)]
 
 
+class Sub(TwoTensorOp):
+    name = "Sub"
+    layer_types = ("Merge",)
+
+
+class Mul(TwoTensorOp):
+    name = "Mul"
+    layer_types = ("Merge",)
+
+    def macs(self, node, graph) -> int:
+        return graph.tensors[node.outputs[0]].size
+
+
 register(Add())
+register(Sub())
+register(Mul())

@@ -36,6 +36,27 @@ from ..quant import QuantSpec, make_requant, requant_to_fixed
 from .base import Op
 
 
+def grid_weights(w: np.ndarray, out_axis: int, scale_factor: float = 1.0, max_int: int = 1 << 15):
+    """``{"Wq", "w_scale"}`` if every output channel of ``w`` lies on a grid ``k * s`` with
+    integers ``|k| <= max_int`` (weights a model quantized), else None."""
+    moved = np.moveaxis(np.asarray(w, dtype=np.float64), out_axis, 0).reshape(w.shape[out_axis], -1)
+    scales = np.ones(moved.shape[0])
+    for c, row in enumerate(moved):
+        nz = np.abs(row[row != 0])
+        if nz.size == 0:
+            continue
+        for k in range(1, 17):
+            s = nz.min() / k
+            q = row / s
+            if np.all(np.abs(q - np.round(q)) <= 1e-4) and np.abs(q).max() <= max_int:
+                scales[c] = s
+                break
+        else:
+            return None
+    ints = np.round(moved / scales[:, None]).reshape(np.moveaxis(w, out_axis, 0).shape)
+    return {"Wq": np.moveaxis(ints, 0, out_axis).astype(np.int64), "w_scale": scales * scale_factor}
+
+
 class MacOp(Op):
     """Base of Dense and Conv. Subclasses define :meth:`linear`, :meth:`channel_shape` and
     ``weight_out_axis`` (the axis of ``W`` that indexes output channels)."""
@@ -62,7 +83,11 @@ class MacOp(Op):
         """
         found = ctx.quantized(name)
         if found is None:
-            return None
+            if not ctx.quantized_model:
+                return None
+            # a quantized model whose weight quantizer was written with plain ops (e.g. qonnx's
+            # QCDQ form of a bipolar quantizer: Where(W >= 0, s, -s)): find the grid
+            return grid_weights(w, out_axis, scale_factor=1.0)
         ints, scale, spec = found
         ints, scale = transform(np.asarray(ints, dtype=np.float64)), transform(np.asarray(scale))
         if ints.shape != w.shape:

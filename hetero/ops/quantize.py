@@ -228,5 +228,36 @@ class Dequantize(Op):
         return Cycles(0, 1)
 
 
+class Threshold(Op):
+    """``GreaterOrEqual(x, t)`` feeding ``Where(c, a, b)`` with constants: how qonnx's QCDQ
+    conversion writes a bipolar quantizer (``a = s``, ``b = -s``, ``t = 0``). The comparison
+    alone makes no node; the Where becomes a bipolar ``Quantize``."""
+
+    name = "Threshold"
+    onnx_ops = ("GreaterOrEqual", "Where")
+
+    def import_onnx(self, node, ctx) -> None:
+        if node.op_type == "GreaterOrEqual":
+            if not ctx.is_const(node.input[1]) or ctx.is_const(node.input[0]):
+                raise UserError(f"{describe(node)}: only a comparison of a tensor with a constant "
+                                "(as in a bipolar quantizer) is supported")
+            ctx.predicates[node.output[0]] = (node.input[0], np.asarray(ctx.constants[node.input[1]], dtype=np.float64))
+            return
+        cond = node.input[0]
+        if cond not in ctx.predicates or not (ctx.is_const(node.input[1]) and ctx.is_const(node.input[2])):
+            raise UserError(f"{describe(node)}: only Where(GreaterOrEqual(x, 0), s, -s) with constants "
+                            "(a bipolar quantizer) is supported")
+        x, threshold = ctx.predicates[cond]
+        a = np.asarray(ctx.constants[node.input[1]], dtype=np.float64)
+        b = np.asarray(ctx.constants[node.input[2]], dtype=np.float64)
+        if threshold.size != 1 or a.size != 1 or b.size != 1 or threshold.item() != 0 \
+                or a.item() <= 0 or b.item() != -a.item():
+            raise UserError(f"{describe(node)}: only Where(GreaterOrEqual(x, 0), s, -s) with a positive "
+                            "scalar s (a bipolar quantizer) is supported")
+        spec = QuantSpec("bipolar", a.reshape(()), np.zeros(()), -1, 1)
+        ctx.add(node, Quantize.name, [x], [node.output[0]], [ctx.shape(x)], attrs={"spec": spec})
+
+
 register(Quantize())
 register(Dequantize())
+register(Threshold())

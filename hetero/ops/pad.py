@@ -1,0 +1,101 @@
+"""Pad on per-inference axes: modes ``constant`` (with its constant value), ``reflect``, ``edge``
+and ``wrap``. Pads come from the attribute ``pads`` (``paddings`` in opset 1; opset < 11) or the
+constant input 1 (opset >= 11, with the optional constant value as input 2 and ``axes`` as input
+3 from opset 18). Padding the batch axis is refused. Negative pads crop (applied before the
+positive pads). ``attrs``: ``begin``/``end`` per per-inference axis, ``mode``, ``value``.
+
+Typed: raw values, type, scale and zero point pass through; the constant value becomes the raw
+value of the tensor's type nearest to it (:func:`hetero.ops.clip.raw_value`; zero is exact:
+the zero point). No hardware yet."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import UserError
+from ..onnx_import import attr, describe
+from .base import Op, register
+from .clip import raw_value
+from .reshape import inference_axis, mark_integer, pass_type
+
+MODES = ("constant", "reflect", "edge", "wrap")
+
+
+class Pad(Op):
+    name = "Pad"
+    onnx_ops = ("Pad",)
+
+    def import_onnx(self, node, ctx) -> None:
+        x = node.input[0]
+        shape = ctx.shape(x)
+        rank = len(shape)
+        mode = attr(node, "mode", "constant")
+        mode = mode.decode() if isinstance(mode, bytes) else str(mode)
+        if mode not in MODES:
+            raise UserError(f"{describe(node)}: mode '{mode}' not supported; use one of {', '.join(MODES)}")
+        pads = attr(node, "pads", attr(node, "paddings"))
+        if pads is None:
+            pads = ctx.const(node, 1, "pads")
+        pads = [int(p) for p in np.asarray(pads).reshape(-1)]
+        value = attr(node, "value", 0.0)
+        if len(node.input) > 2 and node.input[2]:
+            v = np.asarray(ctx.const(node, 2, "constant value"), dtype=np.float64)
+            if v.size != 1:
+                raise UserError(f"{describe(node)}: constant value must be a scalar")
+            value = float(v.reshape(-1)[0])
+        if len(node.input) > 3 and node.input[3]:
+            axes = [int(a) for a in np.asarray(ctx.const(node, 3, "axes")).reshape(-1)]
+        else:
+            axes = list(range(rank + 1))
+        if len(pads) != 2 * len(axes):
+            raise UserError(f"{describe(node)}: {len(pads)} pads for {len(axes)} axes; expected "
+                            f"{2 * len(axes)}")
+        begin, end = [0] * rank, [0] * rank
+        for k, a in enumerate(axes):
+            b, e = pads[k], pads[k + len(axes)]
+            full = a + rank + 1 if a < 0 else a
+            if full == 0:
+                if b or e:
+                    raise UserError(f"{describe(node)}: pads {pads} pad the batch axis; only "
+                                    "per-inference axes can be padded")
+                continue
+            i = inference_axis(node, a, rank, "axes entry")
+            begin[i], end[i] = b, e
+        out = tuple(d + b + e for d, b, e in zip(shape, begin, end))
+        if any(d <= 0 for d in out):
+            raise UserError(f"{describe(node)}: pads {pads} leave nothing of the shape {list(shape)}")
+        for d, b, e in zip(shape, begin, end):
+            cropped = d + min(b, 0) + min(e, 0)
+            if mode == "reflect" and max(b, e) > cropped - 1:
+                raise UserError(f"{describe(node)}: reflect pads {pads} exceed the axis size minus one")
+            if mode == "wrap" and max(b, e) > cropped:
+                raise UserError(f"{describe(node)}: wrap pads {pads} exceed the axis size")
+        if out == shape and not any(begin):
+            ctx.alias(node.output[0], x)
+            return
+        ctx.add(node, self.name, [x], [node.output[0]], [out],
+                attrs={"begin": tuple(begin), "end": tuple(end), "mode": mode, "value": float(value)})
+        mark_integer(ctx, node.output[0], x)
+
+    def assign_types(self, node, inputs, outputs, cfg):
+        t = inputs[0]
+        if node.attrs["mode"] == "constant":
+            node = node.evolve(attrs={"raw_value": raw_value(node.attrs["value"], t)})
+        return node, [pass_type(outputs[0], t)]
+
+    def reference(self, node, graph, inputs):
+        x = inputs[0]
+        begin, end = node.attrs["begin"], node.attrs["end"]
+        crop = (slice(None),) + tuple(slice(-b if b < 0 else 0, d + e if e < 0 else d)
+                                      for b, e, d in zip(begin, end, x.shape[1:]))
+        x = x[crop]
+        widths = ((0, 0),) + tuple((max(b, 0), max(e, 0)) for b, e in zip(begin, end))
+        mode = node.attrs["mode"]
+        if mode != "constant":
+            return [np.pad(x, widths, mode=mode)]
+        typed = graph.tensors[node.inputs[0]].dtype is not None
+        value = node.attrs["raw_value"] if typed else node.attrs["value"]
+        return [np.pad(x, widths, mode="constant", constant_values=value)]
+
+
+register(Pad())
