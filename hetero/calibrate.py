@@ -269,14 +269,17 @@ def load_calibration(source: str | Path | np.ndarray, graph: Graph) -> np.ndarra
         if not path.is_file():
             raise UserError(f"{path}: calibration file not found")
         try:
+            with open(path, "rb") as f:
+                magic = f.read(6)
+            if magic[:4] == b"PK\x03\x04":
+                raise UserError(f"{path}: calibration file is an .npz archive; save one array with "
+                                "numpy.save (.npy)")
+            if magic != b"\x93NUMPY":
+                raise UserError(f"{path}: calibration file is not a numpy .npy file")
             x = np.load(path, allow_pickle=False)
         except (ValueError, OSError, EOFError) as e:
             msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-            raise UserError(f"{path}: calibration file is not a numpy .npy file ({msg})") from None
-        if not isinstance(x, np.ndarray):
-            if hasattr(x, "close"):
-                x.close()
-            raise UserError(f"{path}: calibration file is an .npz archive; save one array with numpy.save (.npy)")
+            raise UserError(f"{path}: calibration file is not a readable .npy file ({msg})") from None
     if len(graph.inputs) != 1:
         raise UserError(f"{where}: calibration takes one array for a model with one input; "
                         f"this one has {len(graph.inputs)} ({', '.join(graph.inputs)})")

@@ -39,6 +39,7 @@ from ..onnx_import import CHANNELS_LAST_DOMAINS, attr, describe
 from ..quant import requant_to_fixed
 from .base import Op, register
 from .conv import from_channels_first, geometry, join_shape, spatial_split, to_channels_first, windows
+from .reshape import mark_integer, pass_type
 
 
 class _Pool(Op):
@@ -75,6 +76,8 @@ class _Pool(Op):
         attrs.update(self.extra_attrs(node))
         ctx.add(node, self.name, [x], [node.output[0]], [join_shape(c, geo["out"], channels_last)],
                 attrs=attrs)
+        if self.name == "MaxPool":
+            mark_integer(ctx, node.output[0], x)  # the max of ONNX integers is one of them
 
     def extra_attrs(self, node) -> dict:
         return {}
@@ -103,8 +106,7 @@ class MaxPool(_Pool):
         t_in = inputs[0]
         if t_in.dtype is None:
             raise UserError(f"{node.source}: its input is not quantized (no type)")
-        return node, [replace(outputs[0], dtype=t_in.dtype, scale=t_in.scale,
-                              zero_point=t_in.zero_point, integer=t_in.integer)]
+        return node, [pass_type(outputs[0], t_in)]
 
     def reference(self, node, graph, inputs):
         x = inputs[0]

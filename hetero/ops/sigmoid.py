@@ -1,8 +1,19 @@
-"""Sigmoid through a lookup table over [-8, 8): ``index = floor((x + 8) * N / 16)`` clamped to
+"""Elementwise activations computed from a table of the function.
+
+Sigmoid, through a lookup table over [-8, 8): ``index = floor((x + 8) * N / 16)`` clamped to
 [0, N-1], ``y = table[index]`` where the table holds sigmoid at each bin's centre rounded to the
 output type (RND, SAT). N (``TableSize``, default 1024) is a power of two. The table's error
 against the exact sigmoid is at most half a bin's slope (<= 16/N/8) plus half an output LSB.
-Hardware: one ROM per element, read synchronously: latency 1, interval 1."""
+Hardware: one ROM per element, read synchronously: latency 1, interval 1.
+
+Tanh, Selu, Elu, Softplus and HardSigmoid (:class:`FunctionOp`): the float reference is the ONNX
+definition in float64 with the node's ``alpha``/``beta``/``gamma``. Typed, the output type is the
+config's ``result`` and the output is the function, computed in float64 on the exact real value
+of the raw input (``(raw - zero_point) * real_scale``), quantized to that type with its rounding
+and overflow (:func:`~hetero.fixed.quantize`): what a table indexed by every raw input value holds.
+This is the one place typed values go through floats, as the op is a table by nature. No
+hardware yet for these (a full table per input value is not the sigmoid's binned ROM).
+"""
 
 from __future__ import annotations
 
@@ -17,6 +28,7 @@ from amaranth.lib.wiring import In, Out
 from ..errors import UserError
 from ..fixed import FixedType, quantize
 from ..hw.fixed_hw import shape_of, vector_stream
+from ..onnx_import import attr
 from .base import Cycles, Op, register
 
 RANGE = 8.0  # the table covers [-RANGE, RANGE)
@@ -93,4 +105,79 @@ class SigmoidHW(wiring.Component):
         return m
 
 
+class FunctionOp(Op):
+    """An elementwise function of one tensor, typed as a table of exact values (see above)."""
+
+    layer_types = ("Activation",)
+    defaults: dict[str, float] = {}
+
+    def function(self, attrs, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def import_onnx(self, node, ctx) -> None:
+        x = node.input[0]
+        attrs = {k: float(attr(node, k, v)) for k, v in self.defaults.items()}
+        ctx.add(node, self.name, [x], [node.output[0]], [ctx.shape(x)], attrs=attrs)
+
+    def assign_types(self, node, inputs, outputs, cfg):
+        return node, [replace(outputs[0], dtype=cfg.type_of("result"), scale=None, zero_point=0,
+                              integer=False)]
+
+    def reference(self, node, graph, inputs):
+        t_in = graph.tensors[node.inputs[0]]
+        if t_in.dtype is None:
+            return [self.function(node.attrs, np.asarray(inputs[0], dtype=np.float64))]
+        y = self.function(node.attrs, t_in.to_real(inputs[0]))
+        return [quantize(y, graph.tensors[node.outputs[0]].dtype)]
+
+    def cycles(self, node, graph):
+        return Cycles(1, 1)
+
+
+class Tanh(FunctionOp):
+    name = "Tanh"
+    onnx_ops = ("Tanh",)
+
+    def function(self, attrs, x):
+        return np.tanh(x)
+
+
+class Selu(FunctionOp):
+    name = "Selu"
+    onnx_ops = ("Selu",)
+    defaults = {"alpha": 1.67326319217681884765625, "gamma": 1.05070102214813232421875}
+
+    def function(self, attrs, x):
+        neg = attrs["alpha"] * np.expm1(np.minimum(x, 0.0))
+        return attrs["gamma"] * np.where(x > 0, x, neg)
+
+
+class Elu(FunctionOp):
+    name = "Elu"
+    onnx_ops = ("Elu",)
+    defaults = {"alpha": 1.0}
+
+    def function(self, attrs, x):
+        return np.where(x < 0, attrs["alpha"] * np.expm1(np.minimum(x, 0.0)), x)
+
+
+class Softplus(FunctionOp):
+    name = "Softplus"
+    onnx_ops = ("Softplus",)
+
+    def function(self, attrs, x):
+        return np.logaddexp(0.0, x)
+
+
+class HardSigmoid(FunctionOp):
+    name = "HardSigmoid"
+    onnx_ops = ("HardSigmoid",)
+    defaults = {"alpha": 0.2, "beta": 0.5}
+
+    def function(self, attrs, x):
+        return np.clip(attrs["alpha"] * x + attrs["beta"], 0.0, 1.0)
+
+
 register(Sigmoid())
+for _op in (Tanh, Selu, Elu, Softplus, HardSigmoid):
+    register(_op())

@@ -1,0 +1,51 @@
+"""LeakyRelu: ``y = x`` for ``x >= 0``, ``y = alpha * x`` below (``alpha`` default 0.01).
+
+Typed: the output type is the config's ``result``. Both branches are exact integer
+requantizations of the centred input ``x - zero_point`` (:func:`~hetero.quant.requant_to_fixed`,
+the output type's rounding and overflow): the positive one by the ratio of the scales (a shift
+for plain fixed point), the negative one by ``alpha`` times that ratio, ``alpha`` taken as an
+integer multiplier of :data:`~hetero.quant.MULT_BITS` significant bits (exact when ``alpha`` is a
+power of two). The branch is chosen on the sign of the input. No hardware yet."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from ..onnx_import import attr
+from ..quant import requant_to_fixed
+from .base import Op, register
+
+
+class LeakyRelu(Op):
+    name = "LeakyRelu"
+    onnx_ops = ("LeakyRelu",)
+    layer_types = ("Activation", "LeakyReLU")
+
+    def import_onnx(self, node, ctx) -> None:
+        x = node.input[0]
+        ctx.add(node, self.name, [x], [node.output[0]], [ctx.shape(x)],
+                attrs={"alpha": float(attr(node, "alpha", 0.01))})
+
+    def assign_types(self, node, inputs, outputs, cfg):
+        t_in, t_out = inputs[0], cfg.type_of("result")
+        ratio = t_in.real_scale / t_out.lsb
+        bits = t_in.dtype.width + 1
+        node = node.evolve(attrs={"pos": requant_to_fixed(ratio, 0.0, t_out, in_bits=bits),
+                                  "neg": requant_to_fixed(ratio * node.attrs["alpha"], 0.0, t_out, in_bits=bits)})
+        return node, [replace(outputs[0], dtype=t_out, scale=None, zero_point=0, integer=False)]
+
+    def reference(self, node, graph, inputs):
+        x = inputs[0]
+        t_in = graph.tensors[node.inputs[0]]
+        if t_in.dtype is None:
+            return [np.where(x >= 0, x, node.attrs["alpha"] * x)]
+        c = np.asarray(x, dtype=np.int64) - t_in.zero_point
+        return [np.where(c >= 0, node.attrs["pos"](c), node.attrs["neg"](c))]
+
+    def macs(self, node, graph) -> int:
+        return graph.tensors[node.outputs[0]].size
+
+
+register(LeakyRelu())
