@@ -26,7 +26,7 @@ class LeakyRelu(Op):
     def import_onnx(self, node, ctx) -> None:
         x = node.input[0]
         ctx.add(node, self.name, [x], [node.output[0]], [ctx.shape(x)],
-                attrs={"alpha": float(attr(node, "alpha", 0.01))})
+                attrs={"alpha": float(np.float32(attr(node, "alpha", 0.01)))})  # ONNX: float32
 
     def assign_types(self, node, inputs, outputs, cfg):
         t_in, t_out = inputs[0], cfg.type_of("result")

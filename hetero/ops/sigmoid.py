@@ -116,7 +116,7 @@ class FunctionOp(Op):
 
     def import_onnx(self, node, ctx) -> None:
         x = node.input[0]
-        attrs = {k: float(attr(node, k, v)) for k, v in self.defaults.items()}
+        attrs = {k: float(np.float32(attr(node, k, v))) for k, v in self.defaults.items()}  # ONNX: float32
         ctx.add(node, self.name, [x], [node.output[0]], [ctx.shape(x)], attrs=attrs)
 
     def assign_types(self, node, inputs, outputs, cfg):

@@ -1,8 +1,13 @@
-"""Softmax at the end of a classifier. In float mode the reference computes the real softmax;
-in fixed point the only strategy so far is ``argmax`` (config ``Strategy: argmax``, the default):
-softmax is monotonic, so the hardware outputs the index of the largest logit (the first one on
-ties, like numpy.argmax) and the reference does the same. Reports say so.
-Hardware: a comparison chain, registered: latency 1, interval 1."""
+"""Softmax and LogSoftmax. In float mode the reference computes the real (log-)softmax over the
+node's per-inference axes (``attrs["axes"]``): one axis from opset 13, and from opset 1 to 12 the
+axes from ``axis`` to the last (those opsets flatten the input to 2-D at ``axis``); ``axis`` may
+be any per-inference axis, never the batch axis. ``attrs["log"]``: LogSoftmax.
+
+In fixed point the only strategy so far is ``argmax`` (config ``Strategy: argmax``, the default),
+over the last axis only: (log-)softmax is monotonic, so the hardware outputs the index of the
+largest logit (the first one on ties, like numpy.argmax) and the reference does the same; the
+output has shape ``shape[:-1] + (1,)``. Reports say so.
+Hardware (a vector input): a comparison chain, registered: latency 1, interval 1."""
 
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ from ..fixed import FixedType
 from ..hw.fixed_hw import vector_stream
 from ..onnx_import import attr, describe
 from .base import Cycles, Op, register
+from .reshape import inference_axis, onnx_opset
 
 
 def index_type(n: int) -> FixedType:
@@ -27,34 +33,52 @@ def index_type(n: int) -> FixedType:
 
 class Softmax(Op):
     name = "Softmax"
-    onnx_ops = ("Softmax",)
+    onnx_ops = ("Softmax", "LogSoftmax")
     layer_types = ("Softmax", "Activation")
     hardware_note = "Softmax is implemented as argmax in hardware: the output is the class index"
 
     def import_onnx(self, node, ctx) -> None:
         shape = ctx.shape(node.input[0])
-        axis = attr(node, "axis", -1)
-        if len(shape) != 1 or axis not in (1, -1):
-            raise UserError(f"{describe(node)}: only softmax over a vector (axis 1 of [batch, n]) "
-                            f"is supported, got shape {list(shape)} axis {axis}")
-        ctx.add(node, self.name, [node.input[0]], [node.output[0]], [shape])
+        rank = len(shape)
+        if onnx_opset(ctx) < 13:
+            axis = inference_axis(node, attr(node, "axis", 1), rank)
+            axes = tuple(range(axis, rank))
+        else:
+            axes = (inference_axis(node, attr(node, "axis", -1), rank),)
+        ctx.add(node, self.name, [node.input[0]], [node.output[0]], [shape],
+                attrs={"axes": axes, "log": node.op_type == "LogSoftmax"})
 
     def assign_types(self, node, inputs, outputs, cfg):
         strategy = cfg.strategy or "argmax"
         if strategy != "argmax":
             raise UserError(f"{node.source}: Softmax Strategy '{strategy}' not supported; use argmax")
-        n = inputs[0].size
-        return node.evolve(attrs={"strategy": "argmax"}), [replace(outputs[0], shape=(1,), dtype=index_type(n))]
+        shape = inputs[0].shape
+        if tuple(node.attrs.get("axes", (len(shape) - 1,))) != (len(shape) - 1,):
+            raise UserError(f"{node.source}: in fixed point, softmax is computed as argmax over the "
+                            f"last axis only; this one normalizes per-inference axes "
+                            f"{list(node.attrs['axes'])} of {list(shape)}")
+        out_shape = shape[:-1] + (1,)
+        return node.evolve(attrs={"strategy": "argmax"}), [replace(outputs[0], shape=out_shape,
+                                                                   dtype=index_type(shape[-1]))]
 
     def reference(self, node, graph, inputs):
         x = inputs[0]
         if graph.tensors[node.inputs[0]].dtype is None:
-            e = np.exp(x - x.max(axis=-1, keepdims=True))
-            return [e / e.sum(axis=-1, keepdims=True)]
-        return [np.argmax(x, axis=-1).astype(np.int64)[:, None]]
+            rank = len(graph.tensors[node.inputs[0]].shape)
+            axes = tuple(a + 1 for a in node.attrs.get("axes", (rank - 1,)))
+            shifted = x - x.max(axis=axes, keepdims=True)
+            e = np.exp(shifted)
+            total = e.sum(axis=axes, keepdims=True)
+            if node.attrs.get("log"):
+                return [shifted - np.log(total)]
+            return [e / total]
+        return [np.argmax(x, axis=-1).astype(np.int64)[..., None]]
 
     def hardware(self, node, graph):
         t_in, t_out = graph.tensors[node.inputs[0]], graph.tensors[node.outputs[0]]
+        if len(t_in.shape) != 1:
+            raise UserError(f"{node.source}: no hardware yet for argmax over the last axis of a "
+                            f"{len(t_in.shape)}-D tensor {list(t_in.shape)}; only over a vector")
         return ArgmaxHW(t_in.dtype, t_in.size, t_out.dtype)
 
     def cycles(self, node, graph):
