@@ -118,7 +118,9 @@ def type_for(r: Range, width: int, rounding: str = "RND", overflow: str = "SAT")
     if r.max_abs == 0 or not math.isfinite(r.max_abs):
         int_bits = 1 if signed else 0
     else:
-        int_bits = math.frexp(r.max_abs)[1] + signed  # 2**(int_bits - signed) > max_abs
+        # 2**(e-1) <= max_abs < 2**e: no fewer than e - 1 magnitude bits; the loop adds what
+        # the extremes (after rounding) need
+        int_bits = math.frexp(r.max_abs)[1] - 1 + signed
     while True:
         t = FixedType(width, int_bits, signed, rounding, overflow)
         scale = 2.0 ** t.frac_bits

@@ -152,21 +152,54 @@ def predict(model, inputs, out, config, as_float, calibrate) -> None:
 @click.option("--config", "-c", type=click.Path(path_type=Path))
 @click.option("--board", "-b", help="Choose parallelism for this board.")
 @click.option("--dump", is_flag=True, help="Print the graph after every pass.")
-def import_(model, config, board, dump) -> None:
-    """Print the lowered, typed graph of MODEL."""
-    from .flow import compile_model, layer_rows
+@click.option("--graph", "show_graph", is_flag=True, help="Print the lowered graph too.")
+@click.option("--json", "as_json", is_flag=True, help="Print the layer table as JSON.")
+@_calibrate_option
+def import_(model, config, board, dump, show_graph, as_json, calibrate) -> None:
+    """Lower MODEL and list its layers: shapes, types, MACs, parameters, hardware support.
+
+    Exits 0 whenever the model imports; layers without hardware yet say why."""
+    from dataclasses import asdict
+
+    from .flow import compile_model
+    from .onnx_import import import_onnx
+    from .passes import fuse_epilogues, run_pipeline
+    from .summary import summarize, totals
 
     def show(name, graph):
         click.echo(f"--- after {name} ---\n{graph}")
 
-    graph = compile_model(model, config, board, dump=show if dump else None)
-    if not dump:
+    graph = run_pipeline(import_onnx(model), [("fuse_epilogues", fuse_epilogues)])  # errors: exit 2
+    typing_error = None
+    try:
+        graph = compile_model(model, config, board, dump=show if dump else None, calibrate=calibrate)
+    except UserError as e:
+        if e.exit_code != 2 or "config" in str(e).lower() and config is not None:
+            raise
+        typing_error = str(e)
+    rows = summarize(graph, check_hardware=typing_error is None)
+    total = totals(rows)
+    if as_json:
+        click.echo(json.dumps({"model": str(model), "layers": [asdict(r) for r in rows], "totals": total,
+                               "typed": typing_error is None, "typing_error": typing_error}, indent=1))
+        return
+    if show_graph and not dump:
         click.echo(str(graph))
-    for row in layer_rows(graph):
-        par = row["parallelism"]
-        click.echo(f"{row['name']:>40} {row['op']:<8} {row['in_type']:>22} -> {row['out_type']:<22} "
-                   f"{'pe=%(pe)d simd=%(simd)d folds=%(folds)d' % par if par else ''}")
+    from rich.console import Console
+    from rich.table import Table
 
+    table = Table(title=f"{model}", title_justify="left")
+    for col, just in (("layer", "left"), ("op", "left"), ("output", "right"), ("type", "left"),
+                      ("MACs", "right"), ("params", "right"), ("parallel", "left"), ("hardware", "left")):
+        table.add_column(col, justify=just, overflow="fold")
+    for r in rows:
+        table.add_row(r.name, r.op, "x".join(map(str, r.out_shape)), r.out_type, f"{r.macs:,}",
+                      f"{r.params:,}", r.parallelism, r.hardware)
+    table.add_row("total", f"{total['layers']} layers", "", "", f"{total['macs']:,}", f"{total['params']:,}", "",
+                  f"{total['without_hardware']} without hardware" if total["without_hardware"] else "all")
+    Console(width=200).print(table)
+    if typing_error:
+        click.echo(f"note: not typed yet: {typing_error}")
 
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")

@@ -22,14 +22,26 @@ Adapting a node test to the design (hetero sees a model as a stream of inference
   atol 1e-6 for float32 outputs (float16: rtol 1e-3, atol 1e-3), exactly for integer and bool
   outputs.
 * **Fixed mode**: the graph is typed by :func:`hetero.passes.assign_precision` with one type for
-  everything, ``fixed<24,I,RND,SAT>`` where ``I`` covers every real value of the case (inputs,
-  constants, intermediate and expected outputs: ``2**(I-1) > 4*max|v|``, so nothing saturates);
-  an integer graph input gets its own integer type (``int<8>`` for int8, ...). Each output must
-  lie within :func:`fixed_tolerance` of the expected one: a first-order bound on the error of
-  the fixed-point computation (every rounding to the type's LSB propagated through the ops'
-  sensitivities, see :data:`TABLE_ERROR` for table-based ops) plus one LSB. A fixed-point
-  Softmax is computed as argmax (the design's only strategy): its index must be one of the
-  largest expected probabilities.
+  everything, ``fixed<24,I,RND,SAT>`` where ``I`` covers every value of the case (real inputs,
+  constants, intermediate values, expected outputs, and the integers of integer inputs and
+  outputs: ``2**(I-1) > 4*max|v|``, so nothing saturates); an integer graph input gets its own
+  integer type (``int<8>`` for int8, ..., ``uint<32>``). Each output must lie within
+  :func:`fixed_tolerance` of the expected one, a first-order bound on the fixed-point error plus
+  one LSB: every real graph input and constant starts with half an LSB (its rounding; integers
+  0), and each node adds half an LSB (its own rounding) + the sum over its inputs of
+  sensitivity x input error + half an LSB per parameter rounding folded inside the op + a table
+  error. Sensitivities: 1 for data movement and selection (Reshape, Transpose, Concat, Pad,
+  MaxPool, Relu, Clip, Resize, ...) and for each operand of Add/Sub; ``max|b|`` and ``max|a|``
+  for Mul; ``1/min|b|`` and ``max|a|/min|b|^2`` for Div; ``K*max|W|`` and ``K*max|x|`` for
+  Gemm/MatMul/Conv (``K`` the fan-in; alpha/beta folded into the weights/bias); ``max|s/sqrt(var+eps)|``
+  for BatchNormalization (+ ``max|x| + 1`` folded-parameter roundings); 1 for AveragePool and
+  GlobalAveragePool (+ one rounding of the division); the scale for DequantizeLinear; the function's largest
+  slope for LeakyRelu, Elu, Selu, Tanh, Sigmoid. Table error: half a bin times the largest slope
+  for the binned-table ops of :data:`TABLE_SLOPE` (Sigmoid: a TableSize-entry table over
+  [-8, 8)); none for Tanh/Elu/Selu, computed per raw input value. QuantizeLinear outputs are
+  integers: their input error divided by the scale, plus one step (a rounding may flip).
+  While Softmax is computed as argmax in fixed point, its index must be one of the largest
+  expected probabilities (within the tolerance).
 
 Results: ``pass``, ``fail`` (wrong values or shape), ``unsupported`` (the importer or the typing
 raised :class:`~hetero.errors.UserError`: a limit, or an op not written yet) and ``error`` (any
@@ -74,10 +86,12 @@ FLOAT_RTOL, FLOAT_ATOL = 1e-5, 1e-6
 FLOAT16_RTOL, FLOAT16_ATOL = 1e-3, 1e-3
 FIXED_WIDTH = 24  # bits of the fixed-mode type (a Dense/Conv exact sum of two 24-bit operands fits 62 bits)
 
-#: absolute error of a table-based activation beyond the LSB terms: half a bin times the largest
-#: slope, for a 1024-entry table over [-8, 8) (Sigmoid's documented table; TableSize default)
-_BIN = 16.0 / 1024
-TABLE_ERROR = {"Sigmoid": _BIN / 2 * 0.25, "Tanh": _BIN / 2 * 1.0}
+#: activations computed through a binned table over [-8, 8) (hetero/ops/sigmoid.py), with their
+#: largest slope: their error beyond the LSB terms is half a bin (16 / TableSize, read from the
+#: typed node) times that slope. Tanh, Elu, Selu are computed exactly per raw input value: no
+#: table term.
+TABLE_SLOPE = {"Sigmoid": 0.25}
+TABLE_SPAN = 16.0
 
 # reasons of the design's limits (EXPECTED_UNSUPPORTED)
 _BATCH = "operates across the batch axis"
@@ -89,7 +103,7 @@ _NON_NEAREST = "non-nearest resize mode (linear/cubic interpolation)"
 _PER_CHANNEL = "per-channel or blocked (de)quantization of a computed tensor: IR tensors carry one scale"
 _PER_BATCH = "per-channel (de)quantization along axis 0, the batch axis"
 _FLOAT8 = "float8/float4 quantized formats: not fixed point"
-_INT_SEMANTICS = "integer wrap-around / truncating division: the IR computes on real values"
+_INT_SEMANTICS = "truncating division of integer tensors: the IR computes on real values"
 _NON_TENSOR = "optional/sequence values: only tensors are supported"
 _EMPTY = "empty tensor (zero-size batch)"
 _INDICES = "MaxPool Indices output: flat indices over the whole batch tensor"
@@ -183,7 +197,7 @@ class Case:
     @property
     def op(self) -> str:
         """The op the case is filed under: the first of the model's ops that is in OPS."""
-        return next(o for o in self.ops if o in OPS)
+        return next((o for o in self.ops if o in OPS), self.ops[0] if self.ops else "")
 
 
 @lru_cache(maxsize=1)
@@ -365,7 +379,7 @@ def _run(c: Case, mode: str) -> Result:
     if mode == "float":
         return _compare_float(c, got, p.expected)
     lsb = 2.0 ** -frac
-    tol = fixed_tolerance(p, ranges, lsb)
+    tol = fixed_tolerance(p, ranges, lsb, graph)
     return _compare_fixed(c, graph, got, p, tol, lsb)
 
 
@@ -472,7 +486,7 @@ def _attr(n: onnx.NodeProto, name: str, default=None):
     return default
 
 
-def _sensitivity(n: onnx.NodeProto, vals: dict) -> tuple[list[float], float, float]:
+def _sensitivity(n: onnx.NodeProto, vals: dict, table_size: int | None = None) -> tuple[list[float], float, float]:
     """For one ONNX node: (per input, the largest sum over an output of |d out / d input|),
     the number of LSB-sized param roundings folded inside the op per output (weights, scales),
     and the table error. First order; ``vals`` holds the float values of the case."""
@@ -514,19 +528,20 @@ def _sensitivity(n: onnx.NodeProto, vals: dict) -> tuple[list[float], float, flo
     if op == "LeakyRelu":
         alpha = abs(float(_attr(n, "alpha", 0.01)))
         return [max(1.0, alpha)], _amax(ins[0]), 0.0
+    table = TABLE_SPAN / table_size / 2 * TABLE_SLOPE.get(op, 1.0) if table_size else 0.0
     if op == "Elu":
         alpha = abs(float(_attr(n, "alpha", 1.0)))
-        return [max(1.0, alpha)], 1.0, _BIN / 2 * max(1.0, alpha)
+        return [max(1.0, alpha)], 1.0, table
     if op == "Selu":
         alpha = abs(float(_attr(n, "alpha", 1.67326319217681884765625)))
         gamma = abs(float(_attr(n, "gamma", 1.05070102214813232421875)))
-        return [gamma * max(1.0, alpha)], _amax(ins[0]) + 1.0, _BIN / 2 * gamma * max(1.0, alpha)
+        return [gamma * max(1.0, alpha)], 1.0, table
     if op == "Sigmoid":
-        return [0.25], 0.0, TABLE_ERROR["Sigmoid"]
+        return [0.25], 0.0, table
     if op == "Tanh":
-        return [1.0], 0.0, TABLE_ERROR["Tanh"]
-    if op == "Softmax":
-        return [1.0], 0.0, _BIN / 2
+        return [1.0], 0.0, table
+    if op == "Softmax":  # compared as argmax while that is the fixed-point strategy
+        return [1.0], 0.0, table
     if op == "QuantizeLinear":
         scale = np.asarray(ins[1], dtype=np.float64)
         return [1.0 / float(np.min(np.abs(scale)))] + [0.0] * (k - 1), 0.0, 1.0  # a rounding may flip
@@ -535,7 +550,7 @@ def _sensitivity(n: onnx.NodeProto, vals: dict) -> tuple[list[float], float, flo
     return ones, 0.0, 0.0
 
 
-def fixed_tolerance(p: Prepared, vals: dict, lsb: float) -> dict[str, float]:
+def fixed_tolerance(p: Prepared, vals: dict, lsb: float, graph=None) -> dict[str, float]:
     """The allowed |got - expected| of each graph output in fixed mode.
 
     Errors propagate in ONNX node order: a real graph input or constant starts with half an LSB
@@ -544,6 +559,12 @@ def fixed_tolerance(p: Prepared, vals: dict, lsb: float) -> dict[str, float]:
     folded inside the op + the table error of table-based ops (all from :func:`_sensitivity`).
     The tolerance is that bound plus one LSB. QuantizeLinear outputs are integers: their error is
     in integer steps (one step for a rounding that may flip)."""
+    from .onnx_import import describe
+
+    tables = {}  # ONNX node description -> TableSize of the typed IR node that computes it
+    for node in (graph.nodes if graph is not None else ()):
+        if "table_size" in node.attrs:
+            tables[node.source] = int(node.attrs["table_size"])
     err: dict[str, float] = {}
     for name, v in vals.items():
         err[name] = 0.5 * lsb if _is_real(v) else 0.0
@@ -551,7 +572,8 @@ def fixed_tolerance(p: Prepared, vals: dict, lsb: float) -> dict[str, float]:
         if n.op_type == "Constant":
             err[n.output[0]] = 0.5 * lsb
             continue
-        sens, params, table = _sensitivity(n, vals)
+        size = tables.get(describe(n)) if n.op_type in TABLE_SLOPE else None
+        sens, params, table = _sensitivity(n, vals, size)
         e_in = sum(s * err.get(x, 0.5 * lsb) for s, x in zip(sens, n.input) if x)
         if n.op_type == "QuantizeLinear":
             e = e_in + table
@@ -612,6 +634,25 @@ def reason_of(r: Result) -> str:
     return m[:140]
 
 
+def short_message(r: Result) -> str:
+    """The result's message for one case: a missing op named briefly, else the message itself."""
+    ops = re.match(r"unsupported op\(s\): (.*?); supported:", r.message)
+    if ops:
+        return reason_of(r)
+    return r.message if len(r.message) <= 200 else r.message[:199] + "…"
+
+
+def _fixed_summary(x: Result) -> str:
+    """Largest error over the outputs, in LSB of the fixed-mode type, against its tolerance."""
+    lsb = x.details.get("lsb")
+    worst = max((v for v in x.details.values() if isinstance(v, dict)),
+                key=lambda v: v["max_error"] / v["tolerance"], default=None)
+    if worst is None or not lsb:
+        return "fixed: argmax matches" if "argmax" in x.details.values() else ""
+    return (f"fixed: max error {worst['max_error'] / lsb:.2f} LSB, tolerance {worst['tolerance'] / lsb:.2f} "
+            f"LSB (LSB 2^{round(math.log2(lsb))})")
+
+
 def run_all(selected: list[Case] | None = None) -> list[tuple[Case, Result, Result]]:
     out = []
     for c in selected if selected is not None else cases():
@@ -655,19 +696,34 @@ def markdown(results: list[tuple[Case, Result, Result]]) -> str:
                  f"{total['un']} ({total['ex']}) | {total['fl']} | {total['er']} | |")
     lines += ["", "*fail* and *error* count float-mode results (*error* also fixed-mode ones); "
               "*pass fixed* counts cases within the fixed-point tolerance.", "",
+              "## Rules", "", _rules(), "",
               "## Reasons, all cases (float mode)", "", "| reason | cases |", "|---|---|"]
     for r, k in Counter(reason_of(f) for _, f, _ in results if f.status != "pass").most_common():
         lines.append(f"| {_md(r)} | {k} |")
     lines += ["", "## Cases", "", "| case | op | float | fixed | detail |", "|---|---|---|---|---|"]
     for c, f, x in sorted(results, key=lambda t: (OPS.index(t[0].op), t[0].name)):
-        if f.status == "pass" and x.status == "pass":
-            detail = f"fixed max error {x.max_error:.3g}" if x.max_error is not None else ""
+        if c.name in EXPECTED_UNSUPPORTED and f.status == "unsupported":
+            detail = "expected: " + EXPECTED_UNSUPPORTED[c.name]
+        elif c.name in EXPECTED_UNSUPPORTED:
+            detail = (f"**listed as a limit ({EXPECTED_UNSUPPORTED[c.name]}) but not refused**: "
+                      + short_message(f))
         elif f.status != "pass":
-            detail = ("expected: " if c.name in EXPECTED_UNSUPPORTED else "") + reason_of(f)
+            detail = short_message(f)
+        elif x.status == "pass":
+            detail = _fixed_summary(x)
         else:
-            detail = "fixed: " + (x.message if x.status != "unsupported" else reason_of(x))
+            detail = "fixed: " + short_message(x)
         lines.append(f"| {c.name} | {c.op} | {f.status} | {x.status} | {_md(detail)} |")
     return "\n".join(lines) + "\n"
+
+
+def _rules() -> str:
+    """The module docstring's rules (from "Adapting" up to the CLI line), as markdown."""
+    doc = __doc__ or ""
+    start, end = doc.find("Adapting a node test"), doc.find("``python -m hetero.conformance")
+    text = doc[start:end].strip() if start >= 0 and end > start else ""
+    text = re.sub(r":\w+:`~?([^`]+)`", r"`\1`", text)
+    return text.replace("``", "`")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -128,6 +128,7 @@ class ImportContext:
                     source=describe(onnx_node), **fields)
         for o, s in zip(outputs, out_shapes):
             self.shapes[o] = tuple(int(d) for d in s)
+            check_memory(int(np.prod(self.shapes[o], dtype=np.float64)), f"{describe(onnx_node)}: output '{o}'")
         self.nodes.append(node)
         return node
 
@@ -137,6 +138,27 @@ class ImportContext:
             name, k = f"{base}_{k}", k + 1
         self.names.add(name)
         return name
+
+
+def memory_limit() -> int:
+    """Bytes the reference may use for one tensor: a quarter of the memory available now."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024 // 4
+    except OSError:
+        pass
+    return 4 << 30
+
+
+def check_memory(elements: int, what: str) -> None:
+    """Refuse, before allocating, a tensor whose per-inference float64 values would not fit."""
+    need = elements * 8
+    limit = memory_limit()
+    if need > limit:
+        raise UserError(f"{what}: needs {need / 2**30:.1f} GiB per inference, more than the "
+                        f"{limit / 2**30:.1f} GiB this machine can give one tensor; model too large")
 
 
 def attr(node: onnx.NodeProto, name: str, default=None):
@@ -163,6 +185,8 @@ def import_onnx(model: onnx.ModelProto | str | Path) -> Graph:
         model = load_model(model)
     g = model.graph
     constants = {}
+    total = sum(int(np.prod(list(init.dims), dtype=np.float64)) for init in g.initializer)
+    check_memory(total, f"model '{_model_name(model)}' weights ({total:,} values)")
     for init in g.initializer:
         constants[init.name] = _checked_array(numpy_helper.to_array(init), f"initializer '{init.name}'")
     shapes: dict[str, tuple[int, ...]] = {}
@@ -207,6 +231,7 @@ def import_onnx(model: onnx.ModelProto | str | Path) -> Graph:
     for o in outputs:
         if o not in shapes:
             raise UserError(f"graph output '{o}' is a constant or missing; nothing to compute")
+    _check_declared_shapes(g, ctx)
     tensors = {name: Tensor(name, shape, integer=name in ctx.integer, quant=ctx.input_types.get(name))
                for name, shape in shapes.items()}
     graph = Graph(name=_model_name(model), nodes=tuple(ctx.nodes), tensors=tensors,
@@ -279,6 +304,22 @@ def _evaluate(n: onnx.NodeProto, ctx: ImportContext, values: list) -> list[np.nd
     except Exception as e:  # onnx.reference raises many types for bad nodes
         raise UserError(f"{describe(n)}: cannot evaluate on its constant inputs "
                         f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
+
+
+def _check_declared_shapes(g: onnx.GraphProto, ctx: ImportContext) -> None:
+    """Shapes the model declares (outputs, value_info) must be the ones its ops compute."""
+    for vi in list(g.output) + list(g.value_info):
+        dims = vi.type.tensor_type.shape.dim
+        name = ctx.resolve(vi.name)
+        if name not in ctx.shapes or len(dims) < 1 or vi.name in ctx.constants:
+            continue
+        declared = [d.dim_value if d.HasField("dim_value") else None for d in dims[1:]]
+        computed = list(ctx.shapes[name])
+        if len(declared) != len(computed) or any(d is not None and d > 0 and d != c
+                                                  for d, c in zip(declared, computed)):
+            shown = ["?" if d is None else d for d in declared]
+            raise UserError(f"tensor '{vi.name}': the model declares shape [N, {', '.join(map(str, shown))}] "
+                            f"but its ops compute [N, {', '.join(map(str, computed))}]: inconsistent shapes")
 
 
 def _checked_array(a: np.ndarray, what: str) -> np.ndarray:

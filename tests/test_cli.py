@@ -1,6 +1,7 @@
 """The command line: predict, import, boards, and bad input (one line, exit 2, no traceback,
 nothing half-written)."""
 
+import json
 import subprocess
 import sys
 
@@ -99,9 +100,9 @@ def test_bad_inputs_file(tmp_path):
 
 
 def test_import_and_boards_commands():
-    r = hetero("import", model_path("three_layer"), "--board", "pynq")
+    r = hetero("import", model_path("three_layer"), "--board", "pynq", "--graph")
     assert r.returncode == 0, r.stderr
-    assert "Dense[" in r.stdout and "pe=" in r.stdout
+    assert "Dense[" in r.stdout and "pe=" in r.stdout and "4,256" in r.stdout  # graph, folding, MACs
     r = hetero("boards")
     assert r.returncode == 0 and "xc7z020clg400-1" in r.stdout
 
@@ -111,3 +112,13 @@ def test_output_path_that_is_a_file(tmp_path):
     r = hetero("synth", model_path("two_layer"), "--board", "pynq", "-o", tmp_path / "out")
     assert_one_line_error(r, 2, "not a folder")
     assert (tmp_path / "out").read_text() == "a file"
+
+
+def test_import_quantized_model_lists_layers_and_what_lacks_hardware():
+    r = hetero("import", model_path("finn_kws_mlp_w3a3_mlperftiny_v0.7.qonnx.onnx"), "--json")
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout)
+    dense = [row for row in report["layers"] if row["op"] == "Dense"]
+    assert len(dense) == 4 and dense[0]["macs"] == 490 * 256 and dense[0]["out_type"].startswith("ufixed<3,3>")
+    assert report["totals"]["macs"] == 490 * 256 + 2 * 256 * 256 + 256 * 12
+    assert all(row["hardware"] == "yes" or row["hardware"].startswith("no: ") for row in report["layers"])

@@ -78,7 +78,7 @@ def test_unsupported_ops_are_all_listed_with_their_nodes():
     with pytest.raises(UserError) as e:
         import_onnx(model)
     msg = str(e.value)
-    assert "Tanh (node 'a')" in msg and "Erf (node 'y')" in msg and "supported: " in msg and "Gemm" in msg
+    assert "Cos (node 'a')" in msg and "Erf (node 'y')" in msg and "supported: " in msg and "Gemm" in msg
 
 
 def test_dynamic_weights_and_two_tensor_add_are_refused_by_node():
@@ -161,3 +161,42 @@ def test_model_names_never_reach_generated_verilog():
     assert g.nodes[0].name.startswith(evil)  # names are kept for reports and configs...
     verilog = to_verilog(g)
     assert "evil" not in verilog and "$finish" not in verilog  # ...but never emitted
+
+
+def test_inconsistent_declared_shape_is_refused():
+    text = MLP_TEXT.replace("(float[N, 3] y)", "(float[N, 7] y)")
+    rng = np.random.default_rng(0)
+    model = onnx.parser.parse_model(text)
+    for name, v in dict(W1=rng.normal(size=(4, 5)), B1=rng.normal(size=5),
+                        W2=rng.normal(size=(3, 5)), B2=rng.normal(size=3)).items():
+        model.graph.initializer.append(numpy_helper.from_array(np.asarray(v, dtype=np.float32), name))
+    with pytest.raises(UserError, match="tensor 'y'.*declares shape.*7.*compute.*3.*inconsistent"):
+        import_onnx(model)
+
+
+def test_model_too_large_for_memory_is_refused(monkeypatch):
+    import hetero.onnx_import as imp
+
+    monkeypatch.setattr(imp, "memory_limit", lambda: 1000)  # bytes
+    with pytest.raises(UserError, match="model too large"):
+        import_onnx(mlp_model())
+
+
+def test_shape_subgraph_folds_to_a_reshape():
+    """FINN's TFC export: Shape -> Gather -> Unsqueeze -> Concat(-1) -> Reshape."""
+    text = """
+    <ir_version: 8, opset_import: ["" : 11]>
+    g (float[N, 1, 4, 4] x) => (float[N, 16] y) {
+        s = Shape(x)
+        i = Constant<value = int64 {0}>()
+        b = Gather<axis = 0>(s, i)
+        u = Unsqueeze<axes = [0]>(b)
+        m = Constant<value = int64[1] {-1}>()
+        t = Concat<axis = 0>(u, m)
+        y = Reshape(x, t)
+    }
+    """
+    g = import_onnx(parse(text))
+    assert [n.op for n in g.nodes] == ["Reshape"] and g.tensors["y"].shape == (16,)
+    x = np.random.default_rng(0).normal(size=(3, 1, 4, 4))
+    np.testing.assert_array_equal(predict(g, x), x.reshape(3, 16))

@@ -1,0 +1,179 @@
+"""ONNX backend node tests (shipped with onnx 1.22) through the importer and the reference executor.
+
+Every case of :func:`hetero.conformance.cases` must pass in float mode, unless it is a limit of
+the design listed in ``EXPECTED_UNSUPPORTED`` (then the importer must refuse it with a
+UserError: computing it silently, right or wrong, means the entry is stale or the op is wrong).
+An exception other than UserError, in float or fixed mode, is always a failure: it is a bug.
+
+``PENDING``: cases that fail today only because their op (or the op's feature) is still being
+written. They are xfail (not strict) for AssertionError only, so a crash still fails them. Empty
+it as the ops land: ``python -m hetero.conformance`` shows what passes.
+"""
+
+import numpy as np
+import pytest
+
+from hetero import conformance
+from hetero.conformance import EXPECTED_UNSUPPORTED, case, cases, run_case
+
+PENDING = {
+    # AveragePool
+    "test_averagepool_1d_default", "test_averagepool_2d_ceil",
+    "test_averagepool_2d_ceil_last_window_starts_on_pad", "test_averagepool_2d_default",
+    "test_averagepool_2d_dilations", "test_averagepool_2d_pads", "test_averagepool_2d_pads_count_include_pad",
+    "test_averagepool_2d_precomputed_pads", "test_averagepool_2d_precomputed_pads_count_include_pad",
+    "test_averagepool_2d_precomputed_same_upper", "test_averagepool_2d_precomputed_strides",
+    "test_averagepool_2d_same_lower", "test_averagepool_2d_same_upper", "test_averagepool_2d_strides",
+    "test_averagepool_3d_default",
+    "test_averagepool_3d_dilations_large_count_include_pad_is_0_ceil_mode_is_False",
+    "test_averagepool_3d_dilations_large_count_include_pad_is_0_ceil_mode_is_True",
+    "test_averagepool_3d_dilations_large_count_include_pad_is_1_ceil_mode_is_False",
+    "test_averagepool_3d_dilations_large_count_include_pad_is_1_ceil_mode_is_True",
+    "test_averagepool_3d_dilations_small",
+    # GlobalAveragePool
+    "test_globalaveragepool", "test_globalaveragepool_precomputed",
+    # MaxPool
+    "test_maxpool_1d_default", "test_maxpool_2d_ceil", "test_maxpool_2d_ceil_output_size_reduce_by_one",
+    "test_maxpool_2d_default", "test_maxpool_2d_dilations", "test_maxpool_2d_pads",
+    "test_maxpool_2d_precomputed_pads", "test_maxpool_2d_precomputed_same_upper",
+    "test_maxpool_2d_precomputed_strides", "test_maxpool_2d_same_lower", "test_maxpool_2d_same_upper",
+    "test_maxpool_2d_strides", "test_maxpool_2d_uint8", "test_maxpool_3d_default", "test_maxpool_3d_dilations",
+    "test_maxpool_3d_dilations_use_ref_impl", "test_maxpool_3d_dilations_use_ref_impl_large",
+    # Conv
+    "test_basic_conv_with_padding", "test_basic_conv_without_padding", "test_conv_with_autopad_same",
+    "test_conv_with_strides_and_asymmetric_padding", "test_conv_with_strides_no_padding",
+    "test_conv_with_strides_padding",
+    # Clip
+    "test_clip", "test_clip_default_int8_max", "test_clip_default_int8_min", "test_clip_default_max",
+    "test_clip_default_min",
+    # Concat
+    "test_concat_2d_axis_1", "test_concat_2d_axis_negative_1", "test_concat_3d_axis_1", "test_concat_3d_axis_2",
+    "test_concat_3d_axis_negative_1", "test_concat_3d_axis_negative_2",
+    # Pad
+    "test_constant_pad", "test_constant_pad_axes", "test_constant_pad_negative_axes", "test_edge_pad",
+    "test_reflect_pad", "test_wrap_pad",
+    # Sub / Mul / Div of two computed tensors
+    "test_sub", "test_sub_int16", "test_sub_int8", "test_sub_uint16", "test_sub_uint32", "test_sub_uint64",
+    "test_sub_uint8",
+    "test_mul", "test_mul_int16", "test_mul_int8", "test_mul_uint16", "test_mul_uint32", "test_mul_uint64",
+    "test_mul_uint8",
+    "test_div",
+    # LeakyRelu
+    "test_leakyrelu", "test_leakyrelu_default",
+    # MatMul of a per-inference matrix by constant weights
+    "test_matmul_4d_1d", "test_matmul_bcast",
+    # Resize / Upsample (nearest)
+    "test_resize_downsample_scales_nearest", "test_resize_downsample_sizes_nearest",
+    "test_resize_downsample_sizes_nearest_not_larger", "test_resize_downsample_sizes_nearest_not_smaller",
+    "test_resize_upsample_scales_nearest", "test_resize_upsample_scales_nearest_axes_2_3",
+    "test_resize_upsample_scales_nearest_axes_3_2", "test_resize_upsample_sizes_nearest",
+    "test_resize_upsample_sizes_nearest_axes_2_3", "test_resize_upsample_sizes_nearest_axes_3_2",
+    "test_resize_upsample_sizes_nearest_ceil_half_pixel", "test_resize_upsample_sizes_nearest_floor_align_corners",
+    "test_resize_upsample_sizes_nearest_not_larger", "test_resize_upsample_sizes_nearest_not_smaller",
+    "test_resize_upsample_sizes_nearest_round_prefer_ceil_asymmetric", "test_upsample_nearest",
+    # Transpose (keeping the batch axis first)
+    "test_transpose_all_permutations_0", "test_transpose_all_permutations_1",
+}
+
+
+class ConformanceBug(Exception):
+    """Not an AssertionError, so that PENDING's xfail never hides it."""
+
+
+def _params():
+    found = cases()
+    if not found:
+        return [pytest.param(None, marks=pytest.mark.skip(
+            reason=f"no ONNX node tests under {conformance.data_dir()} (onnx 1.22 ships them)"))]
+    return [pytest.param(c.name, id=c.name, marks=pytest.mark.xfail(
+                strict=False, reason="op not implemented yet", raises=AssertionError))
+            if c.name in PENDING else pytest.param(c.name, id=c.name)
+            for c in found]
+
+
+@pytest.mark.parametrize("name", _params())
+def test_node_case(name):
+    c = case(name)
+    results = [run_case(c, "float"), run_case(c, "fixed")]
+    for r in results:
+        if r.status == "error":
+            raise ConformanceBug(str(r))
+    float_result = results[0]
+    if name in EXPECTED_UNSUPPORTED:
+        if float_result.status != "unsupported":
+            raise ConformanceBug(
+                f"{name} is a limit of the design ({EXPECTED_UNSUPPORTED[name]}) but the import did not "
+                f"refuse it: float mode gave '{float_result.status}'"
+                + (f" ({float_result.message})" if float_result.message else "")
+                + "; the op must raise UserError (or, if it is now supported, drop the entry)")
+        return
+    assert float_result.status == "pass", str(float_result)
+
+
+# -- the harness itself --------------------------------------------------------------------------
+
+needs_data = pytest.mark.skipif(not cases(), reason="no ONNX node tests (onnx 1.22 ships them)")
+
+
+@needs_data
+def test_cases_cover_ops_and_lists_are_consistent():
+    found = {c.name: c for c in cases()}
+    assert {c.op for c in found.values()} <= set(conformance.OPS)
+    assert {"Conv", "Gemm", "MatMul", "Add", "Resize", "QuantizeLinear"} <= {c.op for c in found.values()}
+    assert set(EXPECTED_UNSUPPORTED) <= set(found), set(EXPECTED_UNSUPPORTED) - set(found)
+    assert set(PENDING) <= set(found), set(PENDING) - set(found)
+    assert not set(PENDING) & set(EXPECTED_UNSUPPORTED)
+    # matched by the ops of the model, not by the folder's name; _expanded only on OPS
+    assert found["test_celu_expanded"].ops == ("Constant", "Div", "Elu", "Mul")
+    assert not any("_expanded" in n and set(c.ops) - set(conformance.OPS) - {"Constant"}
+                   for n, c in found.items())
+
+
+@needs_data
+def test_data_input_rule():
+    two = conformance.prepare(case("test_add"))  # x[3,4,5] + y[3,4,5]: two computed tensors
+    assert sorted(two.feeds) == ["x", "y"] and not two.constants
+    bcast = conformance.prepare(case("test_add_bcast"))  # x[3,4,5] + y[5]: a constant
+    assert list(bcast.feeds) == ["x"] and list(bcast.constants) == ["y"]
+    weights = conformance.prepare(case("test_matmul_2d"))  # a[3,4] @ b[4,3]: a weight matrix
+    assert list(weights.feeds) == ["a"] and weights.constants["b"].shape == (4, 3)
+    assert {i.name for i in weights.model.graph.input} == {"a"}
+    conv = conformance.prepare(case("test_basic_conv_with_padding"))  # W becomes an initializer
+    assert list(conv.feeds) == ["x"] and "W" in {i.name for i in conv.model.graph.initializer}
+
+
+@needs_data
+def test_result_statuses():
+    ok = run_case(case("test_relu"), "float")
+    assert ok.status == "pass" and ok.max_error < 1e-6
+    fixed = run_case(case("test_relu"), "fixed")
+    assert fixed.status == "pass" and fixed.details["lsb"] > 0
+    refused = run_case(case("test_softmax_axis_0"), "float")
+    assert refused.status == "unsupported" and refused.message
+    with pytest.raises(ValueError):
+        conformance._run(case("test_relu"), "double")
+    assert run_case(case("test_relu"), "double").status == "error"
+
+
+@needs_data
+def test_fixed_tolerance_catches_an_error_of_a_few_lsb():
+    c = case("test_relu")
+    p = conformance.prepare(c)
+    vals = conformance._float_values(p)
+    lsb = 2.0 ** -10
+    tol = conformance.fixed_tolerance(p, vals, lsb)["y"]
+    assert 1.5 * lsb <= tol <= 3 * lsb  # data movement: input rounding, own rounding, one LSB margin
+    gemm = conformance.prepare(case("test_gemm_default_no_bias"))
+    gtol = conformance.fixed_tolerance(gemm, conformance._float_values(gemm), lsb)["y"]
+    a, b = gemm.feeds["a"], gemm.constants["b"]
+    bound = a.shape[1] * (np.abs(a).max() + np.abs(b).max())  # K * (max|a| + max|b|) roundings
+    assert tol < gtol <= lsb * (2 + bound)
+
+
+@needs_data
+def test_cli_writes_markdown(tmp_path, capsys):
+    out = tmp_path / "conformance.md"
+    assert conformance.main(["--only", "test_relu", "--write", str(out)]) == 0
+    text = out.read_text()
+    assert text == capsys.readouterr().out
+    assert "| Relu | 1 | 1 | 1 |" in text and "| test_relu | Relu | pass | pass |" in text
