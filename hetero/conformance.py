@@ -20,7 +20,8 @@ Adapting a node test to the design (hetero sees a model as a stream of inference
   Every other graph input becomes an initializer holding its test value (the same TensorProto).
 * **Float mode** (untyped graph): outputs are compared with the expected ones with rtol 1e-5,
   atol 1e-6 for float32 outputs (float16: rtol 1e-3, atol 1e-3), exactly for integer and bool
-  outputs.
+  outputs; :data:`EXPECTED_ROUNDED` widens atol for the few cases whose expected values are
+  written with fewer digits.
 * **Fixed mode**: the graph is typed by :func:`hetero.passes.assign_precision` with one type for
   everything, ``fixed<24,I,RND,SAT>`` where ``I`` covers every value of the case (real inputs,
   constants, intermediate values, expected outputs, and the integers of integer inputs and
@@ -84,6 +85,12 @@ _EXPANDED_EXTRA = ("Constant",)
 
 FLOAT_RTOL, FLOAT_ATOL = 1e-5, 1e-6
 FLOAT16_RTOL, FLOAT16_ATOL = 1e-3, 1e-3
+#: cases whose expected outputs are written with fewer digits than float32 holds: (atol, why);
+#: the absolute tolerance of both modes grows by atol
+EXPECTED_ROUNDED = {
+    "test_averagepool_2d_ceil_last_window_starts_on_pad":
+        (1e-4, "expected values written by hand to 4 decimals (onnx.reference and onnxruntime agree with us)"),
+}
 FIXED_WIDTH = 24  # bits of the fixed-mode type (a Dense/Conv exact sum of two 24-bit operands fits 62 bits)
 
 #: activations computed through a binned table over [-8, 8) (hetero/ops/sigmoid.py), with their
@@ -380,6 +387,7 @@ def _run(c: Case, mode: str) -> Result:
         return _compare_float(c, got, p.expected)
     lsb = 2.0 ** -frac
     tol = fixed_tolerance(p, ranges, lsb, graph)
+    tol = {o: t + EXPECTED_ROUNDED.get(c.name, (0.0, ""))[0] for o, t in tol.items()}
     return _compare_fixed(c, graph, got, p, tol, lsb)
 
 
@@ -398,6 +406,7 @@ def _compare_float(c: Case, got, expected) -> Result:
             continue
         ef = e.astype(np.float64)
         rtol, atol = (FLOAT16_RTOL, FLOAT16_ATOL) if e.dtype == np.float16 else (FLOAT_RTOL, FLOAT_ATOL)
+        atol += EXPECTED_ROUNDED.get(c.name, (0.0, ""))[0]
         err = float(np.max(np.abs(y - ef), initial=0.0))
         worst = max(worst, err)
         if not np.allclose(y, ef, rtol=rtol, atol=atol):

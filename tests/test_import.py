@@ -71,7 +71,7 @@ def test_unsupported_ops_are_all_listed_with_their_nodes():
     model = parse("""
     <ir_version: 8, opset_import: ["" : 13]>
     g (float[N, 4] x) => (float[N, 4] y) {
-        a = Tanh(x)
+        a = Cos(x)
         b = Relu(a)
         y = Erf(b)
     }""")
@@ -81,21 +81,13 @@ def test_unsupported_ops_are_all_listed_with_their_nodes():
     assert "Cos (node 'a')" in msg and "Erf (node 'y')" in msg and "supported: " in msg and "Gemm" in msg
 
 
-def test_dynamic_weights_and_two_tensor_add_are_refused_by_node():
+def test_dynamic_weights_are_refused_by_node():
     model = parse("""
     <ir_version: 8, opset_import: ["" : 13]>
     g (float[N, 4] x, float[4, 4] w) => (float[N, 4] y) {
         y = MatMul(x, w)
     }""")
     with pytest.raises(UserError, match="MatMul node 'y': weight input 'w' must be a constant"):
-        import_onnx(model)
-    model = parse("""
-    <ir_version: 8, opset_import: ["" : 13]>
-    g (float[N, 4] x) => (float[N, 4] y) {
-        r = Relu(x)
-        y = Add(r, x)
-    }""")
-    with pytest.raises(UserError, match="Add node 'y'"):
         import_onnx(model)
 
 
@@ -177,7 +169,7 @@ def test_inconsistent_declared_shape_is_refused():
 def test_model_too_large_for_memory_is_refused(monkeypatch):
     import hetero.onnx_import as imp
 
-    monkeypatch.setattr(imp, "memory_limit", lambda: 1000)  # bytes
+    monkeypatch.setattr(imp, "memory_limit", lambda: 100)  # bytes: less than 43 float64 weights
     with pytest.raises(UserError, match="model too large"):
         import_onnx(mlp_model())
 

@@ -196,8 +196,16 @@ class Conv(MacOp):
         cl = bool(a["channels_last"])
         kernel, group = tuple(a["kernel_shape"]), int(a["group"])
         xs = to_channels_first(np.asarray(x), cl)
-        if xs.dtype.kind in "iub":
+        integer = xs.dtype.kind in "iub"
+        if integer:
             xs, w = xs.astype(np.int64, copy=False), np.asarray(w).astype(np.int64, copy=False)
+            # every partial sum is an integer below max|x| * max_o sum|w_o|: below 2**53 float64
+            # (BLAS, any summation order) is exact, and much faster than numpy's int64 matmul
+            bound = int(np.abs(xs).max(initial=0)) * int(np.abs(w).reshape(w.shape[0], -1).sum(axis=1).max(initial=0))
+            if bound < 2 ** 53:
+                y = self.linear(node, xs.astype(np.float64) if not cl else np.moveaxis(xs, 1, -1).astype(np.float64),
+                                w.astype(np.float64))
+                return np.rint(y).astype(np.int64)
         else:
             xs, w = xs.astype(np.float64, copy=False), np.asarray(w, dtype=np.float64)
         win = windows(xs, kernel, a["strides"], a["dilations"], a["pads"])  # [N, C, *out, *k]
