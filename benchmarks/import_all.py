@@ -21,7 +21,7 @@ import numpy as np
 from hetero.config import Config
 from hetero.errors import UserError
 from hetero.onnx_import import import_onnx, load_model
-from hetero.passes import assign_precision, fuse_epilogues
+from hetero.passes import assign_precision, simplify
 from hetero.reference import predict
 
 MODELS = Path(__file__).resolve().parents[1].parent / "shared" / "models"
@@ -62,7 +62,7 @@ def main(argv=None) -> int:
         row = {"model": path.name}
         try:
             model = load_model(path)
-            g = fuse_epilogues(import_onnx(model))
+            g = simplify(import_onnx(model))
             row["import"] = "ok"
             row["layers"] = len(g.nodes)
             x = inputs_for(g, model, args.n, rng)

@@ -163,13 +163,14 @@ def import_(model, config, board, dump, show_graph, as_json, calibrate) -> None:
 
     from .flow import compile_model
     from .onnx_import import import_onnx
-    from .passes import fuse_epilogues, run_pipeline
+    from .passes import fuse_epilogues, fuse_quant_clip, run_pipeline
     from .summary import summarize, totals
 
     def show(name, graph):
         click.echo(f"--- after {name} ---\n{graph}")
 
-    graph = run_pipeline(import_onnx(model), [("fuse_epilogues", fuse_epilogues)])  # errors: exit 2
+    graph = run_pipeline(import_onnx(model), [("fuse_quant_clip", fuse_quant_clip),
+                                              ("fuse_epilogues", fuse_epilogues)])  # errors: exit 2
     typing_error = None
     try:
         graph = compile_model(model, config, board, dump=show if dump else None, calibrate=calibrate)

@@ -89,6 +89,7 @@ class ImportContext:
         self.input_types: dict[str, FixedType] = {}  # integer graph inputs: their element type
         self.predicates: dict[str, tuple] = {}  # comparisons awaiting their Where (bipolar quantizers)
         self.quantized_model = False  # the model has quantizers of its own (QONNX, QDQ)
+        self.batch_one = False  # every graph input declares a batch of exactly 1
         self.opsets: list = []
 
     def quantized(self, tensor: str):
@@ -194,6 +195,8 @@ def import_onnx(model: onnx.ModelProto | str | Path) -> Graph:
     ctx = ImportContext(constants, shapes)
     ctx.opsets = list(model.opset_import)
     ctx.quantized_model = any(n.op_type in _QUANTIZERS for n in g.node)
+    ctx.batch_one = bool(inputs) and all(
+        i.type.tensor_type.shape.dim and i.type.tensor_type.shape.dim[0].dim_value == 1 for i in inputs)
     for i in inputs:
         shapes[i.name] = _input_shape(i)
         if i.type.tensor_type.elem_type in _INTEGER_TYPES:

@@ -44,11 +44,40 @@ def check_graph(graph: Graph) -> Graph:
     return graph
 
 
+def fuse_quant_clip(graph: Graph) -> Graph:
+    """Narrow a QuantizeLinear by the Clip on its integers that follows it (how qonnx's QCDQ
+    form writes bit widths below 8: QuantizeLinear -> Clip(-4, 3) -> DequantizeLinear)."""
+    for q in graph.nodes:
+        if q.op != "Quantize" or q.attrs["spec"].kind != "linear" or q.outputs[0] in graph.outputs:
+            continue
+        users = graph.consumers(q.outputs[0])
+        if len(users) != 1 or users[0].op != "Clip":
+            continue
+        clip, spec = users[0], q.attrs["spec"]
+        lo = spec.qmin if clip.attrs["min"] is None else max(spec.qmin, math.ceil(clip.attrs["min"]))
+        hi = spec.qmax if clip.attrs["max"] is None else min(spec.qmax, math.floor(clip.attrs["max"]))
+        if lo > hi:
+            raise UserError(f"{clip.source}: clips the integers of {q.source} to an empty range")
+        fused = q.evolve(outputs=clip.outputs, attrs={"spec": replace(spec, qmin=lo, qmax=hi)},
+                         source=f"{q.source} + {clip.source}")
+        nodes = [fused if n is q else n for n in graph.nodes if n is not clip]
+        return fuse_quant_clip(graph.with_nodes(nodes))
+    return graph
+
+
 def fuse_epilogues(graph: Graph) -> Graph:
     """Fold into each dense or convolution layer what follows it per output channel: bias Adds,
     scale/shift (batch norm, Mul/Div/Sub by constants), and, in front of a model quantizer, a
-    ReLU and the quantizer itself (its output type becomes the layer's)."""
+    ReLU and the quantizer itself (its output type becomes the layer's). A quantizer after a
+    softmax is folded into it too (the probabilities are computed exactly, then quantized)."""
     for n in graph.nodes:
+        if n.op == "Softmax" and n.outputs[0] not in graph.outputs and "out_spec" not in n.attrs:
+            users = graph.consumers(n.outputs[0])
+            if len(users) == 1 and users[0].op == "Quantize":
+                fused = n.evolve(outputs=users[0].outputs, attrs={"out_spec": users[0].attrs["spec"]},
+                                 source=f"{n.source} + {users[0].source}")
+                nodes = [fused if m is n else m for m in graph.nodes if m is not users[0]]
+                return fuse_epilogues(graph.with_nodes(nodes))
         op = op_of(n)
         if not isinstance(op, MacOp) or n.outputs[0] in graph.outputs:
             continue
@@ -102,6 +131,12 @@ def channel_vectors(arrays: Sequence[np.ndarray], shape: tuple[int, ...],
 
 
 fuse_bias_add = fuse_epilogues  # the name used before scale/shift and quantizers were fused
+
+
+def simplify(graph: Graph) -> Graph:
+    """The structural passes (no types, no board): quantizer clips and layer epilogues fused.
+    The result still runs in float and equals the model."""
+    return fuse_epilogues(fuse_quant_clip(graph))
 
 _PREFIX_OPS = ("Reshape", "Transpose", "ScaleShift", "Add", "Clip")
 
@@ -226,6 +261,7 @@ def set_folding(graph: Graph, config: Config, board: Board | None) -> Graph:
 def pipeline(config: Config, board: Board | None) -> list[tuple[str, Pass]]:
     """The passes from a float graph to a typed, folded graph ready for hardware."""
     return [
+        ("fuse_quant_clip", fuse_quant_clip),
         ("fuse_epilogues", fuse_epilogues),
         ("assign_precision", partial(assign_precision, config=config)),
         ("set_folding", partial(set_folding, config=config, board=board)),

@@ -50,9 +50,10 @@ def digits_like(n: int, seed: int, noise: float = 5.0):
     return np.clip(np.round(imgs), 0, 16).reshape(n, 64), y
 
 
-def train_mlp(x, y, sizes, steps=200, lr=0.01, seed=0):
-    """Weights and biases of a ReLU MLP trained full-batch with Adam on softmax cross-entropy;
-    the input standardization is folded into the first layer (so it takes raw ``x``)."""
+def train_mlp(x, y, sizes, epochs=15, batch=100, lr=0.01, seed=0):
+    """Weights and biases of a ReLU MLP trained with mini-batch Adam on softmax cross-entropy
+    (small batches: fast even when the BLAS threads compete); the input standardization is
+    folded into the first layer, so the model takes raw ``x``."""
     rng = np.random.default_rng(seed)
     mu, sd = x.mean(0), x.std(0) + 1e-3
     xs = (x - mu) / sd
@@ -62,22 +63,27 @@ def train_mlp(x, y, sizes, steps=200, lr=0.01, seed=0):
     m = [np.zeros_like(p) for p in params]
     v = [np.zeros_like(p) for p in params]
     onehot = np.eye(sizes[-1])[y]
-    for t in range(1, steps + 1):
-        hs = [xs]
-        for i in range(0, len(params), 2):
-            z = hs[-1] @ params[i] + params[i + 1]
-            hs.append(np.maximum(z, 0) if i < len(params) - 2 else z)
-        p = np.exp(hs[-1] - hs[-1].max(1, keepdims=True))
-        g = (p / p.sum(1, keepdims=True) - onehot) / len(x)
-        grads = [None] * len(params)
-        for i in range(len(params) - 2, -1, -2):
-            grads[i], grads[i + 1] = hs[i // 2].T @ g, g.sum(0)
-            if i:
-                g = (g @ params[i].T) * (hs[i // 2] > 0)
-        for k, (pk, gk) in enumerate(zip(params, grads)):
-            m[k] = 0.9 * m[k] + 0.1 * gk
-            v[k] = 0.999 * v[k] + 0.001 * gk * gk
-            pk -= lr * (m[k] / (1 - 0.9 ** t)) / (np.sqrt(v[k] / (1 - 0.999 ** t)) + 1e-8)
+    t = 0
+    for _ in range(epochs):
+        order = rng.permutation(len(x))
+        for start in range(0, len(x), batch):
+            idx = order[start:start + batch]
+            t += 1
+            hs = [xs[idx]]
+            for i in range(0, len(params), 2):
+                z = hs[-1] @ params[i] + params[i + 1]
+                hs.append(np.maximum(z, 0) if i < len(params) - 2 else z)
+            p = np.exp(hs[-1] - hs[-1].max(1, keepdims=True))
+            g = (p / p.sum(1, keepdims=True) - onehot[idx]) / len(idx)
+            grads = [None] * len(params)
+            for i in range(len(params) - 2, -1, -2):
+                grads[i], grads[i + 1] = hs[i // 2].T @ g, g.sum(0)
+                if i:
+                    g = (g @ params[i].T) * (hs[i // 2] > 0)
+            for k, (pk, gk) in enumerate(zip(params, grads)):
+                m[k] = 0.9 * m[k] + 0.1 * gk
+                v[k] = 0.999 * v[k] + 0.001 * gk * gk
+                pk -= lr * (m[k] / (1 - 0.9 ** t)) / (np.sqrt(v[k] / (1 - 0.999 ** t)) + 1e-8)
     params[1] = params[1] - (mu / sd) @ params[0]
     params[0] = params[0] / sd[:, None]
     return params
@@ -278,11 +284,12 @@ def test_no_config_with_calibration_is_all_auto(digits):
 def test_types_the_user_wrote_win(digits):
     x = digits["x_train"]
     default16 = FixedType.parse("fixed<16,6,RND,SAT>")
+    auto = _types(compile_model(digits["path"], calibrate=x))
     # a LayerType weight type: kept; everything else calibrated
     g = _types(compile_model(digits["path"], Config.from_dict(
         {"LayerType": {"Dense": {"Precision": {"weight": "fixed<12,4>"}}}}), calibrate=x))
     assert g["fc1.weight"] == g["fc2.weight"] == FixedType(12, 4)
-    assert g["relu1"] != default16 and not g["relu1"].signed
+    assert g["relu1"] == auto["relu1"] != default16
     # an explicit model type everywhere: calibration changes nothing
     cfg = Config.from_dict({"Model": {"Precision": "fixed<10,4>"}})
     assert _types(compile_model(digits["path"], cfg, calibrate=x)) == _types(compile_model(digits["path"], cfg))
@@ -291,12 +298,12 @@ def test_types_the_user_wrote_win(digits):
         {"Model": {"Precision": "fixed<16,6,RND,SAT>"}, "LayerName": {"relu1": {"Precision": "auto"}}}),
         calibrate=x))
     assert g["fc1"] == g["fc1.weight"] == g["relu2"] == default16
-    assert g["relu1"] != default16 and not g["relu1"].signed
+    assert g["relu1"] == auto["relu1"] != default16
     # only the results auto: the weights keep the explicit default
     g = _types(compile_model(digits["path"], Config.from_dict(
         {"Model": {"Precision": {"default": "fixed<16,6,RND,SAT>", "result": "auto"}}}), calibrate=x))
     assert g["fc2.weight"] == g["fc2.bias"] == default16
-    assert not g["relu2"].signed and g["fc2"] != default16
+    assert g["relu2"] == auto["relu2"] and g["x"] == auto["x"] and not g["relu2"].signed
 
 
 def test_auto_accumulator_is_the_exact_one(digits):
@@ -368,7 +375,7 @@ def test_cli_predict_with_calibration_prints_the_table(digits, tmp_path):
 def test_cli_predict_auto_config_with_calibration(digits, tmp_path):
     np.save(tmp_path / "cal.npy", digits["x_train"][:500])
     np.save(tmp_path / "x.npy", digits["x_test"][:50])
-    (tmp_path / "c.yml").write_text("Model:\n  Precision: auto\nLayerType:\n  Dense:\n    Precision: {weight: fixed<8,1>}\n")
+    (tmp_path / "c.yml").write_text("Model:\n  Precision: auto\nLayerType:\n  Dense:\n    Precision: {weight: \"fixed<8,1>\"}\n")
     args = ["predict", digits["path"], "--inputs", tmp_path / "x.npy", "-o", tmp_path / "y.npy",
             "-c", tmp_path / "c.yml"]
     r = run_cli(*args)
@@ -411,22 +418,48 @@ def test_cli_calibrate_with_float_is_refused(digits, tmp_path):
     assert r.exit_code == 2 and r.stderr.startswith("error: --calibrate")
 
 
-# -- synth: the report, and the hardware stays bit-exact with calibrated types --------------------
+# -- hardware: calibrated types (unsigned inputs, integer bits beyond the width or below zero) ------
+
+@pytest.fixture(scope="module")
+def wide_range_model(tmp_path_factory):
+    """A 16-8-3 MLP on inputs in the thousands (up to 16000)."""
+    x, y = digits_like(800, seed=3)
+    x = x[:, :16] * 1000
+    params = train_mlp(x[:600], y[:600] % 3, [16, 8, 3], epochs=10)
+    return export_onnx(params, tmp_path_factory.mktemp("wide") / "small.onnx"), x[:600], x[600:]
+
+
+@pytest.mark.parametrize("width", [8, 16])
+def test_every_layer_with_calibrated_types_is_bit_exact_in_hardware(wide_range_model, width):
+    """Each layer's Amaranth component against the reference, on the reference's own inputs."""
+    from stream_harness import run_stream
+
+    from hetero.ops import op_of
+    from hetero.reference import execute
+
+    path, x_cal, x = wide_range_model
+    graph = cal_graph(path, x_cal, width)
+    assert graph.tensors["x"].dtype == FixedType(width, 14, False, "RND", "SAT")
+    assert graph.node("fc1").types["weight"].int_bits < 0
+    values = execute(graph, x[:12])
+    for node in graph.nodes:
+        hw = op_of(node).hardware(node, graph)
+        expected = values[node.outputs[0]].reshape(12, -1)
+        got, _, _ = run_stream(hw, values[node.inputs[0]].reshape(12, -1), expected.shape[1])
+        np.testing.assert_array_equal(got, expected, err_msg=node.name)
+
+
+# -- synth: the report, and the whole design stays bit-exact with calibrated types ----------------
 
 @pytest.mark.verilator
 @pytest.mark.slow
-def test_synth_report_has_calibration_and_stays_bit_exact(tmp_path):
-    """A small MLP on inputs in the thousands: unsigned input with more integer bits than its
-    width, weights with negative integer bits; simulation must still match the reference."""
+def test_synth_report_has_calibration_and_stays_bit_exact(wide_range_model, tmp_path):
     from hetero.flow import synth
 
-    x, y = digits_like(800, seed=3)
-    x = x[:, :16] * 1000  # 16 features, values up to 16000
-    params = train_mlp(x[:600], y[:600] % 3, [16, 8, 3], steps=100)
-    path = export_onnx(params, tmp_path / "small.onnx")
-    np.save(tmp_path / "cal.npy", x[:600])
-    report = synth(path, "pynq", tmp_path / "out", inputs=x[600:640], calibrate=tmp_path / "cal.npy",
-                   synthesize=False, config=None)
+    path, x_cal, x = wide_range_model
+    np.save(tmp_path / "cal.npy", x_cal)
+    report = synth(path, "pynq", tmp_path / "out", inputs=x[:40], calibrate=tmp_path / "cal.npy",
+                   synthesize=False)
     assert report["simulation"]["bit_exact"], report["simulation"]
     c = json.loads((tmp_path / "out" / "report.json").read_text())["calibration"]
     assert c["samples"] == 600

@@ -73,12 +73,26 @@ def test_not_onnx(tmp_path):
 
 
 def test_unsupported_op_names_op_node_and_supported_list(tmp_path):
+    import onnx.parser
+
+    model = onnx.parser.parse_model("""
+    <ir_version: 8, opset_import: ["" : 13]>
+    g (float[N, 4] x) => (float[N, 4] y) { a = Relu(x)  y = Erf(a) }""")
+    onnx.save(model, tmp_path / "erf.onnx")
+    r = hetero("synth", tmp_path / "erf.onnx", "--board", "pynq", "-o", tmp_path / "out")
+    assert_one_line_error(r, 2, "Erf (node 'y')")
+    assert "supported: " in r.stderr and "Gemm" in r.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_op_without_hardware_yet_is_one_line_error(tmp_path):
     path = MODELS / "hls4ml_examplemodels_conv2d_small_keras.onnx"
     if not path.exists():
         pytest.skip("shared models missing")
+    r = hetero("import", path)  # imports, and says which layers have no hardware
+    assert r.returncode == 0 and "without hardware" in r.stdout, r.stderr
     r = hetero("synth", path, "--board", "pynq", "-o", tmp_path / "out")
-    assert_one_line_error(r, 2, "Conv (node 'Conv2D__')")
-    assert "supported: " in r.stderr and "Gemm" in r.stderr
+    assert_one_line_error(r, 2, "Conv")
     assert not (tmp_path / "out").exists()
 
 

@@ -122,6 +122,7 @@ def test_cases_cover_ops_and_lists_are_consistent():
     assert {"Conv", "Gemm", "MatMul", "Add", "Resize", "QuantizeLinear"} <= {c.op for c in found.values()}
     assert set(EXPECTED_UNSUPPORTED) <= set(found), set(EXPECTED_UNSUPPORTED) - set(found)
     assert set(PENDING) <= set(found), set(PENDING) - set(found)
+    assert set(conformance.EXPECTED_ROUNDED) <= set(found)
     assert not set(PENDING) & set(EXPECTED_UNSUPPORTED)
     # matched by the ops of the model, not by the folder's name; _expanded only on OPS
     assert found["test_celu_expanded"].ops == ("Constant", "Div", "Elu", "Mul")

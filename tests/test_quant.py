@@ -12,7 +12,7 @@ from hetero.config import Config
 from hetero.fixed import FixedType, requantize
 from hetero.onnx_import import import_onnx, load_model
 from hetero.onnxrt import run_float
-from hetero.passes import assign_precision, fuse_epilogues
+from hetero.passes import assign_precision, simplify
 from hetero.quant import AP_ROUNDING, QuantSpec, make_requant, requant_to_fixed, round_float, round_shift
 from hetero.reference import execute, predict
 
@@ -92,7 +92,7 @@ def _qonnx_mlp(weight_bits=3, act_bits=3, scale=0.37):
 
 def test_qonnx_mlp_fuses_into_integer_layers_and_matches_its_definition():
     model, w = _qonnx_mlp()
-    g = fuse_epilogues(import_onnx(model))
+    g = simplify(import_onnx(model))
     assert [n.op for n in g.nodes] == ["Quantize", "Dense", "Dense"]
     first = g.nodes[1]
     assert first.attrs["relu"] and first.attrs["out_spec"].qmax == 7
@@ -136,7 +136,7 @@ def kws_data():
 def test_kws_w3a3_scores_as_published(name):
     """MLPerf Tiny v0.7 KWS-W3A3: 82.5 % top-1 on its 1000 test inputs (published, on hardware)."""
     q, labels = kws_data()
-    g = fuse_epilogues(import_onnx(model_path(name)))
+    g = simplify(import_onnx(model_path(name)))
     first = g.nodes[0]
     spec = first.attrs["spec"]
     x = ((q - float(spec.zero_point)) * float(spec.scale)).reshape(-1, 1, 10, 49)
@@ -149,7 +149,7 @@ def test_qdq_autoencoder_equals_onnxruntime():
     """MLPerf Tiny AD01 int8 (QDQ from TFLite): int8 in, int8 out, against onnxruntime."""
     path = model_path("mlperftiny_ad01_autoencoder_int8_qdq_tf2onnx.onnx")
     model = load_model(path)
-    g = fuse_epilogues(import_onnx(model))
+    g = simplify(import_onnx(model))
     typed = assign_precision(g, Config())
     assert typed.tensors[typed.inputs[0]].dtype == FixedType(8, 8)
     assert typed.tensors[typed.outputs[0]].integer
@@ -169,7 +169,7 @@ def test_qdq_autoencoder_equals_onnxruntime():
                                   "finn_tfc_2w2a_qonnxzoo.qonnx.onnx", "finn_unsw_nb15_mlp_w2a2_qonnxzoo.qonnx.onnx",
                                   "hls4ml_examplemodels_bnn_model_fc_1layer.onnx"])
 def test_quantized_mlps_typed_equal_their_float_definition(name):
-    g = fuse_epilogues(import_onnx(model_path(name)))
+    g = simplify(import_onnx(model_path(name)))
     typed = assign_precision(g, Config())
     shape = (300,) + g.tensors[g.inputs[0]].shape
     x = np.random.default_rng(3).normal(size=shape)

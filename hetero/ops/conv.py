@@ -13,7 +13,9 @@ are moved to ``OIHW`` whatever the domain, so ``params["W"]`` is always ``(O, I/
 
 Arithmetic: a :class:`~hetero.ops.mac.MacOp`. :meth:`Conv.linear` zero-pads, takes every
 window with ``numpy.lib.stride_tricks.sliding_window_view`` and multiplies them by the weights
-of each group in one batched matrix product; on int64 it is exact integer arithmetic.
+of each group in one batched matrix product. On int64 it is exact: in float64 (BLAS) while
+``max|x| * max_o sum|W[o]|`` stays below 2**53, where every partial sum is an exact integer,
+else in int64.
 
 Hardware: not yet (a streaming line-buffer convolution is issue 4).
 """
@@ -74,7 +76,7 @@ def geometry(node, in_sizes: Sequence[int], kernel: Sequence[int], ceil_mode: bo
     if any(s < 1 for s in strides) or any(d < 1 for d in dilations) or any(k < 1 for k in kernel):
         raise UserError(f"{describe(node)}: strides, dilations and kernel sizes must be positive")
     auto = attr(node, "auto_pad", "NOTSET")
-    auto = auto.decode() if isinstance(auto, bytes) else str(auto)
+    auto = (auto.decode() if isinstance(auto, bytes) else str(auto)) or "NOTSET"
     if auto not in AUTO_PADS:
         raise UserError(f"{describe(node)}: auto_pad '{auto}' not one of {', '.join(AUTO_PADS)}")
     spans = [(k - 1) * d + 1 for k, d in zip(kernel, dilations)]
@@ -194,20 +196,26 @@ class Conv(MacOp):
     def linear(self, node: Node, x: np.ndarray, w: np.ndarray) -> np.ndarray:
         a = node.attrs
         cl = bool(a["channels_last"])
-        kernel, group = tuple(a["kernel_shape"]), int(a["group"])
         xs = to_channels_first(np.asarray(x), cl)
-        integer = xs.dtype.kind in "iub"
-        if integer:
-            xs, w = xs.astype(np.int64, copy=False), np.asarray(w).astype(np.int64, copy=False)
-            # every partial sum is an integer below max|x| * max_o sum|w_o|: below 2**53 float64
-            # (BLAS, any summation order) is exact, and much faster than numpy's int64 matmul
-            bound = int(np.abs(xs).max(initial=0)) * int(np.abs(w).reshape(w.shape[0], -1).sum(axis=1).max(initial=0))
-            if bound < 2 ** 53:
-                y = self.linear(node, xs.astype(np.float64) if not cl else np.moveaxis(xs, 1, -1).astype(np.float64),
-                                w.astype(np.float64))
-                return np.rint(y).astype(np.int64)
+        if xs.dtype.kind not in "iub":
+            y = self._sums(node, xs.astype(np.float64, copy=False), np.asarray(w, dtype=np.float64))
         else:
-            xs, w = xs.astype(np.float64, copy=False), np.asarray(w, dtype=np.float64)
+            xs, w = xs.astype(np.int64, copy=False), np.asarray(w).astype(np.int64, copy=False)
+            # every product and partial sum is an integer of magnitude at most
+            # max|x| * max_o sum|w[o]|: below 2**53, float64 (BLAS, in any summation order) is
+            # exact and much faster than numpy's int64 matmul; otherwise int64
+            bound = int(np.abs(xs).max(initial=0)) * int(np.abs(w).reshape(len(w), -1).sum(axis=1).max(initial=0))
+            if bound < 2 ** 53:
+                y = np.rint(self._sums(node, xs.astype(np.float64), w.astype(np.float64))).astype(np.int64)
+            else:
+                y = self._sums(node, xs, w)
+        return y if cl else np.moveaxis(y, -1, 1)
+
+    @staticmethod
+    def _sums(node: Node, xs: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """The convolution of a channels-first batch [N, C, *in] as [N, *out, O]."""
+        a = node.attrs
+        kernel, group = tuple(a["kernel_shape"]), int(a["group"])
         win = windows(xs, kernel, a["strides"], a["dilations"], a["pads"])  # [N, C, *out, *k]
         nb, c = win.shape[0], win.shape[1]
         out = win.shape[2:2 + len(kernel)]
@@ -217,8 +225,7 @@ class Conv(MacOp):
         cols = win.reshape(nb, group, cg, p, k).transpose(0, 1, 3, 2, 4).reshape(nb, group, p, cg * k)
         wm = w.reshape(group, og, cg * k).transpose(0, 2, 1)
         y = np.matmul(cols, wm)
-        y = y.transpose(0, 2, 1, 3).reshape((nb,) + tuple(out) + (group * og,))  # [N, *out, O]
-        return y if cl else np.moveaxis(y, -1, 1)
+        return y.transpose(0, 2, 1, 3).reshape((nb,) + tuple(out) + (group * og,))
 
     def channel_shape(self, node: Node) -> tuple[int, ...]:
         c = int(node.attrs["out_channels"])

@@ -65,7 +65,10 @@ class Dense(MacOp):
             w = w * alpha
             if len(node.input) > 2 and node.input[2]:
                 c = np.asarray(ctx.const(node, 2, "bias"), dtype=np.float64) * float(attr(node, "beta", 1.0))
-                bias = c.reshape(-1) if c.size == w.shape[-1] else np.broadcast_to(c, (w.shape[-1],))
+                if c.size not in (1, w.shape[-1]) or (c.ndim == 2 and c.shape[0] != 1):
+                    raise UserError(f"{describe(node)}: bias of shape {list(c.shape)} varies along the "
+                                    "batch axis; only a bias per output is supported")
+                bias = c.reshape(-1) if c.size == w.shape[-1] else np.broadcast_to(c.reshape(()), (w.shape[-1],))
         if w.ndim != 2 or w.shape[0] != in_shape[0]:
             raise UserError(f"{describe(node)}: weight shape {list(w.shape)} does not match input "
                             f"size {in_shape[0]}")

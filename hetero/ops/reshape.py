@@ -1,6 +1,7 @@
 """Identity, Dropout, Flatten, Reshape, Squeeze and Unsqueeze: no arithmetic. Identity and
-Dropout (inference mode) vanish at import; the others keep the batch axis and only rename the
-per-inference shape (row-major order is kept, so the hardware is a wire).
+Dropout (inference mode; a constant ``training_mode`` true with a nonzero ratio is refused)
+vanish at import; the others keep the batch axis and only rename the per-inference shape
+(row-major order is kept, so the hardware is a wire).
 
 * Squeeze: ``axes`` as an attribute (opset < 13) or a constant input (opset >= 13); without axes,
   every per-inference axis of size 1 goes (the batch axis always stays, whatever its size).
@@ -80,6 +81,14 @@ class Reshape(Op):
         shape = ctx.shape(src)
         size = int(np.prod(shape))
         if node.op_type in ("Identity", "Dropout"):
+            if node.op_type == "Dropout" and len(node.input) > 2 and node.input[2]:
+                training = bool(np.asarray(ctx.const(node, 2, "training_mode")).reshape(-1)[0])
+                ratio = 0.5
+                if len(node.input) > 1 and node.input[1]:
+                    ratio = float(np.asarray(ctx.const(node, 1, "ratio")).reshape(-1)[0])
+                if training and ratio != 0:
+                    raise UserError(f"{describe(node)}: training mode (random masks) is not supported; "
+                                    "export the model for inference")
             ctx.alias(node.output[0], src)
             return
         if node.op_type == "Flatten":
@@ -89,6 +98,8 @@ class Reshape(Op):
                 raise UserError(f"{describe(node)}: axis {axis} out of range for a rank-{full} tensor")
             axis = axis + full if axis < 0 else axis
             lead = int(np.prod(shape[:max(axis - 1, 0)]))
+            if axis == 0 and ctx.batch_one:
+                axis = 1  # the model runs one inference at a time: [1, size] either way
             if axis == 0 or lead != 1:
                 raise UserError(f"{describe(node)}: Flatten with axis={axis} would merge the batch "
                                 "axis into its first output dimension; only axis=1 (or an axis after "

@@ -59,6 +59,10 @@ class ScaleShift(Op):
                     params={"a": a.reshape(cshape), "b": b.reshape(cshape)})
             return
         x, c = node.input[0], node.input[1]
+        if not ctx.is_const(x) and not ctx.is_const(c) and node.op_type in ("Sub", "Mul"):
+            from .add import import_two_tensors  # of two computed tensors: elementwise ops
+
+            return import_two_tensors(node, ctx)
         if node.op_type == "Mul" and ctx.is_const(x) and not ctx.is_const(c):
             x, c = c, x
         if not ctx.is_const(c) or ctx.is_const(x):

@@ -4,7 +4,9 @@ Sigmoid, through a lookup table over [-8, 8): ``index = floor((x + 8) * N / 16)`
 [0, N-1], ``y = table[index]`` where the table holds sigmoid at each bin's centre rounded to the
 output type (RND, SAT). N (``TableSize``, default 1024) is a power of two. The table's error
 against the exact sigmoid is at most half a bin's slope (<= 16/N/8) plus half an output LSB.
-Hardware: one ROM per element, read synchronously: latency 1, interval 1.
+Hardware: one ROM per element, read synchronously: latency 1, interval 1. An input with a
+model scale or zero point (a model quantizer's integers) is not binned that way: its reference
+is the exact function as below, and it has no hardware yet.
 
 Tanh, Selu, Elu, Softplus and HardSigmoid (:class:`FunctionOp`): the float reference is the ONNX
 definition in float64 with the node's ``alpha``/``beta``/``gamma``. Typed, the output type is the
@@ -66,6 +68,9 @@ class Sigmoid(Op):
         t_in = graph.tensors[node.inputs[0]].dtype
         if t_in is None:
             return [1.0 / (1.0 + np.exp(-x))]
+        t = graph.tensors[node.inputs[0]]
+        if t.scale is not None or t.zero_point:  # a model scale: the exact function (see above)
+            return [quantize(1.0 / (1.0 + np.exp(-t.to_real(x))), graph.tensors[node.outputs[0]].dtype)]
         size = node.attrs["table_size"]
         shift = index_shift(size, t_in.frac_bits)
         offset = (x << shift) if shift >= 0 else (x >> -shift)
@@ -74,6 +79,8 @@ class Sigmoid(Op):
 
     def hardware(self, node, graph):
         t_in, t_out = graph.tensors[node.inputs[0]], graph.tensors[node.outputs[0]]
+        if t_in.scale is not None or t_in.zero_point:
+            raise UserError(f"{node.source}: no hardware yet for Sigmoid on a model quantizer's scale")
         return SigmoidHW(t_in.dtype, t_out.dtype, t_in.size, node.params["table"])
 
     def cycles(self, node, graph):

@@ -21,7 +21,7 @@ from amaranth.lib.wiring import In, Out
 from ..errors import UserError
 from ..fixed import FixedType
 from ..hw.fixed_hw import vector_stream
-from ..onnx_import import attr, describe
+from ..onnx_import import attr
 from .base import Cycles, Op, register
 from .reshape import inference_axis, onnx_opset
 
@@ -49,6 +49,11 @@ class Softmax(Op):
                 attrs={"axes": axes, "log": node.op_type == "LogSoftmax"})
 
     def assign_types(self, node, inputs, outputs, cfg):
+        spec = node.attrs.get("out_spec")
+        if spec is not None:  # quantized probabilities (QDQ models): the exact function, quantized
+            dtype, scale, zero = spec.ir_type()
+            return node.evolve(attrs={"strategy": "exact"}), [replace(
+                outputs[0], dtype=dtype, scale=scale, zero_point=zero, integer=spec.kind == "linear")]
         strategy = cfg.strategy or "argmax"
         if strategy != "argmax":
             raise UserError(f"{node.source}: Softmax Strategy '{strategy}' not supported; use argmax")
@@ -63,19 +68,28 @@ class Softmax(Op):
 
     def reference(self, node, graph, inputs):
         x = inputs[0]
-        if graph.tensors[node.inputs[0]].dtype is None:
+        t_in = graph.tensors[node.inputs[0]]
+        spec = node.attrs.get("out_spec")
+        if t_in.dtype is None or spec is not None:
+            if t_in.dtype is not None:
+                x = t_in.to_real(x)
             rank = len(graph.tensors[node.inputs[0]].shape)
             axes = tuple(a + 1 for a in node.attrs.get("axes", (rank - 1,)))
             shifted = x - x.max(axis=axes, keepdims=True)
             e = np.exp(shifted)
             total = e.sum(axis=axes, keepdims=True)
-            if node.attrs.get("log"):
-                return [shifted - np.log(total)]
-            return [e / total]
+            y = shifted - np.log(total) if node.attrs.get("log") else e / total
+            if spec is not None:  # the model's quantizer that followed, fused by fuse_epilogues
+                if t_in.dtype is None:
+                    return [spec.integers(y) if spec.kind == "linear" else spec.fake(y)]
+                return [spec.integers(y).astype(np.int64)]
+            return [y]
         return [np.argmax(x, axis=-1).astype(np.int64)[..., None]]
 
     def hardware(self, node, graph):
         t_in, t_out = graph.tensors[node.inputs[0]], graph.tensors[node.outputs[0]]
+        if node.attrs.get("strategy") != "argmax":
+            raise UserError(f"{node.source}: no hardware yet for softmax probabilities (only argmax)")
         if len(t_in.shape) != 1:
             raise UserError(f"{node.source}: no hardware yet for argmax over the last axis of a "
                             f"{len(t_in.shape)}-D tensor {list(t_in.shape)}; only over a vector")
