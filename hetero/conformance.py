@@ -115,6 +115,8 @@ _NON_TENSOR = "optional/sequence values: only tensors are supported"
 _EMPTY = "empty tensor (zero-size batch)"
 _INDICES = "MaxPool Indices output: flat indices over the whole batch tensor"
 _BIAS_PER_ROW = "Gemm bias C that varies along the batch axis"
+_DIV_TENSORS = "division of two computed tensors: no exact fixed-point form (dividers are not built)"
+_MATMUL_ND = "MatMul of a per-inference matrix (rank > 1) by constant weights: dense layers take vectors"
 
 #: cases that are limits of the design (not ops missing today), with the reason; float mode must
 #: end ``unsupported`` (a UserError) for them
@@ -185,6 +187,8 @@ EXPECTED_UNSUPPORTED: dict[str, str] = {
     **dict.fromkeys(["test_maxpool_with_argmax_2d_precomputed_pads",
                      "test_maxpool_with_argmax_2d_precomputed_strides"], _INDICES),
     "test_gemm_default_matrix_bias": _BIAS_PER_ROW,
+    "test_div": _DIV_TENSORS,
+    **dict.fromkeys(["test_matmul_4d_1d", "test_matmul_bcast"], _MATMUL_ND),
 }
 
 
