@@ -35,7 +35,8 @@ _PRECISION_KEYS = ("default", "weight", "bias", "result", "accum", "table")
 # float params and the config precision key that types them
 PARAM_KEYS = {"W": "weight", "weight": "weight", "kernel": "weight",
               "b": "bias", "B": "bias", "bias": "bias"}
-_BATCH = 4096  # samples per reference run while profiling (bounds the memory)
+_BATCH = 4096  # samples per reference run while profiling, at most...
+_VALUES = 1 << 25  # ...and at most this many tensor values in all (256 MiB of float64)
 
 
 @dataclass(frozen=True)
@@ -95,9 +96,11 @@ def profile(graph: Graph, x: np.ndarray | Sequence[np.ndarray]) -> Profile:
                         f"got {len(xs)} arrays")
     xs = [check_inputs(graph, xk, index=k) for k, xk in enumerate(xs)]
     n = len(xs[0])
+    per_sample = sum(t.size for t in graph.tensors.values())  # values one inference holds
+    batch = max(1, min(_BATCH, _VALUES // max(per_sample, 1)))
     ranges: dict[str, Range] = {}
-    for start in range(0, max(n, 1), _BATCH):
-        chunk = [xk[start:start + _BATCH] for xk in xs]
+    for start in range(0, max(n, 1), batch):
+        chunk = [xk[start:start + batch] for xk in xs]
         values = execute(graph, chunk if len(chunk) > 1 else chunk[0])
         for name, v in values.items():
             r = Range.of(v)

@@ -35,7 +35,8 @@ def hardware_status(node: Node, graph: Graph) -> str:
     if graph.tensors[node.outputs[0]].dtype is None:
         return "no: untyped (runs on the host before the model's input quantizer)"
     try:
-        op_of(node).hardware(node, graph)
+        component = op_of(node).hardware(node, graph)
+        component._MustUse__silence = True  # built only to know that it can be
     except UserError as e:
         return f"no: {str(e).split(': ', 1)[-1]}"
     except Exception as e:  # a generator that cannot handle this node's settings

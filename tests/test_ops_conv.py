@@ -567,7 +567,6 @@ def test_residual_block_matches_onnxruntime():
     np.testing.assert_allclose(predict(g, x), want, rtol=1e-4, atol=1e-5 * np.abs(want).max())
 
 
-@pytest.mark.xfail(strict=False, reason="needs Transpose and Flatten(axis=0) of a batch-1 model (reshape.py)")
 @pytest.mark.parametrize("key", ["hls4ml_examplemodels_conv2d_small_keras.onnx",
                                  "hls4ml_examplemodels_conv1d_small_keras.onnx"])
 def test_keras_conv_models_match_onnxruntime(key):

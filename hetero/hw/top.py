@@ -39,6 +39,14 @@ class Top(wiring.Component):
     def __init__(self, graph: Graph):
         check_chain(graph)
         self.graph = graph
+        self.layers = []
+        try:  # every layer's component first: an op without hardware fails before any module exists
+            for node in graph.nodes:
+                self.layers.append(op_of(node).hardware(node, graph))
+        except Exception:
+            for layer in self.layers:
+                layer._MustUse__silence = True  # never elaborated: no "unused" warning for them
+            raise
         t_in, t_out = graph.tensors[graph.inputs[0]], graph.tensors[graph.outputs[0]]
         self.in_width, self.out_width = t_in.size * t_in.dtype.width, t_out.size * t_out.dtype.width
         super().__init__({
@@ -50,11 +58,9 @@ class Top(wiring.Component):
 
     def elaborate(self, platform) -> Module:
         m = Module()
-        layers = []
-        for k, node in enumerate(self.graph.nodes):
-            layer = op_of(node).hardware(node, self.graph)
+        layers = self.layers
+        for k, (node, layer) in enumerate(zip(self.graph.nodes, layers)):
             m.submodules[f"layer{k}_{node.op.lower()}"] = layer  # never the model's own names
-            layers.append(layer)
         first, last = layers[0], layers[-1]
         m.d.comb += [
             first.i.payload.eq(self.s_axis_tdata), first.i.valid.eq(self.s_axis_tvalid),

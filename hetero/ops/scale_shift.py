@@ -18,6 +18,7 @@ from ..errors import UserError
 from ..onnx_import import attr, describe
 from ..quant import requant_to_fixed
 from .base import Cycles, Op, register
+from .transpose import pending_channel_axis
 
 
 def per_inference(const: np.ndarray, shape: tuple[int, ...], node) -> np.ndarray:
@@ -54,9 +55,20 @@ class ScaleShift(Op):
                 raise UserError(f"{describe(node)}: training mode is not supported; export in eval mode")
             a = gamma / np.sqrt(var + eps)
             b = beta - mean * a
-            cshape = (shape[0],) + (1,) * (len(shape) - 1)
-            ctx.add(node, self.name, [x], [node.output[0]], [shape],
-                    params={"a": a.reshape(cshape), "b": b.reshape(cshape)})
+            # channels: per-inference axis 0 (ONNX axis 1), or, after a Transpose that moves the
+            # batch axis, the axis of the untransposed layout they lie on
+            through = pending_channel_axis(ctx, node, x, a.size)
+            axis = 0 if through is None else through[0]
+            if {np.shape(v) for v in (gamma, beta, mean, var)} != {(shape[axis],)}:
+                raise UserError(f"{describe(node)}: scale, bias, mean and variance must be vectors of "
+                                f"the {shape[axis]} channels, got shapes "
+                                f"{[list(np.shape(v)) for v in (gamma, beta, mean, var)]}")
+            cshape = [1] * len(shape)
+            cshape[axis] = shape[axis]
+            made = ctx.add(node, self.name, [x], [node.output[0]], [shape],
+                           params={"a": a.reshape(cshape), "b": b.reshape(cshape)})
+            if through is not None:
+                through[1].reaxed.add(made.name)
             return
         x, c = node.input[0], node.input[1]
         if not ctx.is_const(x) and not ctx.is_const(c) and node.op_type in ("Sub", "Mul"):
