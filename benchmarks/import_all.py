@@ -36,7 +36,8 @@ def ort_run(model, x):
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
     # the ONNX definition: onnxruntime's graph optimizations replace QDQ patterns by fused integer
-    # kernels that requantize differently (KWS-W3A3: 82.7 % optimized, 82.6 % as defined)
+    # kernels (QLinearConv, ...) that, on CPUs without VNNI, add pairs of products in saturating
+    # 16-bit arithmetic (KWS-W3A3: 82.7 % optimized, 82.6 % as defined)
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
     inp = sess.get_inputs()[0]
@@ -121,8 +122,8 @@ def markdown(rows, args) -> str:
         f"({time.strftime('%Y-%m-%d')}, {platform.machine()}, numpy {np.__version__}). Inputs: "
         "standard-normal reals, or uniform integers of the input type for integer (QDQ) inputs; "
         "big models get fewer (*n*). *float vs ORT*: the float reference against onnxruntime "
-        "with its graph optimizations off, i.e. the ONNX definition (its QDQ fusions requantize "
-        "differently) (max abs difference, and top-1 class agreement); *fixed*: the typed reference (the "
+        "with its graph optimizations off, i.e. the ONNX definition (its fused QDQ kernels saturate "
+        "16-bit pair sums on CPUs without VNNI) (max abs difference, and top-1 class agreement); *fixed*: the typed reference (the "
         "model's own quantizers; fixed<16,6,RND,SAT> where the model has none) against "
         "onnxruntime, or against the float reference where onnxruntime rejects the model. "
         "Class agreement on random inputs is a stress test: real data is in tests/test_quant.py "

@@ -229,6 +229,9 @@ def import_onnx(model: onnx.ModelProto | str | Path) -> Graph:
         listed = ", ".join(f"{n.op_type}{'(' + n.domain + ')' if n.domain else ''} (node '{node_name(n)}')"
                            for n in unsupported)
         raise UserError(f"unsupported op(s): {listed}; supported: {', '.join(supported_onnx_ops())}")
+    from .ops.transpose import finish_import
+
+    finish_import(ctx)  # a Transpose that moved the batch axis must have been undone
 
     outputs = tuple(ctx.resolve(o.name) for o in g.output)
     for o in outputs:

@@ -25,7 +25,10 @@ def batch_free(model: onnx.ModelProto) -> onnx.ModelProto:
     return model
 
 
-def session(model: onnx.ModelProto | str | Path, threads: int = 1):
+def session(model: onnx.ModelProto | str | Path, threads: int = 1, as_defined: bool = True):
+    """An onnxruntime session. ``as_defined``: no fused QDQ kernels, so a quantized model
+    computes what ONNX defines (the fused integer kernels saturate 16-bit pair sums on CPUs
+    without VNNI); set it False to time onnxruntime as it runs by default."""
     import onnxruntime as ort
 
     if not isinstance(model, onnx.ModelProto):
@@ -34,6 +37,8 @@ def session(model: onnx.ModelProto | str | Path, threads: int = 1):
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
     opts.log_severity_level = 3
+    if as_defined:
+        opts.add_session_config_entry("session.disable_quant_qdq", "1")
     try:
         return ort.InferenceSession(batch_free(model).SerializeToString(), opts,
                                     providers=["CPUExecutionProvider"])
