@@ -109,6 +109,17 @@ def spec_of(node, ctx, rank: int) -> QuantSpec:
                      lo, hi, "HALF_EVEN", axis=axis)
 
 
+def _computed_input(node, ctx) -> tuple[str, tuple[int, ...], QuantSpec]:
+    """The input, its shape and the (per-tensor) spec of a quantizer of a computed tensor."""
+    x = node.input[0]
+    shape = ctx.shape(x)
+    spec = spec_of(node, ctx, len(shape) + 1)
+    if not spec.per_tensor:
+        raise UserError(f"{describe(node)}: per-channel (de)quantization of a computed tensor is not "
+                        "supported (only of constant weights): IR tensors carry one scale")
+    return x, shape, spec
+
+
 def _int_range(bits: int, signed: bool, narrow: bool) -> tuple[int, int]:
     if signed:
         return -(1 << (bits - 1)) + (1 if narrow else 0), (1 << (bits - 1)) - 1
@@ -136,12 +147,7 @@ class Quantize(Op):
         return [value]
 
     def import_onnx(self, node, ctx) -> None:
-        x = node.input[0]
-        shape = ctx.shape(x)
-        spec = spec_of(node, ctx, len(shape) + 1)
-        if not spec.per_tensor:
-            raise UserError(f"{describe(node)}: per-channel quantization of a computed tensor is not "
-                            "supported (only of constant weights)")
+        x, shape, spec = _computed_input(node, ctx)
         out = node.output[0]
         ctx.add(node, self.name, [x], [out], [shape], attrs={"spec": spec})
         if spec.kind == "linear":
@@ -193,12 +199,7 @@ class Dequantize(Op):
         return [value]
 
     def import_onnx(self, node, ctx) -> None:
-        x = node.input[0]
-        shape = ctx.shape(x)
-        spec = spec_of(node, ctx, len(shape) + 1)
-        if not spec.per_tensor:
-            raise UserError(f"{describe(node)}: per-channel dequantization of a computed tensor is "
-                            "not supported (only of constant weights)")
+        x, shape, spec = _computed_input(node, ctx)
         ctx.add(node, self.name, [x], [node.output[0]], [shape], attrs={"spec": spec})
 
     def assign_types(self, node, inputs, outputs, cfg):
