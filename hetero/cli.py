@@ -126,13 +126,13 @@ def predict(model, inputs, out, config, as_float, calibrate) -> None:
     from .config import Config
     from .flow import compile_model, load_inputs
     from .onnx_import import import_onnx
-    from .passes import fuse_bias_add
+    from .passes import simplify
     from .reference import predict as ref_predict
 
     if as_float and calibrate is not None:
         raise UserError("--calibrate chooses fixed-point types; it does nothing with --float")
     x = load_inputs(inputs)
-    graph = (fuse_bias_add(import_onnx(model)) if as_float
+    graph = (simplify(import_onnx(model)) if as_float
              else compile_model(model, Config.load(config), calibrate=calibrate))
     y = ref_predict(graph, x)
     if out.is_dir():

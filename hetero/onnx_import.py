@@ -90,6 +90,7 @@ class ImportContext:
         self.predicates: dict[str, tuple] = {}  # comparisons awaiting their Where (bipolar quantizers)
         self.quantized_model = False  # the model has quantizers of its own (QONNX, QDQ)
         self.batch_one = False  # every graph input declares a batch of exactly 1
+        self.pending_perm: dict = {}  # Transposes that moved the batch axis, not yet undone (ops/transpose.py)
         self.opsets: list = []
 
     def quantized(self, tensor: str):

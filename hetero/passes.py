@@ -130,9 +130,6 @@ def channel_vectors(arrays: Sequence[np.ndarray], shape: tuple[int, ...],
     return out
 
 
-fuse_bias_add = fuse_epilogues  # the name used before scale/shift and quantizers were fused
-
-
 def simplify(graph: Graph) -> Graph:
     """The structural passes (no types, no board): quantizer clips and layer epilogues fused.
     The result still runs in float and equals the model."""

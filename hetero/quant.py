@@ -200,10 +200,6 @@ class Requant:
             return _overflow(np.clip(y, -(1 << 62), 1 << 62), self.overflow)
         return np.clip(y, self.lo, self.hi)
 
-    @property
-    def is_identity(self) -> bool:
-        return bool(self.shift == 0 and np.all(self.mult == 1) and np.all(self.add == 0) and self.zero == 0)
-
     def __str__(self) -> str:
         m = self.mult.reshape(-1)
         mult = str(int(m[0])) if m.size == 1 or np.all(m == m[0]) else f"[{m.size} mults]"
@@ -240,11 +236,6 @@ def make_requant(ratio: np.ndarray | float, offset: np.ndarray | float, lo: int,
     mult = np.round(ratio * 2.0 ** shift).astype(np.int64)
     add = np.round(offset * 2.0 ** shift).astype(np.int64)
     return Requant(mult, add, int(shift), int(lo), int(hi), int(zero), rounding)
-
-
-def real_scale(dtype: FixedType, scale: float | None) -> float:
-    """The real value of one raw unit of a tensor typed ``dtype`` with extra ``scale``."""
-    return 2.0 ** -dtype.frac_bits * (1.0 if scale is None else scale)
 
 
 def requant_to_fixed(ratio: np.ndarray | float, offset: np.ndarray | float, t_out: FixedType,

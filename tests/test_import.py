@@ -10,7 +10,7 @@ from conftest import MLPS, model_path
 from hetero.errors import UserError
 from hetero.onnx_import import import_onnx, load_model
 from hetero.onnxrt import run_float
-from hetero.passes import fuse_bias_add
+from hetero.passes import simplify
 from hetero.reference import predict
 
 
@@ -44,7 +44,7 @@ def mlp_model():
 
 
 def test_mlp_lowers_to_dense_relu_softmax():
-    g = fuse_bias_add(import_onnx(mlp_model()))
+    g = simplify(import_onnx(mlp_model()))
     assert [n.op for n in g.nodes] == ["Dense", "Relu", "Dense", "Softmax"]
     assert g.tensors[g.inputs[0]].shape == (4,)
     assert g.nodes[0].params["W"].shape == (4, 5)
@@ -55,14 +55,14 @@ def test_mlp_lowers_to_dense_relu_softmax():
 def test_float_reference_equals_onnxruntime_on_fixture():
     model = mlp_model()
     x = np.random.default_rng(1).normal(size=(20, 4))
-    g = fuse_bias_add(import_onnx(model))
+    g = simplify(import_onnx(model))
     np.testing.assert_allclose(predict(g, x), run_float(model, x), rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("key", list(MLPS))
 def test_float_reference_equals_onnxruntime_on_real_mlps(key):
     path = model_path(key)
-    g = fuse_bias_add(import_onnx(path))
+    g = simplify(import_onnx(path))
     x = np.random.default_rng(2).normal(size=(64,) + g.tensors[g.inputs[0]].shape)
     np.testing.assert_allclose(predict(g, x), run_float(path, x), rtol=1e-4, atol=1e-5)
 

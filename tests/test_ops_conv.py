@@ -536,11 +536,6 @@ def test_maxpool_indices_output_refused():
 
 
 # -- real models -------------------------------------------------------------------------------
-def _missing(*ops):
-    from hetero.ops import ONNX_TO_OP
-    return [o for o in ops if o not in ONNX_TO_OP]
-
-
 def test_mnist8_matches_onnxruntime_and_its_test_data():
     path = model_path("onnxzoo_mnist-8_from_qonnx_wheel.onnx")
     g = fuse_epilogues(import_onnx(path))
@@ -582,8 +577,6 @@ def test_keras_conv_models_match_onnxruntime(key):
                                  "mlperftiny_vww_mobilenet96_fp32_tflite2onnx.onnx",
                                  "mlperftiny_kws_dscnn_fp32_tf2onnx.onnx"])
 def test_mlperf_tiny_float_cnns_match_onnxruntime(key):
-    if _missing("Transpose"):
-        pytest.xfail("Transpose is not registered yet")
     path = model_path(key)
     g = import_onnx(path)
     x = np.random.default_rng(3).normal(size=(2,) + g.tensors[g.inputs[0]].shape)
@@ -653,9 +646,6 @@ def test_real_channels_last_models_equal_their_standard_form(key):
     """The hls4ml example models (QONNX channels-last Conv/MaxPool, OHWI weights) against the
     same models rewritten with standard channels-first ops (whose Conv and MaxPool the tests
     above check against onnxruntime), on a 32x32 input: float and typed, exactly."""
-    missing = _missing("Transpose", "LeakyRelu", "Concat", "Resize")
-    if missing:
-        pytest.xfail(f"ops not registered yet: {', '.join(missing)}")
     model = _shrink(onnx.load(str(model_path(key))), 32)
     g_cl, g_std = import_onnx(model), import_onnx(_channels_last_as_standard(model))
     assert any(n.op == "Conv" and n.attrs["channels_last"] for n in g_cl.nodes)

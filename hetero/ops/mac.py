@@ -36,7 +36,7 @@ from ..quant import QuantSpec, make_requant, requant_to_fixed
 from .base import Op
 
 
-def grid_weights(w: np.ndarray, out_axis: int, scale_factor: float = 1.0, max_int: int = 1 << 15):
+def grid_weights(w: np.ndarray, out_axis: int, max_int: int = 1 << 15):
     """``{"Wq", "w_scale"}`` if every output channel of ``w`` lies on a grid ``k * s`` with
     integers ``|k| <= max_int`` (weights a model quantized), else None."""
     moved = np.moveaxis(np.asarray(w, dtype=np.float64), out_axis, 0).reshape(w.shape[out_axis], -1)
@@ -54,7 +54,7 @@ def grid_weights(w: np.ndarray, out_axis: int, scale_factor: float = 1.0, max_in
         else:
             return None
     ints = np.round(moved / scales[:, None]).reshape(np.moveaxis(w, out_axis, 0).shape)
-    return {"Wq": np.moveaxis(ints, 0, out_axis).astype(np.int64), "w_scale": scales * scale_factor}
+    return {"Wq": np.moveaxis(ints, 0, out_axis).astype(np.int64), "w_scale": scales}
 
 
 class MacOp(Op):
@@ -87,7 +87,7 @@ class MacOp(Op):
                 return None
             # a quantized model whose weight quantizer was written with plain ops (e.g. qonnx's
             # QCDQ form of a bipolar quantizer: Where(W >= 0, s, -s)): find the grid
-            return grid_weights(w, out_axis, scale_factor=1.0)
+            return grid_weights(w, out_axis)
         ints, scale, spec = found
         ints, scale = transform(np.asarray(ints, dtype=np.float64)), transform(np.asarray(scale))
         if ints.shape != w.shape:

@@ -115,20 +115,5 @@ class ScaleShift(Op):
     def cycles(self, node, graph):
         return Cycles(1, 1)
 
-    def channel_vectors(self, shape: tuple[int, ...], channel_shape: tuple[int, ...], node):
-        """``(a, b)`` as per-channel vectors if they vary only along the channel axis given by
-        ``channel_shape`` (as a MAC layer's), else None."""
-        out = []
-        for v in (node.params["a"], node.params["b"]):
-            full = np.broadcast_to(v, shape)
-            vec = np.broadcast_to(v, shape)
-            for axis, n in enumerate(channel_shape):
-                if n == 1:
-                    vec = vec.take([0], axis=axis)
-            if not np.array_equal(np.broadcast_to(vec, shape), full):
-                return None
-            out.append(np.asarray(vec, dtype=np.float64).reshape(-1))
-        return out
-
 
 register(ScaleShift())

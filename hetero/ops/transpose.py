@@ -58,7 +58,7 @@ def find_pending(ctx, tensor: str, asker: str) -> tuple[str, Pending, list] | No
     """If ``tensor`` lies after a batch-moving Transpose not closed yet: ``(its output, the
     Pending, the IR nodes from there to tensor)``; None if it does not. ``asker`` (the ONNX node
     that wants to know) is named when something in between cannot carry the permutation."""
-    pending: dict[str, Pending] = getattr(ctx, "pending_perm", {})
+    pending: dict[str, Pending] = ctx.pending_perm
     if not pending:
         return None
     producers = {o: n for n in ctx.nodes for o in n.outputs}
@@ -132,7 +132,7 @@ def pending_channel_axis(ctx, node, tensor: str, channels: int) -> tuple[int, Pe
 def finish_import(ctx) -> None:
     """Raise UserError for a batch-moving Transpose that no later Transpose closed (to be called
     once every node is imported)."""
-    for info in getattr(ctx, "pending_perm", {}).values():
+    for info in ctx.pending_perm.values():
         raise UserError(_unresolved_message(info.opener, info.perm))
 
 
@@ -170,9 +170,7 @@ class Transpose(Op):
 
     def _open(self, ctx, node, src, shape, perm) -> None:
         """A batch-moving Transpose: a placeholder keeping the input's layout, and a Pending."""
-        pending = getattr(ctx, "pending_perm", None)
-        if pending is None:
-            pending = ctx.pending_perm = {}
+        pending = ctx.pending_perm
         out = node.output[0]
         n = ctx.add(node, self.name, [src], [out], [shape],
                     attrs={"perm": tuple(range(len(shape))), "batch_perm": tuple(perm)})
