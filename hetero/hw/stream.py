@@ -1,0 +1,74 @@
+"""How a tensor travels on a stream between layer components: the one convention every
+component, the top level and the test benches share.
+
+A tensor whose per-inference shape has one axis, ``(C,)``, is **one beat** of ``C`` lanes.
+A tensor with spatial axes is streamed **pixel by pixel** in raster order (the last spatial axis
+fastest), each beat carrying that pixel's ``C`` channels in channel order (FINN's and hls4ml's
+``io_stream``): ``(C, H, W)`` channels-first and ``(H, W, C)`` channels-last are both ``H*W``
+beats of ``C`` lanes. Lanes hold raw integers of the tensor's type, lane ``k`` at payload
+element ``k`` (bits ``[k*W +: W]`` once flattened).
+
+Handshake: ``amaranth.lib.stream`` (``valid``/``ready``/``payload``; ``valid`` never waits for
+``ready``, a beat moves when both are high). Components take one input stream ``i`` (or
+``i0``, ``i1``, ... for several inputs, in node input order) and give one output ``o``; they
+know their own beat counts, so no ``last`` marker travels between layers (the top level's
+AXI4-Stream ports add ``tlast`` on an inference's last beat).
+
+Cycle model (:meth:`hetero.ops.base.Op.cycles`), measured on the component alone with input
+beats offered in every cycle and the output always ready: ``latency`` is the cycle the last
+output beat of the first inference is offered minus the cycle its first input beat is accepted;
+``interval`` is the steady-state number of cycles between the first input beats of consecutive
+inferences.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..ir import Tensor
+
+__all__ = ["StreamLayout", "layout_of", "to_beats", "from_beats"]
+
+
+@dataclass(frozen=True)
+class StreamLayout:
+    """``beats`` beats of ``lanes`` lanes; ``channels_last`` says how the IR tensor is laid out."""
+
+    beats: int
+    lanes: int
+    channels_last: bool = False
+
+    def order(self, shape: tuple[int, ...]) -> np.ndarray:
+        """Flat IR index of every (beat, lane) position: an int array [beats, lanes]."""
+        idx = np.arange(int(np.prod(shape))).reshape(shape)
+        if len(shape) == 1:
+            return idx.reshape(1, -1)
+        if self.channels_last:
+            return idx.reshape(self.beats, self.lanes)
+        return np.moveaxis(idx, 0, -1).reshape(self.beats, self.lanes)
+
+
+def layout_of(t: Tensor, channels_last: bool = False) -> StreamLayout:
+    """The stream layout of tensor ``t`` (``channels_last``: its last axis holds channels)."""
+    shape = tuple(t.shape)
+    if len(shape) <= 1:
+        return StreamLayout(1, int(np.prod(shape)) if shape else 1)
+    lanes = shape[-1] if channels_last else shape[0]
+    return StreamLayout(int(np.prod(shape)) // lanes, lanes, channels_last)
+
+
+def to_beats(raw: np.ndarray, shape: tuple[int, ...], layout: StreamLayout) -> np.ndarray:
+    """A batch [N, *shape] of raw values as beats [N, beats, lanes]."""
+    flat = np.asarray(raw).reshape(len(raw), -1)
+    return flat[:, layout.order(tuple(shape))]
+
+
+def from_beats(beats: np.ndarray, shape: tuple[int, ...], layout: StreamLayout) -> np.ndarray:
+    """Beats [N, beats, lanes] back to a batch [N, *shape]."""
+    beats = np.asarray(beats)
+    n = len(beats)
+    flat = np.empty((n, int(np.prod(shape))), dtype=beats.dtype)
+    flat[:, layout.order(tuple(shape)).reshape(-1)] = beats.reshape(n, -1)
+    return flat.reshape((n,) + tuple(shape))
