@@ -111,19 +111,10 @@ class Dense(MacOp):
                 "reuse_factor": nf * sf, "multipliers": pe * simd}
 
     def cycles(self, node, graph):
-        pe, simd = self._pe_simd(node)
-        nf, sf = folds(node.attrs["n_in"], node.attrs["n_out"], pe, simd)
-        f = nf * sf
-        return Cycles(2, 1) if f == 1 else Cycles(f + 3, f)
+        return self.mac_cycles(node, graph)
 
     def hardware(self, node, graph):
-        if "requant" in node.attrs:
-            raise UserError(f"{node.source}: no hardware yet for a layer requantized onto a model "
-                            "quantizer's scale (integer multiplier); issue 4")
-        pe, simd = self._pe_simd(node)
-        return DenseHW(node.params["W"], node.params["b"], graph.tensors[node.inputs[0]].dtype,
-                       node.types["weight"], node.types["bias"], node.types["sum"],
-                       node.types["accum"], graph.tensors[node.outputs[0]].dtype, pe, simd)
+        return self.mac_hardware(node, graph)
 
 
 class DenseHW(wiring.Component):

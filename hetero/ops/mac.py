@@ -33,7 +33,7 @@ from ..errors import UserError
 from ..fixed import FixedType, quantize, requantize, type_for_range
 from ..ir import Graph, Node, Tensor
 from ..quant import QuantSpec, make_requant, requant_to_fixed
-from .base import Op
+from .base import Cycles, Op
 
 
 def grid_weights(w: np.ndarray, out_axis: int, max_int: int = 1 << 15):
@@ -225,6 +225,48 @@ class MacOp(Op):
         acc = acc + (self._vec(node, node.params["b"]).astype(np.int64) << (frac - t_b.frac_bits))
         acc = requantize(acc, frac, t_acc)
         return requantize(acc, t_acc.frac_bits, graph.tensors[node.outputs[0]].dtype)
+
+    # -- hardware: the matrix-vector unit ---------------------------------------------------
+    def mac_weights(self, node: Node) -> np.ndarray:
+        """The integer weight matrix [n_in, n_out] the unit multiplies a vector by (Dense: its
+        own ``W``; Conv passes its window-ordered matrix to :meth:`mac_hardware` instead)."""
+        return np.asarray(node.params["W"], dtype=np.int64)
+
+    def pe_simd(self, node: Node, n_in: int, n_out: int) -> tuple[int, int]:
+        """The folding: ``pe`` output channels and ``simd`` inputs per step (fully parallel
+        unless the node's attrs say otherwise)."""
+        pe = int(node.attrs.get("pe") or n_out)
+        simd = int(node.attrs.get("simd") or n_in)
+        return max(1, min(pe, n_out)), max(1, min(simd, n_in))
+
+    def mac_hardware(self, node: Node, graph: Graph, w: np.ndarray | None = None):
+        """A ``wiring.Component`` with stream ports ``i`` (one beat of ``n_in`` raw input values,
+        zero point included: one vector) and ``o`` (one beat of ``n_out`` raw values of the
+        layer's output type) computing the whole layer, epilogue included, on each beat
+        independently. ``w`` [n_in, n_out] overrides the integer weights (default
+        :meth:`mac_weights`)."""
+        from .gemm import DenseHW
+
+        w = self.mac_weights(node) if w is None else np.asarray(w, dtype=np.int64)
+        if "requant" in node.attrs:
+            raise UserError(f"{node.source}: no hardware yet for a layer requantized onto a model "
+                            "quantizer's scale (integer multiplier); issue 4")
+        pe, simd = self.pe_simd(node, *w.shape)
+        return DenseHW(w, node.params["b"], graph.tensors[node.inputs[0]].dtype,
+                       node.types["weight"], node.types["bias"], node.types["sum"],
+                       node.types["accum"], graph.tensors[node.outputs[0]].dtype, pe, simd)
+
+    def mac_cycles(self, node: Node, graph: Graph, n_in: int | None = None,
+                   n_out: int | None = None) -> Cycles:
+        """Latency and interval of :meth:`mac_hardware`'s unit for one vector (``n_in`` and
+        ``n_out`` default to the weight matrix's shape)."""
+        import math
+
+        if n_in is None or n_out is None:
+            n_in, n_out = self.mac_weights(node).shape
+        pe, simd = self.pe_simd(node, n_in, n_out)
+        f = math.ceil(n_out / pe) * math.ceil(n_in / simd)
+        return Cycles(2, 1) if f == 1 else Cycles(f + 3, f)
 
     # -- epilogue fusion ----------------------------------------------------------------------
     def fuse_scale_shift(self, node: Node, a: np.ndarray, b: np.ndarray) -> Node:
