@@ -1,13 +1,155 @@
-"""Small stream components shared by several ops."""
+"""Stream components and helpers shared by the elementwise, merge and data-movement ops.
+
+Every component here follows :mod:`hetero.hw.stream`: a tensor is ``beats`` beats of ``lanes``
+lanes, lane ``k`` of an image beat being channel ``k``. Elementwise components do not need to
+know the beat count (each beat is computed alone); their cycle model does
+(:func:`stream_cycles`).
+
+* :class:`LaneMap`: one input stream, ``o.payload[k] = f(i.payload[k], k)``, one register stage
+  (``en = ~o.valid | o.ready``, the same stall rule as every layer): latency ``beats``,
+  interval ``beats``.
+* :class:`LaneJoin`: several input streams whose beats move together (a beat leaves only when
+  every input offers one; the top level adds the FIFOs that balance branches), ``o.payload =
+  f(payloads)``, one register stage: same cycles.
+* :class:`Passthrough`: a wire (reshapes that keep the beats): latency ``beats - 1``.
+
+Layouts: :func:`stream_layout` gives a tensor's :class:`~hetero.hw.stream.StreamLayout`;
+:func:`lane_values` turns a per-channel constant into one value per lane.
+"""
 
 from __future__ import annotations
 
-from amaranth.hdl import Module
-from amaranth.lib import wiring
+from typing import Callable, Sequence
+
+import numpy as np
+from amaranth.hdl import Module, Shape, Signal, Value
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from ..errors import UserError
 from ..fixed import FixedType
-from .fixed_hw import vector_stream
+from ..ir import Graph, Node
+from .fixed_hw import shape_of, vector_stream
+from .stream import StreamLayout, layout_of
+
+__all__ = ["lanes_stream", "stream_layout", "is_channels_last", "lane_values", "stream_cycles",
+           "LaneMap", "LaneJoin", "Passthrough"]
+
+# ops whose output keeps its input's shape and layout (the stream layout passes through them)
+_LAYOUT_KEEPING = ("Relu", "LeakyRelu", "Clip", "Sigmoid", "Tanh", "Selu", "Elu", "Softplus",
+                   "HardSigmoid", "Quantize", "Dequantize", "ScaleShift", "Add", "Sub", "Mul")
+
+
+def lanes_stream(shape: Shape, lanes: int) -> stream.Signature:
+    """A stream whose payload is ``lanes`` values of the Amaranth ``shape``."""
+    return stream.Signature(data.ArrayLayout(shape, lanes))
+
+
+def is_channels_last(graph: Graph, name: str) -> bool:
+    """Whether tensor ``name`` is laid out channels-last: as the nearest layer with a
+    ``channels_last`` attribute (Conv, pools) that reaches it, backwards or forwards, through
+    ops that keep the shape; channels-first when there is none."""
+    seen: set[str] = set()
+    todo = [name]
+    while todo:
+        t = todo.pop(0)
+        if t in seen:
+            continue
+        seen.add(t)
+        shape = graph.tensors[t].shape
+        near: list[Node] = []
+        p = graph.producer(t)
+        if p is not None:
+            near.append(p)
+        near += graph.consumers(t)
+        for n in near:
+            if "channels_last" in n.attrs:
+                return bool(n.attrs["channels_last"])
+        for n in near:
+            if n.op in _LAYOUT_KEEPING:
+                todo += [x for x in (*n.inputs, *n.outputs) if graph.tensors[x].shape == shape]
+    return False
+
+
+def stream_layout(graph: Graph, name: str) -> StreamLayout:
+    """How tensor ``name`` streams (:func:`hetero.hw.stream.layout_of` with its layout)."""
+    return layout_of(graph.tensors[name], is_channels_last(graph, name))
+
+
+def lane_values(values: np.ndarray, shape: tuple[int, ...], layout: StreamLayout,
+                node: Node, what: str) -> np.ndarray:
+    """``values`` (broadcastable to the per-inference ``shape``) as one value per lane; raises
+    UserError naming ``node`` if they differ between beats (not per channel)."""
+    full = np.broadcast_to(np.asarray(values), shape)
+    beats = full.reshape(-1)[layout.order(tuple(shape))]
+    if not np.all(beats == beats[:1]):
+        raise UserError(f"{node.source}: {what} varies along the spatial axes; the hardware "
+                        "supports one value per channel")
+    return beats[0]
+
+
+def stream_cycles(beats: int, stages: int = 1):
+    """:class:`~hetero.ops.base.Cycles` of a unit that takes one beat per cycle through
+    ``stages`` register stages."""
+    from ..ops.base import Cycles  # (hetero.ops imports this module)
+
+    return Cycles(beats - 1 + stages, beats)
+
+
+LaneFn = Callable[[Value, int], Value]
+
+
+class LaneMap(wiring.Component):
+    """``o.payload[k] = fn(i.payload[k], k)`` on every beat, through one register stage."""
+
+    def __init__(self, in_shape: Shape, out_shape: Shape, lanes: int, fn: LaneFn):
+        self.lanes, self.fn = lanes, fn
+        super().__init__({"i": In(lanes_stream(in_shape, lanes)), "o": Out(lanes_stream(out_shape, lanes))})
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        en = Signal()
+        m.d.comb += [en.eq(~self.o.valid | self.o.ready), self.i.ready.eq(en)]
+        with m.If(en):
+            m.d.sync += self.o.valid.eq(self.i.valid)
+            for k in range(self.lanes):
+                m.d.sync += self.o.payload[k].eq(self.fn(self.i.payload[k], k))
+        return m
+
+
+class LaneJoin(wiring.Component):
+    """Inputs ``i0``, ``i1``, ... joined beat by beat: ``o.payload[k] = fn(ins, k)`` where
+    ``ins`` are the input payloads; a beat moves only when every input offers one. One register
+    stage."""
+
+    def __init__(self, in_shapes: Sequence[Shape], in_lanes: Sequence[int], out_shape: Shape,
+                 out_lanes: int, fn: Callable[[list, int], Value]):
+        self.n_in, self.out_lanes, self.fn = len(in_shapes), out_lanes, fn
+        ports = {f"i{k}": In(lanes_stream(s, n)) for k, (s, n) in enumerate(zip(in_shapes, in_lanes))}
+        ports["o"] = Out(lanes_stream(out_shape, out_lanes))
+        super().__init__(ports)
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        ins = [getattr(self, f"i{k}") for k in range(self.n_in)]
+        en, all_valid = Signal(), Signal()
+        m.d.comb += [en.eq(~self.o.valid | self.o.ready),
+                     all_valid.eq(_and([p.valid for p in ins]))]
+        for p in ins:
+            m.d.comb += p.ready.eq(en & all_valid)
+        payloads = [p.payload for p in ins]
+        with m.If(en):
+            m.d.sync += self.o.valid.eq(all_valid)
+            for k in range(self.out_lanes):
+                m.d.sync += self.o.payload[k].eq(self.fn(payloads, k))
+        return m
+
+
+def _and(values: list) -> Value:
+    out = Value.cast(values[0])
+    for v in values[1:]:
+        out = out & v
+    return out
 
 
 class Passthrough(wiring.Component):
@@ -21,3 +163,8 @@ class Passthrough(wiring.Component):
         m.d.comb += [self.o.payload.eq(self.i.payload), self.o.valid.eq(self.i.valid),
                      self.i.ready.eq(self.o.ready)]
         return m
+
+
+def fixed_shape(t: FixedType) -> Shape:
+    """The Amaranth shape of raw values of ``t`` (re-exported for op modules)."""
+    return shape_of(t)

@@ -1,20 +1,19 @@
 """Relu: ``y = requant(x) if x > 0 else 0`` (the comparison is on the input, as in hls4ml).
-Hardware: combinational, no cycles."""
+On a model quantizer's integers (a scale or a zero point) it is ``max(x, zero_point)`` and the
+type passes through. Hardware: :class:`~hetero.hw.common.LaneMap`, one register stage per beat."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
 import numpy as np
-from amaranth.hdl import Module, Mux
-from amaranth.lib import wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.hdl import Mux
 
-from ..errors import UserError
-from ..fixed import FixedType, requantize
+from ..fixed import requantize
+from ..hw.common import LaneMap, stream_cycles, stream_layout
 from ..hw.fixed_hw import requantize as hw_requantize
-from ..hw.fixed_hw import vector_stream
-from .base import Cycles, Op, register
+from ..hw.fixed_hw import shape_of
+from .base import Op, register
 
 
 class Relu(Op):
@@ -44,29 +43,16 @@ class Relu(Op):
 
     def hardware(self, node, graph):
         t_in, t_out = graph.tensors[node.inputs[0]], graph.tensors[node.outputs[0]]
+        lanes = stream_layout(graph, node.inputs[0]).lanes
         if t_in.scale is not None or t_in.zero_point:
-            raise UserError(f"{node.source}: no hardware yet for ReLU on a model quantizer's scale")
-        return ReluHW(t_in.dtype, t_out.dtype, t_in.size)
+            z = t_in.zero_point
+            return LaneMap(shape_of(t_in.dtype), shape_of(t_out.dtype), lanes,
+                           lambda x, k: Mux(x > z, x, z))
+        return LaneMap(shape_of(t_in.dtype), shape_of(t_out.dtype), lanes,
+                       lambda x, k: Mux(x > 0, hw_requantize(x, t_in.dtype.frac_bits, t_out.dtype), 0))
 
     def cycles(self, node, graph):
-        return Cycles(0, 1)
-
-
-class ReluHW(wiring.Component):
-    """Combinational ReLU with requantization on a vector stream."""
-
-    def __init__(self, t_in: FixedType, t_out: FixedType, n: int):
-        self.t_in, self.t_out, self.n = t_in, t_out, n
-        super().__init__({"i": In(vector_stream(t_in, n)), "o": Out(vector_stream(t_out, n))})
-
-    def elaborate(self, platform) -> Module:
-        m = Module()
-        m.d.comb += [self.o.valid.eq(self.i.valid), self.i.ready.eq(self.o.ready)]
-        for k in range(self.n):
-            x = self.i.payload[k]
-            y = hw_requantize(x, self.t_in.frac_bits, self.t_out)
-            m.d.comb += self.o.payload[k].eq(Mux(x > 0, y, 0))
-        return m
+        return stream_cycles(stream_layout(graph, node.inputs[0]).beats)
 
 
 register(Relu())

@@ -1,0 +1,92 @@
+"""Hardware of the elementwise, merge and data-movement ops against their references (bit-exact)
+and their cycle models (exact), in Amaranth's simulator, on single-op graphs imported from tiny
+ONNX models: 1-beat vectors and multi-beat images, plain fixed point and model-quantized
+tensors, and one run under random backpressure per op."""
+
+import numpy as np
+import onnx
+import onnx.parser
+import pytest
+from onnx import numpy_helper
+
+from hetero.config import Config
+from hetero.errors import UserError
+from hetero.hw.common import stream_layout
+from hetero.hw.stream import from_beats, to_beats
+from hetero.ir import Graph
+from hetero.onnx_import import import_onnx
+from hetero.ops import op_of
+from hetero.passes import pipeline, run_pipeline
+
+from stream_harness import run_beats
+
+
+def build(text: str, cfg=None, opset: int = 13, **consts) -> Graph:
+    """A typed graph from onnx.parser text (``consts`` become initializers)."""
+    model = onnx.parser.parse_model(f'<ir_version: 8, opset_import: ["" : {opset}]>\n' + text)
+    for name, value in consts.items():
+        v = np.asarray(value)
+        v = v.astype(np.float32) if v.dtype == np.float64 else v
+        model.graph.initializer.append(numpy_helper.from_array(v, name))
+    onnx.checker.check_model(model)
+    return run_pipeline(import_onnx(model), pipeline(Config.from_dict(cfg or {}), None))
+
+
+def random_raw(t, shape, n, rng):
+    """``n`` random raw values of tensor ``t``'s type (its extremes included)."""
+    lo, hi = t.dtype.min_raw, t.dtype.max_raw
+    x = rng.integers(lo, hi, size=(n,) + tuple(shape), endpoint=True)
+    x.reshape(n, -1)[0, 0], x.reshape(n, -1)[-1, -1] = lo, hi
+    return x
+
+
+def check(graph: Graph, op: str, n: int = 5, seed: int = 0, backpressure: float = 0.3, inputs=None):
+    """Run node ``op`` of ``graph`` on random raw inputs: bit-exact against its reference, its
+    cycle model exact, then again under random backpressure. Returns (inputs, outputs)."""
+    node = next(nd for nd in graph.nodes if nd.op == op)
+    o = op_of(node)
+    rng = np.random.default_rng(seed)
+    ts = [graph.tensors[i] for i in node.inputs]
+    xs = inputs if inputs is not None else [random_raw(t, t.shape, n, rng) for t in ts]
+    expected = o.reference(node, graph, xs)[0]
+    t_out = graph.tensors[node.outputs[0]]
+    lay_out = stream_layout(graph, node.outputs[0])
+    beats = [to_beats(x, t.shape, stream_layout(graph, t.name)) for x, t in zip(xs, ts)]
+    feed = beats if len(beats) > 1 else beats[0]
+    for bp in (0.0, backpressure):
+        r = run_beats(o.hardware(node, graph), feed, lay_out.beats, lay_out.lanes, backpressure=bp, seed=seed)
+        got = from_beats(r.outputs, t_out.shape, lay_out)
+        np.testing.assert_array_equal(got, expected)
+        if bp == 0.0:
+            c = o.cycles(node, graph)
+            assert r.latency == c.latency
+            assert r.intervals == {c.interval}
+    return xs, expected
+
+
+VEC = "g (float[N, 6] x) => (float[N, 6] y) {{ {body} }}"
+IMG = "g (float[N, 3, 2, 3] x) => (float[N, 3, 2, 3] y) {{ {body} }}"
+# the same op after a model quantizer (scale 0.05, zero point -3) on an image
+QIMG = """g (float[N, 3, 2, 3] x) => (float[N, 3, 2, 3] y) {{
+    q = QuantizeLinear(x, s, z)
+    d = DequantizeLinear(q, s, z)
+    {body}
+}}"""
+QC = {"s": np.float32(0.05), "z": np.int8(-3)}
+
+
+# -- Relu ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("prec", ["fixed<8,3>", "fixed<16,6,RND,SAT>"])
+def test_relu_vector(prec):
+    g = build(VEC.format(body="y = Relu(x)"),
+              {"Model": {"Precision": {"default": prec, "result": "ufixed<5,2,RND,SAT>"}}})
+    check(g, "Relu")
+
+
+def test_relu_image_and_model_scale():
+    check(build(IMG.format(body="y = Relu(x)")), "Relu")
+    g = build(QIMG.format(body="y = Relu(d)"), **QC)
+    assert g.tensors["y"].zero_point == -3
+    x, y = check(g, "Relu")
+    np.testing.assert_array_equal(y, np.maximum(x[0], -3))
