@@ -41,9 +41,9 @@ def random_raw(t, shape, n, rng):
 
 
 def check(graph: Graph, op: str, n: int = 5, seed: int = 0, backpressure: float = 0.3, inputs=None):
-    """Run node ``op`` of ``graph`` on random raw inputs: bit-exact against its reference, its
+    """Run the last ``op`` node of ``graph`` on random raw inputs: bit-exact against its reference, its
     cycle model exact, then again under random backpressure. Returns (inputs, outputs)."""
-    node = next(nd for nd in graph.nodes if nd.op == op)
+    node = [nd for nd in graph.nodes if nd.op == op][-1]  # the last one: after any input quantizer
     o = op_of(node)
     rng = np.random.default_rng(seed)
     ts = [graph.tensors[i] for i in node.inputs]
@@ -90,3 +90,75 @@ def test_relu_image_and_model_scale():
     assert g.tensors["y"].zero_point == -3
     x, y = check(g, "Relu")
     np.testing.assert_array_equal(y, np.maximum(x[0], -3))
+
+
+# -- Clip, LeakyRelu ----------------------------------------------------------------------------
+
+def test_clip():
+    check(build(VEC.format(body="y = Clip(x, lo, hi)"), lo=np.float32(-1.3), hi=np.float32(2.6)), "Clip")
+    check(build(QIMG.format(body="y = Clip(d, lo, hi)"), lo=np.float32(-0.2), hi=np.float32(1.0), **QC),
+          "Clip", backpressure=0.5)
+
+
+@pytest.mark.parametrize("alpha", [0.25, 0.1])
+def test_leaky_relu(alpha):
+    cfg = {"Model": {"Precision": {"default": "fixed<10,4,RND,SAT>", "result": "fixed<8,3,RND_CONV,SAT>"}}}
+    check(build(VEC.format(body=f"y = LeakyRelu<alpha = {alpha}>(x)"), cfg), "LeakyRelu")
+    check(build(QIMG.format(body=f"y = LeakyRelu<alpha = {alpha}>(d)"), cfg, **QC), "LeakyRelu")
+
+
+# -- ScaleShift (BatchNormalization, Mul/Div/Sub by constants) ---------------------------------
+
+def test_batchnorm_per_channel_on_an_image():
+    rng = np.random.default_rng(3)
+    consts = {"g": rng.normal(size=3), "b": rng.normal(size=3), "m": rng.normal(size=3),
+              "v": rng.uniform(0.5, 2, size=3)}
+    g = build(IMG.format(body="y = BatchNormalization(x, g, b, m, v)"), **consts)
+    check(g, "ScaleShift")
+    # few output levels: comparators (thresholds) instead of multipliers
+    cfg = {"Model": {"Precision": {"default": "fixed<8,3,RND,SAT>", "result": "fixed<4,2,RND,SAT>"}}}
+    check(build(QIMG.format(body="y = BatchNormalization(d, g, b, m, v)"), cfg, **consts, **QC), "ScaleShift")
+
+
+@pytest.mark.parametrize("body", ["y = Mul(x, k)", "y = Div(x, k)", "y = Sub(x, k)"])
+def test_mul_div_sub_by_constants(body):
+    g = build(VEC.format(body=body), k=np.array([0.3, -1.7, 2.0, 0.5, -0.01, 3.3]))
+    check(g, "ScaleShift")
+
+
+def test_scale_varying_along_space_is_refused():
+    g = build(IMG.format(body="y = Mul(x, k)"), k=np.arange(18.0).reshape(3, 2, 3) / 7)
+    node = g.nodes[0]
+    with pytest.raises(UserError, match="varies along the spatial axes"):
+        op_of(node).hardware(node, g)
+
+
+# -- Quantize / Dequantize / Threshold of computed tensors -------------------------------------
+
+def test_quantize_linear_of_a_computed_tensor():
+    g = build(IMG.format(body="""r = Relu(x)
+        q = QuantizeLinear(r, s, z)
+        y = DequantizeLinear(q, s, z)"""), s=np.float32(0.037), z=np.uint8(5))
+    check(g, "Quantize")
+    check(g, "Dequantize")
+
+
+def test_requantize_between_model_scales_and_few_levels():
+    g = build(QIMG.format(body="""q2 = QuantizeLinear(d, s2, z2)
+        y = DequantizeLinear(q2, s2, z2)"""), s2=np.float32(0.11), z2=np.int8(4), **QC)
+    check(g, "Quantize")
+    # a 3-bit quantizer (QCDQ: a Clip of the integers) after a model scale: comparators
+    g = build(QIMG.format(body="""q2 = QuantizeLinear(d, s2, z2)
+        c = Clip(q2, lo, hi)
+        y = DequantizeLinear(c, s2, z2)"""), s2=np.float32(0.2), z2=np.int8(0), lo=np.int8(-4),
+              hi=np.int8(3), **QC)
+    assert g.tensors["y"].dtype.width == 3
+    check(g, "Quantize")
+
+
+def test_bipolar_threshold():
+    g = build(VEC.format(body="""r = Tanh(x)
+        c = GreaterOrEqual(r, t)
+        y = Where(c, a, na)"""), t=np.float32(0), a=np.float32(0.5), na=np.float32(-0.5))
+    x, y = check(g, "Quantize")
+    np.testing.assert_array_equal(y, np.where(x[0] >= 0, 1, -1))

@@ -19,6 +19,7 @@ Layouts: :func:`stream_layout` gives a tensor's :class:`~hetero.hw.stream.Stream
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Callable, Sequence
 
 import numpy as np
@@ -28,11 +29,13 @@ from amaranth.lib.wiring import In, Out
 
 from ..errors import UserError
 from ..fixed import FixedType
-from ..ir import Graph, Node
+from ..ir import Graph, Node, Tensor
+from ..quant import Requant
 from .fixed_hw import shape_of, vector_stream
 from .stream import StreamLayout, layout_of
 
-__all__ = ["lanes_stream", "stream_layout", "is_channels_last", "lane_values", "stream_cycles",
+__all__ = ["lanes_stream", "stream_layout", "is_channels_last", "lane_values", "lane_requants",
+           "centred_range", "stream_cycles",
            "LaneMap", "LaneJoin", "Passthrough"]
 
 # ops whose output keeps its input's shape and layout (the stream layout passes through them)
@@ -86,6 +89,18 @@ def lane_values(values: np.ndarray, shape: tuple[int, ...], layout: StreamLayout
         raise UserError(f"{node.source}: {what} varies along the spatial axes; the hardware "
                         "supports one value per channel")
     return beats[0]
+
+
+def lane_requants(rq: Requant, shape: tuple[int, ...], layout: StreamLayout, node: Node) -> list[Requant]:
+    """``rq`` (its ``mult``/``add`` broadcastable to ``shape``) as one scalar Requant per lane."""
+    mult = lane_values(rq.mult, shape, layout, node, "the scale")
+    add = lane_values(rq.add, shape, layout, node, "the offset")
+    return [replace(rq, mult=np.int64(m), add=np.int64(a)) for m, a in zip(mult, add)]
+
+
+def centred_range(t: Tensor) -> tuple[int, int]:
+    """The range of ``raw - zero_point`` over the raw values of typed tensor ``t``."""
+    return t.dtype.min_raw - t.zero_point, t.dtype.max_raw - t.zero_point
 
 
 def stream_cycles(beats: int, stages: int = 1):

@@ -5,14 +5,17 @@ numpy), ``lo > hi`` gives ``hi`` everywhere.
 Typed: a saturation in the raw domain, the type (and scale, zero point) passing through. Each
 bound becomes the raw value of the tensor's type nearest to it by the type's own rounding mode
 (:func:`raw_value`); for values of that type the result is then exactly the real clip quantized
-with that rounding. No hardware yet."""
+with that rounding. Hardware: a saturation per lane, one register stage (:class:`~hetero.hw.common.LaneMap`)."""
 
 from __future__ import annotations
 
 import numpy as np
+from amaranth.hdl import Mux
 
 from ..errors import UserError
 from ..fixed import FixedType, quantize
+from ..hw.common import LaneMap, stream_cycles, stream_layout
+from ..hw.fixed_hw import shape_of
 from ..ir import Tensor
 from ..onnx_import import attr, describe
 from .base import Op, register
@@ -67,6 +70,20 @@ class Clip(Op):
             y = x if lo is None else np.maximum(x, lo)
             return [y if hi is None else np.minimum(y, hi)]
         return [np.minimum(np.maximum(x, node.attrs["raw_min"]), node.attrs["raw_max"])]
+
+    def hardware(self, node, graph):
+        t = graph.tensors[node.inputs[0]]
+        lo, hi = node.attrs["raw_min"], node.attrs["raw_max"]
+        lanes = stream_layout(graph, node.inputs[0]).lanes
+
+        def clip(x, k):
+            y = Mux(x < lo, lo, x)
+            return Mux(y > hi, hi, y)
+
+        return LaneMap(shape_of(t.dtype), shape_of(t.dtype), lanes, clip)
+
+    def cycles(self, node, graph):
+        return stream_cycles(stream_layout(graph, node.inputs[0]).beats)
 
 
 register(Clip())

@@ -5,7 +5,10 @@ requantizations of the centred input ``x - zero_point`` (:func:`~hetero.quant.re
 the output type's rounding and overflow): the positive one by the ratio of the scales (a shift
 for plain fixed point), the negative one by ``alpha`` times that ratio, ``alpha`` taken as an
 integer multiplier of :data:`~hetero.quant.MULT_BITS` significant bits (exact when ``alpha`` is a
-power of two). The branch is chosen on the sign of the input. No hardware yet."""
+power of two). The branch is chosen on the sign of the input.
+
+Hardware: both requantizations (:func:`~hetero.hw.requant_hw.requant_expr`) and a multiplexer per
+lane, one register stage (:class:`~hetero.hw.common.LaneMap`)."""
 
 from __future__ import annotations
 
@@ -13,6 +16,11 @@ from dataclasses import replace
 
 import numpy as np
 
+from amaranth.hdl import Mux
+
+from ..hw.common import LaneMap, stream_cycles, stream_layout
+from ..hw.fixed_hw import shape_of
+from ..hw.requant_hw import requant_expr
 from ..onnx_import import attr
 from ..quant import requant_to_fixed
 from .base import Op, register
@@ -43,6 +51,20 @@ class LeakyRelu(Op):
             return [np.where(x >= 0, x, node.attrs["alpha"] * x)]
         c = np.asarray(x, dtype=np.int64) - t_in.zero_point
         return [np.where(c >= 0, node.attrs["pos"](c), node.attrs["neg"](c))]
+
+    def hardware(self, node, graph):
+        t_in, t_out = graph.tensors[node.inputs[0]], graph.tensors[node.outputs[0]]
+        pos, neg, z = node.attrs["pos"], node.attrs["neg"], t_in.zero_point
+
+        def leaky(x, k):
+            c = x - z if z else x
+            return Mux(c >= 0, requant_expr(c, pos), requant_expr(c, neg))
+
+        return LaneMap(shape_of(t_in.dtype), shape_of(t_out.dtype),
+                       stream_layout(graph, node.inputs[0]).lanes, leaky)
+
+    def cycles(self, node, graph):
+        return stream_cycles(stream_layout(graph, node.inputs[0]).beats)
 
     def macs(self, node, graph) -> int:
         return graph.tensors[node.outputs[0]].size

@@ -13,6 +13,11 @@ Reference, float mode: each format's own definition (``QuantSpec.fake`` / ``inte
 float32 like onnxruntime and qonnx). Typed mode: an exact integer :class:`~hetero.quant.Requant`
 from the input's real scale to the quantizer's (bit-exact to the definition whenever the ratio of
 scales is a power of two, the usual case; otherwise a 24-bit multiplier).
+
+Hardware (a ``Quantize`` of a computed, typed tensor that no layer absorbed): that requantization
+per lane (:func:`~hetero.hw.requant_hw.requant_unit`: comparators for at most 16 output levels,
+else a constant multiplier; a sign test for bipolar), one register stage. A quantizer of real
+graph inputs runs on the host. ``Dequantize`` is a wire.
 """
 
 from __future__ import annotations
@@ -20,12 +25,16 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+from amaranth.hdl import Mux
 
 from ..errors import UserError
 from ..fixed import FixedType
+from ..hw.common import LaneMap, Passthrough, centred_range, stream_cycles, stream_layout
+from ..hw.fixed_hw import shape_of
+from ..hw.requant_hw import requant_unit
 from ..onnx_import import attr, describe
 from ..quant import QuantSpec, _pow2_exponent, make_requant, rounding_name
-from .base import Cycles, Op, register
+from .base import Op, register
 
 _QL_RANGES = {np.dtype(np.uint8): (0, 255), np.dtype(np.int8): (-128, 127),
               np.dtype(np.uint16): (0, 65535), np.dtype(np.int16): (-32768, 32767),
@@ -181,8 +190,21 @@ class Quantize(Op):
             return [np.where(centred >= 0, 1, -1).astype(np.int64)]
         return [node.attrs["requant"](centred)]
 
+    def hardware(self, node, graph):
+        t_in, t_out = graph.tensors[node.inputs[0]], graph.tensors[node.outputs[0]]
+        if t_in.dtype is None:
+            raise UserError(f"{node.source}: quantizes the real graph input; that runs on the host")
+        lanes = stream_layout(graph, node.inputs[0]).lanes
+        lo, hi, z = *centred_range(t_in), t_in.zero_point
+        if node.attrs["spec"].kind == "bipolar":
+            fn = lambda x, k: Mux(x >= z, 1, -1)  # noqa: E731
+        else:
+            rq = node.attrs["requant"]
+            fn = lambda x, k: requant_unit(x - z if z else x, rq, 0, lo, hi)  # noqa: E731
+        return LaneMap(shape_of(t_in.dtype), shape_of(t_out.dtype), lanes, fn)
+
     def cycles(self, node, graph):
-        return Cycles(1, 1)
+        return stream_cycles(stream_layout(graph, node.inputs[0]).beats)
 
 
 class Dequantize(Op):
@@ -225,8 +247,12 @@ class Dequantize(Op):
             return [node.attrs["spec"].dequantize(inputs[0])]
         return [inputs[0]]
 
+    def hardware(self, node, graph):
+        t = graph.tensors[node.inputs[0]]
+        return Passthrough(t.dtype, stream_layout(graph, node.inputs[0]).lanes)
+
     def cycles(self, node, graph):
-        return Cycles(0, 1)
+        return stream_cycles(stream_layout(graph, node.inputs[0]).beats, 0)
 
 
 class Threshold(Op):

@@ -6,6 +6,10 @@ into the float weights and bias, or, where the model quantized the weights, into
 per-channel requantization. On its own, typed: ``(raw - zero_point) * a + b`` as one exact integer
 requantization onto the config's ``result`` type (``a`` becomes an integer multiplier per
 element).
+
+Hardware (on its own): one requantization per lane (:func:`~hetero.hw.requant_hw.requant_unit`:
+comparators for outputs of at most 16 levels, else a constant multiplier), one register stage.
+The constants must be per channel (= per lane); ones that vary along spatial axes are refused.
 """
 
 from __future__ import annotations
@@ -15,9 +19,12 @@ from dataclasses import replace
 import numpy as np
 
 from ..errors import UserError
+from ..hw.common import LaneMap, centred_range, lane_requants, stream_cycles, stream_layout
+from ..hw.fixed_hw import shape_of
+from ..hw.requant_hw import requant_unit
 from ..onnx_import import attr, describe
 from ..quant import requant_to_fixed
-from .base import Cycles, Op, register
+from .base import Op, register
 from .transpose import pending_channel_axis
 
 
@@ -112,8 +119,16 @@ class ScaleShift(Op):
             return [x * node.params["a"] + node.params["b"]]
         return [node.attrs["requant"](x.astype(np.int64) - t_in.zero_point)]
 
+    def hardware(self, node, graph):
+        t_in, t_out = graph.tensors[node.inputs[0]], graph.tensors[node.outputs[0]]
+        layout = stream_layout(graph, node.inputs[0])
+        rqs = lane_requants(node.attrs["requant"], t_in.shape, layout, node)
+        lo, hi, z = *centred_range(t_in), t_in.zero_point
+        return LaneMap(shape_of(t_in.dtype), shape_of(t_out.dtype), layout.lanes,
+                       lambda x, k: requant_unit(x - z if z else x, rqs[k], 0, lo, hi))
+
     def cycles(self, node, graph):
-        return Cycles(1, 1)
+        return stream_cycles(stream_layout(graph, node.inputs[0]).beats)
 
 
 register(ScaleShift())
