@@ -1,0 +1,246 @@
+"""Sliding windows over a pixel stream: the front end of streaming convolution and pooling.
+
+:class:`WindowGenerator` takes an image as :mod:`hetero.hw.stream` sends it (``H*W`` beats of
+``C`` lanes, raster order; a 1D ``(C, L)`` tensor is an image of one row) and gives one beat
+per output position, in raster order, carrying the whole window: ``K_h*K_w*C`` lanes in the
+order ``(ky, kx, c)``, i.e. lane ``(ky*K_w + kx)*C + c`` holds channel ``c`` of the input pixel
+``(oy*s_h - pad_top + ky*d_h, ox*s_w - pad_left + kx*d_w)``. Pixels outside the image read the
+constant raw value ``pad`` (a convolution's input zero point; the type's minimum for max
+pooling).
+
+How it works: it scans the padded image cell by cell in raster order, one cell per cycle (the
+scan covers the rows and columns that some window or some input pixel needs). An image cell
+takes the next input beat (the scan waits for it); a padding cell takes no input. A cell that
+is the bottom-right corner of a window emits that window. The rows above come from a line
+buffer: one :class:`~amaranth.lib.memory.Memory` of ``d_h*Ws`` words of ``(K_h-1)*C`` lanes
+(``Ws`` the scanned width), i.e. the last ``(K_h-1)*d_h`` rows, read one cycle ahead through a
+synchronous port so that block or distributed RAM can hold it; the columns to the left come
+from a shift register of ``(K_w-1)*d_w`` columns. Every stage advances on
+``en = ~o.valid | o.ready`` (one output register; a stalled output stalls the scan). The scan
+runs on into the bottom/right padding and the next image's top padding without waiting for
+input, so images stream back to back.
+
+Cycle model (:meth:`WindowGeometry.schedule`): cell ``k`` of the scan is processed at cycle
+``k`` when nothing stalls; the scan pauses only while a window waits for its consumer. With a
+consumer that takes a window every cycle, ``interval = Hs*Ws`` (scanned cells per image) and
+``latency = k_last + 1 - k_first`` (``k_first`` the first image cell, ``k_last`` the corner of
+the last window). Consumers taking one window every ``F`` cycles (a folded MAC unit) are
+modelled exactly by the same recurrence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+from amaranth.hdl import Cat, Const, Module, Mux, Shape, Signal, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+__all__ = ["WindowGeometry", "WindowGenerator", "lanes_signature"]
+
+
+def lanes_signature(shape: Shape, lanes: int) -> stream.Signature:
+    """A stream of beats of ``lanes`` values of the Amaranth ``shape``."""
+    return stream.Signature(data.ArrayLayout(shape, lanes))
+
+
+@dataclass(frozen=True)
+class WindowGeometry:
+    """A sliding window over a ``channels x in_size`` image, always in 2D form (a 1D geometry
+    is an image of one row). ``pads`` are ``(top, left, bottom, right)`` and may include cells
+    past the padding that a ceil-mode pooling window reads (they read ``pad`` too); ``out`` is
+    the number of windows per axis."""
+
+    channels: int
+    in_size: tuple[int, int]
+    kernel: tuple[int, int]
+    strides: tuple[int, int]
+    dilations: tuple[int, int]
+    pads: tuple[int, int, int, int]
+    out: tuple[int, int]
+
+    @classmethod
+    def from_attrs(cls, channels: int, in_size: Sequence[int], kernel: Sequence[int],
+                   strides: Sequence[int], dilations: Sequence[int], pads: Sequence[int],
+                   out: Sequence[int], extra: Sequence[int] = ()) -> "WindowGeometry":
+        """From ONNX-style attributes of 1 or 2 spatial axes (``pads`` begin... + end...,
+        ``extra``: ceil-mode cells past the end padding)."""
+        n = len(in_size)
+        if n not in (1, 2):
+            raise ValueError(f"{n} spatial axes; the window generator handles 1D and 2D")
+        extra = tuple(extra) or (0,) * n
+        begin = list(pads[:n])
+        end = [int(p) + int(e) for p, e in zip(pads[n:], extra)]
+
+        def two(v, one):
+            v = [int(a) for a in v]
+            return (one, v[0]) if n == 1 else (v[0], v[1])
+
+        return cls(int(channels), two(in_size, 1), two(kernel, 1), two(strides, 1), two(dilations, 1),
+                   two(begin, 0) + two(end, 0), two(out, 1))
+
+    # -- derived sizes -----------------------------------------------------------------------
+    @property
+    def spans(self) -> tuple[int, int]:
+        """Extent of a window per axis, dilation included."""
+        return tuple((k - 1) * d + 1 for k, d in zip(self.kernel, self.dilations))
+
+    @property
+    def window_lanes(self) -> int:
+        return self.kernel[0] * self.kernel[1] * self.channels
+
+    @property
+    def scan(self) -> tuple[int, int]:
+        """(rows, columns) of the padded grid the generator scans."""
+        return tuple(max((o - 1) * s + sp, b + i) for o, s, sp, b, i in
+                     zip(self.out, self.strides, self.spans, self.pads[:2], self.in_size))
+
+    @property
+    def line_depth(self) -> int:
+        """Words of the line buffer (0: none, the kernel has one row)."""
+        return self.dilations[0] * self.scan[1] if self.kernel[0] > 1 else 0
+
+    def is_input(self, axis: int, pos: int) -> bool:
+        b = self.pads[axis]
+        return b <= pos < b + self.in_size[axis]
+
+    def completes(self, axis: int, pos: int) -> bool:
+        """Whether a window's last row (axis 0) or column (axis 1) is at scan position ``pos``."""
+        first = pos - self.spans[axis] + 1
+        return first >= 0 and first % self.strides[axis] == 0 and first // self.strides[axis] < self.out[axis]
+
+    # -- cycle model -------------------------------------------------------------------------
+    def schedule(self, frames: int = 3, consumer_interval: int = 1) -> tuple[list[int], list[int]]:
+        """Exact cycles when inputs are offered in every cycle and a consumer takes windows no
+        more often than every ``consumer_interval`` cycles (at once when it is free): returns
+        (cycle each image's first input beat is accepted, cycle each window is accepted by the
+        consumer), over ``frames`` consecutive images."""
+        hs, ws = self.scan
+        rows = [self.completes(0, r) for r in range(hs)]
+        cols = [self.completes(1, c) for c in range(ws)]
+        first_cell = self.pads[0] * ws + self.pads[1]
+        firsts, taken = [], []
+        t = 0  # cycle the current cell is processed
+        last_take = None
+        for f in range(frames):
+            for r in range(hs):
+                for c in range(ws):
+                    if r * ws + c == first_cell:
+                        firsts.append(t)
+                    if rows[r] and cols[c]:
+                        offered = t + 1
+                        a = offered if last_take is None else max(offered, last_take + consumer_interval)
+                        taken.append(a)
+                        last_take = a
+                        t = a  # the next cell moves when the output register is taken
+                    else:
+                        t += 1
+        return firsts, taken
+
+    def cycles(self, consumer_latency: int = 0, consumer_interval: int = 1) -> tuple[int, int]:
+        """(latency, interval) of the generator followed by a consumer that takes a window at
+        most every ``consumer_interval`` cycles and offers its last result
+        ``consumer_latency`` cycles after taking the last window (0: the generator alone)."""
+        hs, ws = self.scan
+        if consumer_interval == 1:
+            first = self.pads[0] * ws + self.pads[1]
+            last = ((self.out[0] - 1) * self.strides[0] + self.spans[0] - 1) * ws \
+                + (self.out[1] - 1) * self.strides[1] + self.spans[1] - 1
+            return last + 1 + consumer_latency - first, hs * ws
+        n_win = self.out[0] * self.out[1]
+        firsts, taken = self.schedule(3, consumer_interval)
+        return taken[n_win - 1] + consumer_latency - firsts[0], firsts[2] - firsts[1]
+
+
+class WindowGenerator(wiring.Component):
+    """Input ``i``: pixels of ``channels`` lanes of ``shape``; output ``o``: one window per
+    output position, ``geometry.window_lanes`` lanes in ``(ky, kx, c)`` order; padding reads
+    the raw value ``pad``. See the module docstring for timing."""
+
+    def __init__(self, geometry: WindowGeometry, shape: Shape, pad: int = 0):
+        self.geo, self.lane_shape, self.pad = geometry, Shape.cast(shape), int(pad)
+        super().__init__({"i": In(lanes_signature(self.lane_shape, geometry.channels)),
+                          "o": Out(lanes_signature(self.lane_shape, geometry.window_lanes))})
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        g = self.geo
+        hs, ws = g.scan
+        (kh, kw), (dh, dw) = g.kernel, g.dilations
+        bw, ch = self.lane_shape.width, g.channels
+        pix_w = bw * ch  # bits of one pixel
+
+        en, adv, in_cell, done = Signal(), Signal(), Signal(), Signal()
+        r, c = Signal(range(max(hs, 2))), Signal(range(max(ws, 2)))
+
+        def mask(axis: int, pred) -> Const:
+            n = g.scan[axis]
+            return Const(sum(1 << p for p in range(n) if pred(axis, p)), unsigned(n))
+
+        m.d.comb += [
+            en.eq(~self.o.valid | self.o.ready),
+            in_cell.eq(mask(0, g.is_input).bit_select(r, 1) & mask(1, g.is_input).bit_select(c, 1)),
+            done.eq(mask(0, g.completes).bit_select(r, 1) & mask(1, g.completes).bit_select(c, 1)),
+            adv.eq(en & (~in_cell | self.i.valid)),
+            self.i.ready.eq(en & in_cell),
+        ]
+        pad_bits = 0
+        for k in range(ch):
+            pad_bits |= (self.pad & ((1 << bw) - 1)) << (k * bw)
+        pix = Signal(pix_w)
+        m.d.comb += pix.eq(Mux(in_cell, self.i.payload.as_value(), Const(pad_bits, pix_w)))
+
+        with m.If(adv):  # raster scan counters
+            with m.If(c == ws - 1):
+                m.d.sync += [c.eq(0), r.eq(Mux(r == hs - 1, 0, r + 1))]
+            with m.Else():
+                m.d.sync += c.eq(c + 1)
+
+        # the column ending at this cell: rows r, r-d_h, ..., r-(K_h-1)*d_h (newest first)
+        column = Signal(pix_w * kh)
+        if kh == 1:
+            m.d.comb += column.eq(pix)
+        else:
+            word_w = pix_w * (kh - 1)
+            word = Signal(word_w)
+            new_word = Cat(pix, word[:pix_w * (kh - 2)]) if kh > 2 else pix
+            depth = g.line_depth
+            if depth == 1:  # one scanned column: a register is the line buffer
+                with m.If(adv):
+                    m.d.sync += word.eq(new_word)
+            else:
+                m.submodules.lines = lines = Memory(shape=unsigned(word_w), depth=depth, init=[])
+                wr, rd = lines.write_port(), lines.read_port(domain="sync")
+                addr = Signal(range(depth))
+                nxt = Signal(range(depth))
+                m.d.comb += [nxt.eq(Mux(addr == depth - 1, 0, addr + 1)),
+                             wr.addr.eq(addr), wr.data.eq(new_word), wr.en.eq(adv),
+                             rd.addr.eq(nxt), rd.en.eq(adv),  # read one cell ahead
+                             word.eq(rd.data)]
+                with m.If(adv):
+                    m.d.sync += addr.eq(nxt)
+            m.d.comb += column.eq(Cat(pix, word))
+
+        # columns to the left: a shift register of (K_w-1)*d_w columns
+        span_w = (kw - 1) * dw + 1
+        shift = [Signal(pix_w * kh, name=f"col_{j}") for j in range(span_w - 1)]
+        with m.If(adv):
+            for j, s in enumerate(shift):
+                m.d.sync += s.eq(column if j == 0 else shift[j - 1])
+
+        def col_at(kx: int):
+            j = (kw - 1 - kx) * dw
+            return column if j == 0 else shift[j - 1]
+
+        lanes = []
+        for ky in range(kh):
+            jv = kh - 1 - ky
+            for kx in range(kw):
+                lanes.append(col_at(kx)[jv * pix_w:(jv + 1) * pix_w])
+        with m.If(en):
+            m.d.sync += self.o.valid.eq(adv & done)
+        with m.If(adv & done):
+            m.d.sync += self.o.payload.as_value().eq(Cat(*lanes))
+        return m
