@@ -162,3 +162,56 @@ def test_bipolar_threshold():
         y = Where(c, a, na)"""), t=np.float32(0), a=np.float32(0.5), na=np.float32(-0.5))
     x, y = check(g, "Quantize")
     np.testing.assert_array_equal(y, np.where(x[0] >= 0, 1, -1))
+
+
+# -- Sigmoid and the other table activations ----------------------------------------------------
+
+def test_sigmoid_binned_table_vector_and_image():
+    g = build(VEC.format(body="y = Sigmoid(x)"), {"Model": {"TableSize": 64}})
+    node = g.nodes[0]
+    t = g.tensors["x"]
+    x = np.concatenate([random_raw(t, (6,), 5, np.random.default_rng(7)),
+                        [[-20 * 1024, 20 * 1024, 0, -1, 1, 8 * 1024]]])
+    check(g, "Sigmoid", inputs=[x])
+    check(build(IMG.format(body="y = Sigmoid(x)")), "Sigmoid")
+
+
+@pytest.mark.parametrize("size,bound", [(1024, 0.00244), (256, 0.00831)])
+def test_sigmoid_table_error_over_the_whole_input_type(size, bound):
+    """The docstring's figures: max |table - sigmoid| over every fixed<16,6> value."""
+    g = build(VEC.format(body="y = Sigmoid(x)"), {"Model": {"TableSize": size}})
+    node, t_in, t_out = g.nodes[0], g.tensors["x"], g.tensors["y"]
+    raw = np.arange(t_in.dtype.min_raw, t_in.dtype.max_raw + 1)[:, None]
+    got = op_of(node).reference(node, g, [raw])[0] * t_out.dtype.lsb
+    err = np.abs(got - 1 / (1 + np.exp(-raw * t_in.dtype.lsb))).max()
+    assert 16 / size / 8 - 2**-9 < err <= min(bound, 16 / size / 8 + t_out.dtype.lsb / 2)
+
+
+FUNCTIONS = {"Sigmoid": lambda x: 1 / (1 + np.exp(-x)), "Tanh": np.tanh,
+             "Elu<alpha = 0.3>": lambda x: np.where(x < 0, 0.3 * np.expm1(np.minimum(x, 0)), x),
+             "Softplus": lambda x: np.logaddexp(0, x),
+             "HardSigmoid": lambda x: np.clip(0.2 * x + 0.5, 0, 1),
+             "Selu": lambda x: np.float32(1.0507009873554805) * np.where(
+                 x > 0, x, np.float32(1.6732632423543772) * np.expm1(np.minimum(x, 0)))}
+
+
+@pytest.mark.parametrize("fn", list(FUNCTIONS))
+def test_full_tables_on_model_integers_and_narrow_inputs(fn):
+    body = f"y = {fn}(d)"
+    g = build(QIMG.format(body=body), **QC)
+    op = g.nodes[-1].op
+    check(g, op, n=3)
+    # the table's error over every input value: the output's rounding alone (half an LSB)
+    node, t_in, t_out = g.nodes[-1], g.tensors["d"], g.tensors["y"]
+    raw = np.arange(t_in.dtype.min_raw, t_in.dtype.max_raw + 1)[:, None]
+    got = op_of(node).reference(node, g, [raw])[0] * t_out.dtype.lsb
+    assert np.abs(got - FUNCTIONS[fn](t_in.to_real(raw))).max() <= t_out.dtype.lsb / 2 + 1e-12
+    if op != "Sigmoid":  # plain fixed point, narrow enough for a full table
+        cfg = {"Model": {"Precision": {"default": "fixed<10,4,RND,SAT>", "result": "fixed<8,2,RND,SAT>"}}}
+        check(build(VEC.format(body=f"y = {fn}(x)"), cfg), op, backpressure=0.5)
+
+
+def test_full_table_of_a_wide_input_is_refused():
+    g = build(VEC.format(body="y = Tanh(x)"))  # fixed<16,6>: 8519 entries
+    with pytest.raises(UserError, match="Tanh node 'y'.*more than 4096 entries"):
+        op_of(g.nodes[0]).hardware(g.nodes[0], g)

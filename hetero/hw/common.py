@@ -8,6 +8,8 @@ know the beat count (each beat is computed alone); their cycle model does
 * :class:`LaneMap`: one input stream, ``o.payload[k] = f(i.payload[k], k)``, one register stage
   (``en = ~o.valid | o.ready``, the same stall rule as every layer): latency ``beats``,
   interval ``beats``.
+* :class:`LaneTable`: ``o.payload[k] = table[index(i.payload[k])]``, a ROM per lane read in the
+  one register stage: same cycles.
 * :class:`LaneJoin`: several input streams whose beats move together (a beat leaves only when
   every input offers one; the top level adds the FIFOs that balance branches), ``o.payload =
   f(payloads)``, one register stage: same cycles.
@@ -25,6 +27,7 @@ from typing import Callable, Sequence
 import numpy as np
 from amaranth.hdl import Module, Shape, Signal, Value
 from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..errors import UserError
@@ -36,7 +39,7 @@ from .stream import StreamLayout, layout_of
 
 __all__ = ["lanes_stream", "stream_layout", "is_channels_last", "lane_values", "lane_requants",
            "centred_range", "stream_cycles",
-           "LaneMap", "LaneJoin", "Passthrough"]
+           "LaneMap", "LaneTable", "LaneJoin", "Passthrough"]
 
 # ops whose output keeps its input's shape and layout (the stream layout passes through them)
 _LAYOUT_KEEPING = ("Relu", "LeakyRelu", "Clip", "Sigmoid", "Tanh", "Selu", "Elu", "Softplus",
@@ -129,6 +132,31 @@ class LaneMap(wiring.Component):
             m.d.sync += self.o.valid.eq(self.i.valid)
             for k in range(self.lanes):
                 m.d.sync += self.o.payload[k].eq(self.fn(self.i.payload[k], k))
+        return m
+
+
+class LaneTable(wiring.Component):
+    """``o.payload[k] = values[index(i.payload[k])]``: one synchronous ROM of ``values`` per
+    lane, read in the one register stage (``index`` must stay within the table)."""
+
+    def __init__(self, in_shape: Shape, out_shape: Shape, lanes: int, values: np.ndarray,
+                 index: Callable[[Value], Value]):
+        self.lanes, self.values, self.index = lanes, [int(v) for v in values], index
+        self.out_shape = out_shape
+        super().__init__({"i": In(lanes_stream(in_shape, lanes)), "o": Out(lanes_stream(out_shape, lanes))})
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        en = Signal()
+        m.d.comb += [en.eq(~self.o.valid | self.o.ready), self.i.ready.eq(en)]
+        with m.If(en):
+            m.d.sync += self.o.valid.eq(self.i.valid)
+        for k in range(self.lanes):
+            rom = Memory(shape=self.out_shape, depth=len(self.values), init=self.values)
+            m.submodules[f"table_{k}"] = rom
+            rd = rom.read_port(domain="sync")
+            m.d.comb += [rd.en.eq(en), rd.addr.eq(self.index(self.i.payload[k])),
+                         self.o.payload[k].eq(rd.data)]
         return m
 
 

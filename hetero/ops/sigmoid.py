@@ -1,20 +1,29 @@
-"""Elementwise activations computed from a table of the function.
+"""Elementwise activations computed from a table of the function. Hardware for all of them:
+:class:`~hetero.hw.common.LaneTable`, one synchronous ROM per lane read in one register stage
+(latency ``beats``, interval ``beats``); the ROM holds exactly the reference's values.
 
-Sigmoid, through a lookup table over [-8, 8): ``index = floor((x + 8) * N / 16)`` clamped to
-[0, N-1], ``y = table[index]`` where the table holds sigmoid at each bin's centre rounded to the
-output type (RND, SAT). N (``TableSize``, default 1024) is a power of two. The table's error
-against the exact sigmoid is at most half a bin's slope (<= 16/N/8) plus half an output LSB.
-Hardware: one ROM per element, read synchronously: latency 1, interval 1. An input with a
-model scale or zero point (a model quantizer's integers) is not binned that way: its reference
-is the exact function as below, and it has no hardware yet.
+Sigmoid of plain fixed point, through a binned table over [-8, 8): ``index = floor((x + 8) * N /
+16)`` clamped to [0, N-1], ``y = table[index]`` where the table holds sigmoid at each bin's centre
+rounded to the output type (RND, SAT). N (``TableSize``, default 1024) is a power of two.
+Error against the float sigmoid, over every value of the input type: at most half a bin's
+slope (16/N/8) plus half an output LSB; measured over all 65536 values of ``fixed<16,6>`` into
+``fixed<16,6>``: 0.00239 for N = 1024 (bound 0.00244), 0.00814 for N = 256 (bound 0.00830)
+(tests/test_hw_elementwise.py asserts both).
 
-Tanh, Selu, Elu, Softplus and HardSigmoid (:class:`FunctionOp`): the float reference is the ONNX
-definition in float64 with the node's ``alpha``/``beta``/``gamma``. Typed, the output type is the
-config's ``result`` and the output is the function, computed in float64 on the exact real value
+Sigmoid of a model quantizer's integers (a scale or zero point), and Tanh, Selu, Elu, Softplus
+and HardSigmoid (:class:`FunctionOp`): the float reference is the ONNX definition in float64
+with the node's ``alpha``/``beta``/``gamma``. Typed, the output type is the config's ``result``
+(Sigmoid: its own) and the output is the function, computed in float64 on the exact real value
 of the raw input (``(raw - zero_point) * real_scale``), quantized to that type with its rounding
-and overflow (:func:`~hetero.fixed.quantize`): what a table indexed by every raw input value holds.
-This is the one place typed values go through floats, as the op is a table by nature. No
-hardware yet for these (a full table per input value is not the sigmoid's binned ROM).
+and overflow (:func:`~hetero.fixed.quantize`): a *full table*, one entry per raw input value
+(:func:`full_table`; constant tails trimmed and reached by clamping the index). This is the one
+place typed values go through floats, as the op is a table by nature. Its error against the float
+function is the output's quantization alone: at most half an output LSB with a rounding type
+(one LSB with TRN) wherever the function lies in the output's range; measured 0.000488 (half of
+2**-10) for every function from ``fixed<10,4>`` and from int8 at scale 0.05 into ``fixed<16,6,RND>``
+(asserted in the test). Hardware only for tables of at most :data:`FULL_TABLE_MAX` entries: the
+input must be narrow (8-bit model integers need at most 256; from ``fixed<16,6>`` tanh needs 8519
+and is refused, naming the node).
 """
 
 from __future__ import annotations
@@ -22,18 +31,19 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
-from amaranth.hdl import Module, Mux, Signal
-from amaranth.lib import wiring
-from amaranth.lib.memory import Memory
-from amaranth.lib.wiring import In, Out
+from amaranth.hdl import Mux
 
 from ..errors import UserError
 from ..fixed import FixedType, quantize
-from ..hw.fixed_hw import shape_of, vector_stream
+from ..hw.common import LaneTable, stream_cycles, stream_layout
+from ..hw.fixed_hw import shape_of
+from ..ir import Tensor
 from ..onnx_import import attr
-from .base import Cycles, Op, register
+from .base import Op, register
 
 RANGE = 8.0  # the table covers [-RANGE, RANGE)
+FULL_TABLE_INPUT_BITS = 20  # widest input whose every value a table is computed for
+FULL_TABLE_MAX = 4096  # most entries of a full table in hardware (per lane)
 
 
 def table(size: int, t_out: FixedType) -> np.ndarray:
@@ -79,37 +89,57 @@ class Sigmoid(Op):
 
     def hardware(self, node, graph):
         t_in, t_out = graph.tensors[node.inputs[0]], graph.tensors[node.outputs[0]]
+        layout = stream_layout(graph, node.inputs[0])
         if t_in.scale is not None or t_in.zero_point:
-            raise UserError(f"{node.source}: no hardware yet for Sigmoid on a model quantizer's scale")
-        return SigmoidHW(t_in.dtype, t_out.dtype, t_in.size, node.params["table"])
+            return full_table_hw(node, t_in, t_out.dtype, layout.lanes, sigmoid)
+        size = node.attrs["table_size"]
+        shift = index_shift(size, t_in.dtype.frac_bits)
+
+        def index(x):
+            idx = ((x << shift) if shift >= 0 else (x >> -shift)) + size // 2
+            return Mux(idx < 0, 0, Mux(idx > size - 1, size - 1, idx))
+
+        return LaneTable(shape_of(t_in.dtype), shape_of(t_out.dtype), layout.lanes,
+                         node.params["table"], index)
 
     def cycles(self, node, graph):
-        return Cycles(1, 1)
+        return stream_cycles(stream_layout(graph, node.inputs[0]).beats)
 
 
-class SigmoidHW(wiring.Component):
-    def __init__(self, t_in: FixedType, t_out: FixedType, n: int, values: np.ndarray):
-        self.t_in, self.t_out, self.n, self.values = t_in, t_out, n, values
-        super().__init__({"i": In(vector_stream(t_in, n)), "o": Out(vector_stream(t_out, n))})
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
 
-    def elaborate(self, platform) -> Module:
-        m = Module()
-        size = len(self.values)
-        en = Signal()
-        m.d.comb += [en.eq(~self.o.valid | self.o.ready), self.i.ready.eq(en)]
-        with m.If(en):
-            m.d.sync += self.o.valid.eq(self.i.valid)
-        shift = index_shift(size, self.t_in.frac_bits)
-        for k in range(self.n):
-            rom = Memory(shape=shape_of(self.t_out), depth=size, init=[int(v) for v in self.values])
-            m.submodules[f"table_{k}"] = rom
-            rd = rom.read_port(domain="sync")
-            x = self.i.payload[k]
-            offset = (x << shift) if shift >= 0 else (x >> -shift)
-            idx = offset + size // 2
-            m.d.comb += [rd.en.eq(en), rd.addr.eq(Mux(idx < 0, 0, Mux(idx > size - 1, size - 1, idx)))]
-            m.d.comb += self.o.payload[k].eq(rd.data)
-        return m
+
+def full_table(t_in: Tensor, t_out: FixedType, f) -> tuple[int, np.ndarray]:
+    """``(first, values)``: the typed reference of ``f`` (``quantize(f(real input), t_out)``) at
+    every raw input ``first <= x < first + len(values)``; inputs beyond either end give the
+    value at that end (the constant tails are trimmed off)."""
+    if t_in.dtype.width > FULL_TABLE_INPUT_BITS:
+        raise ValueError(f"input of {t_in.dtype.width} bits: too wide for a table of every value")
+    raw = np.arange(t_in.dtype.min_raw, t_in.dtype.max_raw + 1, dtype=np.int64)
+    with np.errstate(over="ignore"):
+        vals = quantize(f(t_in.to_real(raw)), t_out)
+    changes = np.flatnonzero(vals[1:] != vals[:-1])
+    if changes.size == 0:
+        return int(raw[0]), vals[:1]
+    a, b = int(changes[0]), int(changes[-1]) + 1
+    return int(raw[a]), vals[a:b + 1]
+
+
+def full_table_hw(node, t_in: Tensor, t_out: FixedType, lanes: int, f) -> LaneTable:
+    """A ROM per lane holding :func:`full_table` (at most :data:`FULL_TABLE_MAX` entries)."""
+    wide = t_in.dtype.width > FULL_TABLE_INPUT_BITS
+    first, values = (0, None) if wide else full_table(t_in, t_out, f)
+    if wide or len(values) > FULL_TABLE_MAX:
+        raise UserError(f"{node.source}: a table of this function over every value of its "
+                        f"{t_in.dtype.width}-bit input would need more than {FULL_TABLE_MAX} "
+                        "entries; give its input a narrower type")
+    last = first + len(values) - 1
+
+    def index(x):
+        return Mux(x < first, 0, Mux(x > last, last - first, x - first))
+
+    return LaneTable(shape_of(t_in.dtype), shape_of(t_out), lanes, values, index)
 
 
 class FunctionOp(Op):
@@ -137,8 +167,13 @@ class FunctionOp(Op):
         y = self.function(node.attrs, t_in.to_real(inputs[0]))
         return [quantize(y, graph.tensors[node.outputs[0]].dtype)]
 
+    def hardware(self, node, graph):
+        t_in, t_out = graph.tensors[node.inputs[0]], graph.tensors[node.outputs[0]]
+        return full_table_hw(node, t_in, t_out.dtype, stream_layout(graph, node.inputs[0]).lanes,
+                             lambda x: self.function(node.attrs, x))
+
     def cycles(self, node, graph):
-        return Cycles(1, 1)
+        return stream_cycles(stream_layout(graph, node.inputs[0]).beats)
 
 
 class Tanh(FunctionOp):
