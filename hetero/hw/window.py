@@ -38,7 +38,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["WindowGeometry", "WindowGenerator", "lanes_signature"]
+__all__ = ["WindowGeometry", "WindowGenerator", "Chain", "lanes_signature"]
 
 
 def lanes_signature(shape: Shape, lanes: int) -> stream.Signature:
@@ -243,4 +243,24 @@ class WindowGenerator(wiring.Component):
             m.d.sync += self.o.valid.eq(adv & done)
         with m.If(adv & done):
             m.d.sync += self.o.payload.as_value().eq(Cat(*lanes))
+        return m
+
+
+class Chain(wiring.Component):
+    """Stream components in series: ``i`` of the first, ``o`` of the last, each ``o`` connected
+    to the next ``i`` (payload layouts must match). Its cycles are the stages' in series."""
+
+    def __init__(self, *stages: wiring.Component):
+        self.stages = stages
+        super().__init__({"i": stages[0].signature.members["i"],
+                          "o": stages[-1].signature.members["o"]})
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        for k, s in enumerate(self.stages):
+            m.submodules[f"stage{k}"] = s
+        wiring.connect(m, wiring.flipped(self.i), self.stages[0].i)
+        for a, b in zip(self.stages, self.stages[1:]):
+            wiring.connect(m, a.o, b.i)
+        wiring.connect(m, self.stages[-1].o, wiring.flipped(self.o))
         return m

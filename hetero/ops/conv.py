@@ -17,7 +17,14 @@ of each group in one batched matrix product. On int64 it is exact: in float64 (B
 ``max|x| * max_o sum|W[o]|`` stays below 2**53, where every partial sum is an exact integer,
 else in int64.
 
-Hardware: not yet (a streaming line-buffer convolution is issue 4).
+Hardware (1D and 2D): a :class:`~hetero.hw.window.WindowGenerator` (padding with the input's
+zero point, i.e. 0 in the ``x - zero_point`` domain the reference computes in) feeding the MAC
+unit of :meth:`~hetero.ops.mac.MacOp.mac_hardware`, which treats each window beat as one vector
+of ``K_h*K_w*C_in`` lanes in ``(ky, kx, c)`` order and returns one output pixel of ``C_out``
+lanes. Groups (depthwise included) use a block-diagonal weight matrix: free when fully parallel
+(zero weights are skipped), but a folded unit spends steps on the zeros (see
+:meth:`Conv.window_weights`). Cycles: :meth:`WindowGeometry.cycles
+<hetero.hw.window.WindowGeometry.cycles>` with the MAC unit's own latency and interval.
 """
 
 from __future__ import annotations
@@ -29,9 +36,11 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ..errors import UserError
+from ..hw.fixed_hw import shape_of
+from ..hw.window import Chain, WindowGenerator, WindowGeometry
 from ..ir import Graph, Node
 from ..onnx_import import CHANNELS_LAST_DOMAINS, attr, describe
-from .base import register
+from .base import Cycles, register
 from .mac import MacOp
 
 AUTO_PADS = ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID")
@@ -142,7 +151,6 @@ class Conv(MacOp):
     name = "Conv"
     onnx_ops = ("Conv",)
     layer_types = ("Conv", "Conv1D", "Conv2D", "Convolution", "DepthwiseConv2D", "SeparableConv2D")
-    hardware_note = "streaming convolution: issue 4"
     weight_out_axis = 0
 
     # -- import -------------------------------------------------------------------------------
@@ -235,6 +243,54 @@ class Conv(MacOp):
         a = node.attrs
         per_output = a["in_channels"] // a["group"] * int(np.prod(a["kernel_shape"]))
         return int(graph.tensors[node.outputs[0]].size * per_output)
+
+    # -- hardware -----------------------------------------------------------------------------
+    def window_geometry(self, node: Node) -> WindowGeometry:
+        """The sliding window this convolution reads (raises UserError beyond 2D)."""
+        a = node.attrs
+        if len(a["kernel_shape"]) > 2:
+            raise UserError(f"{node.source}: {len(a['kernel_shape'])}D convolution; the hardware "
+                            "handles 1D and 2D")
+        return WindowGeometry.from_attrs(a["in_channels"], a["in_size"], a["kernel_shape"],
+                                         a["strides"], a["dilations"], a["pads"], a["out_size"])
+
+    def window_weights(self, node: Node) -> np.ndarray:
+        """The integer weights as a matrix [K_h*K_w*C_in, C_out] whose rows follow the window's
+        lane order ``(ky, kx, c)``. With groups it is block diagonal: output channel ``o`` of
+        group ``g`` sees only the input channels of ``g`` (a folded unit still steps over the
+        zeros: a depthwise unit with ``K_h*K_w`` inputs per channel would need ``C_in`` times
+        fewer input steps)."""
+        a = node.attrs
+        w = np.asarray(node.params["W"], dtype=np.int64)
+        if w.ndim == 3:
+            w = w[:, :, None, :]
+        o_n, cg, kh, kw = w.shape
+        group, c = int(a["group"]), int(a["in_channels"])
+        og = o_n // group
+        mat = np.zeros((kh, kw, c, o_n), dtype=np.int64)
+        for g in range(group):
+            mat[:, :, g * cg:(g + 1) * cg, g * og:(g + 1) * og] = w[g * og:(g + 1) * og].transpose(2, 3, 1, 0)
+        return mat.reshape(kh * kw * c, o_n)
+
+    def hardware(self, node, graph):
+        t_in = graph.tensors[node.inputs[0]]
+        geo = self.window_geometry(node)
+        mac = self.mac_hardware(node, graph, self.window_weights(node))
+        return Chain(WindowGenerator(geo, shape_of(t_in.dtype), pad=t_in.zero_point), mac)
+
+    def cycles(self, node, graph):
+        geo = self.window_geometry(node)
+        unit = self.mac_cycles(node, graph, geo.window_lanes, int(node.attrs["out_channels"]))
+        return Cycles(*geo.cycles(unit.latency, unit.interval))
+
+    def parallelism(self, node):
+        a = node.attrs
+        n_in = int(np.prod(a["kernel_shape"])) * int(a["in_channels"])
+        n_out = int(a["out_channels"])
+        pe, simd = self.pe_simd(node, n_in, n_out)
+        steps = math.ceil(n_out / pe) * math.ceil(n_in / simd)
+        return {"pe": pe, "simd": simd, "folds": steps, "reuse_factor": steps,
+                "multipliers": pe * simd}
 
 
 register(Conv())

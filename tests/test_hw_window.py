@@ -1,0 +1,155 @@
+"""Streaming window hardware (hetero/hw/window.py) and the ops built on it: Conv, MaxPool,
+AveragePool, their global forms, Pad and Resize nearest. Each op runs alone, imported from a tiny
+ONNX model through the pass pipeline, in Amaranth's simulator on multi-beat images: bit-exact
+against its reference, cycle-exact against its ``cycles()``, and once under random
+backpressure."""
+
+import numpy as np
+import pytest
+from amaranth.hdl import signed
+from onnx import TensorProto, helper, numpy_helper
+
+from hetero.config import Config
+from hetero.hw.stream import from_beats, layout_of, to_beats
+from hetero.hw.window import WindowGenerator, WindowGeometry
+from hetero.ir import Graph
+from hetero.onnx_import import import_onnx
+from hetero.ops import op_of
+from hetero.ops.conv import windows
+from hetero.passes import pipeline, run_pipeline
+
+from stream_harness import run_beats
+
+CL_DOMAIN = "qonnx.custom_op.channels_last"
+SMALL = {"Model": {"Precision": "fixed<8,3,RND,SAT>"}}
+
+
+# -- helpers ----------------------------------------------------------------------------------
+def build(nodes, x_shape, inits=None, cfg=None, opset=13) -> Graph:
+    """A typed graph of ``nodes`` on a float input ``x`` [N, *x_shape] with output ``y``."""
+    inits = inits or {}
+    g = helper.make_graph(
+        nodes, "t", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", *x_shape])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(np.asarray(v, dtype=np.float32 if np.asarray(v).dtype.kind == "f"
+                                            else np.asarray(v).dtype), k) for k, v in inits.items()])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset),
+                                                helper.make_opsetid(CL_DOMAIN, 1)])
+    return run_pipeline(import_onnx(model), pipeline(Config.from_dict(cfg or SMALL), None))
+
+
+def random_raw(t, n, rng):
+    """``n`` random raw values of tensor ``t``'s type, its extremes included."""
+    lo, hi = t.dtype.min_raw, t.dtype.max_raw
+    x = rng.integers(lo, hi, size=(n,) + tuple(t.shape), endpoint=True)
+    x.reshape(n, -1)[0, :2] = lo, hi
+    x.reshape(n, -1)[-1, -2:] = hi, lo
+    return x
+
+
+def channels_last(graph: Graph, node) -> bool:
+    return bool(node.attrs.get("channels_last", False))
+
+
+def check(graph: Graph, n: int = 3, seed: int = 0, backpressure: float = 0.0, x=None):
+    """Run the graph's single node on ``n`` random images: bit-exact against its reference and,
+    without backpressure, cycle-exact against ``cycles()``."""
+    node = graph.nodes[-1]
+    op = op_of(node)
+    t_in, t_out = graph.tensors[node.inputs[0]], graph.tensors[node.outputs[0]]
+    cl = channels_last(graph, node)
+    x = random_raw(t_in, n, np.random.default_rng(seed)) if x is None else x
+    expected = op.reference(node, graph, [x])[0]
+    lay_in, lay_out = layout_of(t_in, cl), layout_of(t_out, cl)
+    r = run_beats(op.hardware(node, graph), to_beats(x, t_in.shape, lay_in), lay_out.beats,
+                  lay_out.lanes, backpressure=backpressure, seed=seed)
+    np.testing.assert_array_equal(from_beats(r.outputs, t_out.shape, lay_out), expected)
+    if backpressure == 0.0:
+        c = op.cycles(node, graph)
+        assert (r.latency, r.intervals) == (c.latency, {c.interval})
+    return r
+
+
+# -- the window generator alone ---------------------------------------------------------------
+GEN_CASES = [  # channels, (H, W), kernel, strides, dilations, pads (top, left, bottom, right)
+    (3, (5, 7), (3, 3), (1, 1), (1, 1), (1, 1, 1, 1)),
+    (3, (5, 7), (3, 2), (2, 1), (1, 2), (0, 2, 1, 0)),
+    (2, (5, 7), (1, 1), (1, 1), (1, 1), (0, 0, 0, 0)),
+    (2, (6, 5), (2, 2), (2, 2), (1, 1), (0, 0, 0, 0)),
+    (4, (6, 6), (3, 3), (2, 2), (2, 2), (2, 1, 0, 3)),
+    (2, (1, 9), (1, 3), (1, 2), (1, 1), (0, 1, 0, 2)),  # 1D
+    (2, (6, 1), (3, 1), (1, 1), (2, 1), (2, 0, 1, 0)),  # one column: a register line buffer
+]
+
+
+@pytest.mark.parametrize("case", GEN_CASES)
+def test_window_generator_against_sliding_window_view(case):
+    ch, (h, w), k, s, d, pads = case
+    out = [(size + pads[a] + pads[a + 2] - (k[a] - 1) * d[a] - 1) // s[a] + 1 for a, size in enumerate((h, w))]
+    geo = WindowGeometry.from_attrs(ch, (h, w), k, s, d, pads, out)
+    x = np.random.default_rng(1).integers(-128, 128, size=(3, ch, h, w))
+    win = windows(x, k, s, d, pads, fill=-7)  # [N, C, OH, OW, kh, kw]
+    want = win.transpose(0, 2, 3, 4, 5, 1).reshape(3, out[0] * out[1], -1)  # lanes (ky, kx, c)
+    beats = x.transpose(0, 2, 3, 1).reshape(3, h * w, ch)
+    for bp in (0.0, 0.5):
+        r = run_beats(WindowGenerator(geo, signed(8), pad=-7), beats, out[0] * out[1],
+                      geo.window_lanes, backpressure=bp, seed=2)
+        np.testing.assert_array_equal(r.outputs, want)
+        if bp == 0.0:
+            lat, interval = geo.cycles()
+            assert (r.latency, r.intervals) == (lat, {interval})
+
+
+def test_window_cycle_model_closed_form_matches_schedule():
+    geo = WindowGeometry.from_attrs(3, (5, 7), (3, 3), (1, 1), (1, 1), (1, 1, 1, 1), (5, 7))
+    firsts, taken = geo.schedule(3, 1)
+    assert geo.cycles() == (taken[34] - firsts[0], firsts[2] - firsts[1]) == (53, 63)
+
+
+# -- Conv ---------------------------------------------------------------------------------------
+def conv_graph(x_shape, w_shape, seed=0, cfg=None, channels_last_domain=False, bias=True, **attrs):
+    rng = np.random.default_rng(seed)
+    w = np.round(rng.normal(size=w_shape) * 8) / 16
+    inits = {"W": np.moveaxis(w, 1, -1) if channels_last_domain else w}
+    ins = ["x", "W"]
+    if bias:
+        inits["B"] = np.round(rng.normal(size=w_shape[0]) * 8) / 16
+        ins.append("B")
+    node = helper.make_node("Conv", ins, ["y"], domain=CL_DOMAIN if channels_last_domain else "", **attrs)
+    return build([node], x_shape, inits, cfg)
+
+
+CONV_CASES = {
+    "k3_pad1": ((3, 5, 7), (4, 3, 3, 3), dict(pads=[1, 1, 1, 1])),
+    "k1": ((5, 5, 7), (3, 5, 1, 1), {}),
+    "k2_stride2": ((3, 6, 7), (4, 3, 2, 2), dict(strides=[2, 2])),
+    "k3_stride2_asym": ((3, 5, 7), (2, 3, 3, 3), dict(strides=[2, 1], pads=[0, 2, 1, 0])),
+    "dilation2": ((3, 7, 7), (3, 3, 3, 3), dict(dilations=[2, 2], pads=[2, 1, 2, 1])),
+    "depthwise": ((4, 5, 7), (4, 1, 3, 3), dict(group=4, pads=[1, 1, 1, 1])),
+    "groups2": ((4, 5, 6), (6, 2, 3, 2), dict(group=2, pads=[1, 0, 1, 1])),
+    "1d": ((3, 11), (4, 3, 3), dict(pads=[1, 2], strides=[2])),
+    "1d_dilation2": ((2, 12), (3, 2, 3), dict(dilations=[2])),
+}
+
+
+@pytest.mark.parametrize("key", list(CONV_CASES))
+def test_conv(key):
+    x_shape, w_shape, attrs = CONV_CASES[key]
+    check(conv_graph(x_shape, w_shape, **attrs))
+
+
+def test_conv_channels_last_and_backpressure():
+    g = conv_graph((5, 6, 3), (4, 3, 3, 3), channels_last_domain=True, pads=[1, 0, 1, 2])
+    assert g.nodes[0].attrs["channels_last"]
+    check(g)
+    check(g, seed=3, backpressure=0.5)
+
+
+@pytest.mark.parametrize("pe,simd", [(1, 9), (2, 5), (4, 27)])
+def test_conv_folded_mac_unit_is_cycle_exact(pe, simd):
+    g = conv_graph((3, 5, 6), (4, 3, 3, 3), pads=[1, 1, 1, 1])
+    node = g.nodes[0].evolve(attrs={"pe": pe, "simd": simd})
+    g = g.with_nodes([node])
+    check(g)
+    assert op_of(node).parallelism(node)["multipliers"] == pe * simd
+    check(g, seed=4, backpressure=0.4)
