@@ -153,3 +153,39 @@ def test_conv_folded_mac_unit_is_cycle_exact(pe, simd):
     check(g)
     assert op_of(node).parallelism(node)["multipliers"] == pe * simd
     check(g, seed=4, backpressure=0.4)
+
+
+# -- pooling ------------------------------------------------------------------------------------
+POOL_CASES = {
+    "max_k2_s2": ("MaxPool", (3, 6, 7), dict(kernel_shape=[2, 2], strides=[2, 2])),
+    "max_k3_pad_asym": ("MaxPool", (4, 5, 7), dict(kernel_shape=[3, 3], pads=[1, 0, 2, 1])),
+    "max_dilation2_ceil": ("MaxPool", (3, 7, 7), dict(kernel_shape=[2, 3], strides=[2, 2],
+                                                      dilations=[2, 1], ceil_mode=1)),
+    "max_1d": ("MaxPool", (3, 11), dict(kernel_shape=[3], strides=[2], pads=[1, 1])),
+    "avg_k2_s2": ("AveragePool", (3, 6, 7), dict(kernel_shape=[2, 2], strides=[2, 2])),
+    "avg_k3_pad_exclude": ("AveragePool", (3, 5, 7), dict(kernel_shape=[3, 3], pads=[1, 1, 1, 2])),
+    "avg_k3_pad_include": ("AveragePool", (3, 5, 7), dict(kernel_shape=[3, 2], pads=[1, 0, 0, 1],
+                                                          strides=[1, 2], count_include_pad=1)),
+    "avg_ceil": ("AveragePool", (2, 7, 6), dict(kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1)),
+    "avg_1d": ("AveragePool", (4, 10), dict(kernel_shape=[4], strides=[3], pads=[2, 1])),
+    "global_max": ("GlobalMaxPool", (5, 5, 7), {}),
+    "global_avg": ("GlobalAveragePool", (5, 5, 7), {}),
+    "global_avg_1d": ("GlobalAveragePool", (3, 9), {}),
+}
+
+
+def pool_graph(op, x_shape, cfg=None, opset=13, **attrs):
+    return build([helper.make_node(op, ["x"], ["y"], **attrs)], x_shape, cfg=cfg, opset=opset)
+
+
+@pytest.mark.parametrize("key", list(POOL_CASES))
+def test_pool(key):
+    op, x_shape, attrs = POOL_CASES[key]
+    check(pool_graph(op, x_shape, **attrs))
+
+
+@pytest.mark.parametrize("op", ["MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool"])
+def test_pool_backpressure_and_other_types(op):
+    attrs = {} if op.startswith("Global") else dict(kernel_shape=[3, 2], strides=[2, 1], pads=[1, 1, 1, 0])
+    cfg = {"Model": {"Precision": {"default": "ufixed<6,2,RND,SAT>", "result": "fixed<9,3,RND_CONV,SAT>"}}}
+    check(pool_graph(op, (3, 5, 6), cfg=cfg, **attrs), seed=5, backpressure=0.5)

@@ -23,27 +23,167 @@ Typed reference:
   (``count_include_pad=0`` next to the padding, ceil mode) the multiplier is an array over the
   output positions (``(1, *out)`` channels-first, ``(*out, 1)`` channels-last).
 
-Hardware: not yet (issue 4).
+Hardware (1D and 2D): a :class:`~hetero.hw.window.WindowGenerator` (padding with the type's
+minimum for MaxPool, with the zero point, i.e. 0 once centred, for AveragePool) and a
+:class:`WindowReduce` stage: a max tree, or the exact sum of ``raw - zero_point`` followed by
+the reference's requantization (:func:`~hetero.hw.requant_hw.requant_unit`; where the count
+varies by position, the output position selects one of the few distinct requantizations, found
+per row class and column class). Global pools need no window: :class:`FrameReduce` folds the
+image's beats into one accumulator per channel and emits one beat per image.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Callable
 
 import numpy as np
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Shape, Signal, Value
+from amaranth.lib import wiring
 
 from ..errors import UserError
 from ..fixed import type_for_range
-from ..ir import Node
+from ..hw.fixed_hw import shape_of
+from ..hw.requant_hw import requant_unit
+from ..hw.window import Chain, WindowGenerator, WindowGeometry, lanes_signature
+from ..ir import Graph, Node
 from ..onnx_import import CHANNELS_LAST_DOMAINS, attr, describe
 from ..quant import requant_to_fixed
-from .base import Op, register
+from .base import Cycles, Op, register
 from .conv import from_channels_first, geometry, join_shape, spatial_split, to_channels_first, windows
 from .reshape import mark_integer, pass_type
 
 
+# -- hardware building blocks -------------------------------------------------------------------
+def _widen(v: Value) -> Value:
+    """``v`` as a signed value (an unsigned one gains a zero sign bit)."""
+    v = Value.cast(v)
+    return v if v.shape().signed else Cat(v, Const(0, 1)).as_signed()
+
+
+def _tree(values: list, op: Callable) -> Value:
+    while len(values) > 1:
+        values = [op(values[k], values[k + 1]) for k in range(0, len(values) - 1, 2)] \
+            + ([values[-1]] if len(values) % 2 else [])
+    return values[0]
+
+
+def _max(a: Value, b: Value) -> Value:
+    return Mux(a > b, a, b)
+
+
+ChannelFn = Callable[[list, int, Value], Value]
+
+
+class WindowReduce(wiring.Component):
+    """Input: windows of ``taps*channels`` lanes in ``(tap, c)`` order; output: ``channels``
+    lanes, ``o[c] = fn(taps of channel c, c, cls)`` through one register stage, where ``cls``
+    is ``classes[p]`` for the ``p``-th window of the image (``classes``: a class per output row
+    and per output column, ``(row_ids, col_ids, table)`` with ``table[row_id][col_id]`` the
+    class; None: always 0). Latency 1, interval 1 per window."""
+
+    def __init__(self, in_shape: Shape, out_shape: Shape, channels: int, taps: int, fn: ChannelFn,
+                 classes: tuple | None = None):
+        self.channels, self.taps, self.fn, self.classes = channels, taps, fn, classes
+        super().__init__({"i": wiring.In(lanes_signature(in_shape, taps * channels)),
+                          "o": wiring.Out(lanes_signature(out_shape, channels))})
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        en = Signal()
+        m.d.comb += [en.eq(~self.o.valid | self.o.ready), self.i.ready.eq(en)]
+        cls = Const(0, 1)
+        if self.classes is not None:
+            row_ids, col_ids, table = self.classes
+            oy, ox = Signal(range(max(len(row_ids), 2))), Signal(range(max(len(col_ids), 2)))
+            with m.If(self.i.valid & en):
+                with m.If(ox == len(col_ids) - 1):
+                    m.d.sync += [ox.eq(0), oy.eq(Mux(oy == len(row_ids) - 1, 0, oy + 1))]
+                with m.Else():
+                    m.d.sync += ox.eq(ox + 1)
+            n_cls = max(max(r) for r in table) + 1
+            cls = Signal(range(max(n_cls, 2)))
+            rid = Array(Const(v, range(max(len(table), 2))) for v in row_ids)[oy]
+            cid = Array(Const(v, range(max(len(table[0]), 2))) for v in col_ids)[ox]
+            m.d.comb += cls.eq(Array(Array(Const(v, range(max(n_cls, 2))) for v in row) for row in table)[rid][cid])
+        with m.If(en):
+            m.d.sync += self.o.valid.eq(self.i.valid)
+            for c in range(self.channels):
+                taps = [self.i.payload[t * self.channels + c] for t in range(self.taps)]
+                m.d.sync += self.o.payload[c].eq(self.fn(taps, c, cls))
+        return m
+
+
+class FrameReduce(wiring.Component):
+    """Input: images of ``beats`` beats of ``channels`` lanes; output: one beat per image,
+    ``o[c] = final(acc, c)`` where ``acc = start(x_0[c])`` then ``acc = step(acc, x_k[c])`` over
+    the image's beats (an ``acc_shape`` register per channel). Latency ``beats``, interval
+    ``beats``."""
+
+    def __init__(self, in_shape: Shape, acc_shape: Shape, out_shape: Shape, channels: int, beats: int,
+                 start: Callable, step: Callable, final: Callable):
+        self.acc_shape, self.channels, self.beats = acc_shape, channels, beats
+        self.start, self.step, self.final = start, step, final
+        super().__init__({"i": wiring.In(lanes_signature(in_shape, channels)),
+                          "o": wiring.Out(lanes_signature(out_shape, channels))})
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        en, take = Signal(), Signal()
+        k = Signal(range(max(self.beats, 2)))
+        last = k == self.beats - 1
+        m.d.comb += [en.eq(~self.o.valid | self.o.ready), self.i.ready.eq(en),
+                     take.eq(self.i.valid & en)]
+        with m.If(en):
+            m.d.sync += self.o.valid.eq(take & last)
+        with m.If(take):
+            m.d.sync += k.eq(Mux(last, 0, k + 1))
+        for c in range(self.channels):
+            x = self.i.payload[c]
+            acc = Signal(self.acc_shape, name=f"acc_{c}")
+            nxt = Signal(self.acc_shape, name=f"next_{c}")
+            m.d.comb += nxt.eq(Mux(k == 0, self.start(x), self.step(acc, x)))
+            with m.If(take):
+                m.d.sync += acc.eq(nxt)
+                with m.If(last):
+                    m.d.sync += self.o.payload[c].eq(self.final(nxt, c))
+        return m
+
+
+def _position_classes(rq, out: tuple[int, ...]):
+    """(row_ids, col_ids, table, representatives) of a requantization whose multiplier and
+    offset vary over the output positions ``out`` (1D or 2D): rows (columns) with the same
+    values share an id; ``table[r][c]`` is a class, ``representatives[cls]`` a flat output
+    position of that class. None when one requantization serves every position."""
+    mult, add = np.asarray(rq.mult), np.asarray(rq.add)
+    if mult.size <= 1 and add.size <= 1:
+        return None
+    oh, ow = (1, out[0]) if len(out) == 1 else out
+    key = np.stack([np.broadcast_to(mult.reshape(-1) if mult.size > 1 else mult.reshape(()), (oh * ow,)),
+                    np.broadcast_to(add.reshape(-1) if add.size > 1 else add.reshape(()), (oh * ow,))],
+                   axis=-1).reshape(oh, ow, 2)
+    def ids(rows):
+        seen: dict = {}
+        return [seen.setdefault(r.tobytes(), len(seen)) for r in rows], seen
+    row_ids, rows = ids(key)
+    col_ids, cols = ids(key.transpose(1, 0, 2))
+    first_row = {v: k for k, v in reversed(list(enumerate(row_ids)))}
+    first_col = {v: k for k, v in reversed(list(enumerate(col_ids)))}
+    table, reps, seen = [], [], {}
+    for r in range(len(rows)):
+        line = []
+        for c in range(len(cols)):
+            y, x = first_row[r], first_col[c]
+            v = key[y, x].tobytes()
+            if v not in seen:
+                seen[v] = len(reps)
+                reps.append(y * ow + x)
+            line.append(seen[v])
+        table.append(line)
+    return row_ids, col_ids, table, reps
+
+
 class _Pool(Op):
-    hardware_note = "streaming pooling: issue 4"
 
     # -- import -------------------------------------------------------------------------------
     def import_onnx(self, node, ctx) -> None:
@@ -95,6 +235,50 @@ class _Pool(Op):
         n = len(node.attrs["kernel_shape"])
         return tuple(range(2 + n, 2 + 2 * n))
 
+    # -- hardware -----------------------------------------------------------------------------
+    def window_geometry(self, node: Node) -> WindowGeometry:
+        a = node.attrs
+        if len(a["kernel_shape"]) > 2:
+            raise UserError(f"{node.source}: {len(a['kernel_shape'])}D pooling; the hardware "
+                            "handles 1D and 2D")
+        return WindowGeometry.from_attrs(a["channels"], a["in_size"], a["kernel_shape"], a["strides"],
+                                         a["dilations"], a["pads"], a["out_size"], a["extra"])
+
+    def pad_raw(self, node: Node, graph: Graph) -> int:
+        raise NotImplementedError
+
+    def window_fn(self, node: Node, graph: Graph) -> tuple[ChannelFn, tuple | None]:
+        """The reducer of one channel's taps, and the position classes it needs."""
+        raise NotImplementedError
+
+    def frame_fns(self, node: Node, graph: Graph) -> tuple[Shape, Callable, Callable, Callable]:
+        """Accumulator shape, start, step and final functions of the global form."""
+        raise NotImplementedError
+
+    def hardware(self, node, graph):
+        a = node.attrs
+        t_in = graph.tensors[node.inputs[0]].dtype
+        t_out = graph.tensors[node.outputs[0]].dtype
+        if a["global"]:
+            acc, start, step, final = self.frame_fns(node, graph)
+            return FrameReduce(shape_of(t_in), acc, shape_of(t_out), a["channels"],
+                               int(np.prod(a["in_size"])), start, step, final)
+        geo = self.window_geometry(node)
+        fn, classes = self.window_fn(node, graph)
+        taps = geo.kernel[0] * geo.kernel[1]
+        return Chain(WindowGenerator(geo, shape_of(t_in), pad=self.pad_raw(node, graph)),
+                     WindowReduce(shape_of(t_in), shape_of(t_out), a["channels"], taps, fn, classes))
+
+    def cycles(self, node, graph):
+        a = node.attrs
+        if a["global"]:
+            beats = int(np.prod(a["in_size"]))
+            return Cycles(beats, beats)
+        return Cycles(*self.window_geometry(node).cycles(consumer_latency=1))
+
+    def parallelism(self, node):
+        return {"lanes": int(node.attrs["channels"]), "taps": int(np.prod(node.attrs["kernel_shape"]))}
+
 
 class MaxPool(_Pool):
     name = "MaxPool"
@@ -119,6 +303,15 @@ class MaxPool(_Pool):
             x = np.asarray(x).astype(np.int64, copy=False)
         y = self._windows(node, x, fill).max(axis=self._kernel_axes(node))
         return [from_channels_first(y, node.attrs["channels_last"])]
+
+    def pad_raw(self, node, graph):
+        return graph.tensors[node.inputs[0]].dtype.min_raw
+
+    def window_fn(self, node, graph):
+        return (lambda taps, c, cls: _tree(list(taps), _max)), None
+
+    def frame_fns(self, node, graph):
+        return (shape_of(graph.tensors[node.inputs[0]].dtype), lambda x: x, _max, lambda acc, c: acc)
 
 
 class AveragePool(_Pool):
@@ -180,6 +373,38 @@ class AveragePool(_Pool):
         centred = np.asarray(x).astype(np.int64) - t_in.zero_point
         s = from_channels_first(self._windows(node, centred, 0).sum(axis=axes), cl)
         return [node.attrs["requant"](s)]
+
+    def pad_raw(self, node, graph):
+        return graph.tensors[node.inputs[0]].zero_point  # 0 once centred
+
+    def _sum_range(self, node, graph, cells: int) -> tuple[int, int]:
+        t = graph.tensors[node.inputs[0]]
+        return cells * (t.dtype.min_raw - t.zero_point), cells * (t.dtype.max_raw - t.zero_point)
+
+    def _centred(self, node, graph) -> Callable[[Value], Value]:
+        z = graph.tensors[node.inputs[0]].zero_point
+        return (lambda x: _widen(x) - z) if z else _widen
+
+    def window_fn(self, node, graph):
+        rq = node.attrs["requant"]
+        lo, hi = self._sum_range(node, graph, int(np.prod(node.attrs["kernel_shape"])))
+        centred = self._centred(node, graph)
+        found = _position_classes(rq, node.attrs["out_size"])
+
+        def fn(taps, c, cls):
+            total = _tree([centred(t) for t in taps], lambda a, b: a + b)
+            if found is None:
+                return requant_unit(total, rq, 0, lo, hi)
+            return Array(requant_unit(total, rq, p, lo, hi) for p in found[3])[cls]
+
+        return fn, None if found is None else found[:3]
+
+    def frame_fns(self, node, graph):
+        rq = node.attrs["requant"]
+        lo, hi = self._sum_range(node, graph, int(np.prod(node.attrs["in_size"])))
+        centred = self._centred(node, graph)
+        acc = Shape.cast(range(lo, hi + 1))
+        return (acc, centred, lambda a, x: a + centred(x), lambda a, c: requant_unit(a, rq, 0, lo, hi))
 
 
 register(MaxPool())
