@@ -215,3 +215,57 @@ def test_full_table_of_a_wide_input_is_refused():
     g = build(VEC.format(body="y = Tanh(x)"))  # fixed<16,6>: 8519 entries
     with pytest.raises(UserError, match="Tanh node 'y'.*more than 4096 entries"):
         op_of(g.nodes[0]).hardware(g.nodes[0], g)
+
+
+# -- Add, Sub, Mul of two streams; bias Add ----------------------------------------------------
+
+TWO = """g (float[N, 3, 2, 3] x) => (float[N, 3, 2, 3] y) {{
+    r = Relu(x)
+    y = {op}(r, x)
+}}"""
+
+
+@pytest.mark.parametrize("op", ["Add", "Sub", "Mul"])
+def test_two_streams_plain_fixed_point_image(op):
+    cfg = {"Model": {"Precision": "fixed<10,4,RND,SAT>"},
+           "LayerName": {"r": {"Precision": {"result": "ufixed<6,2,TRN,SAT>"}},
+                         "y": {"Precision": {"result": "fixed<9,4,RND_CONV,SAT>"}}}}
+    g = build(TWO.format(op=op), cfg)
+    assert g.nodes[-1].inputs == ("r", "x")
+    check(g, op)
+
+
+def test_sub_and_mul_port_order():
+    """i0 is the node's first input: Sub(x, r) differs from Sub(r, x)."""
+    g = build(VEC.format(body="r = Relu(x) \n y = Sub(x, r)"))
+    assert g.nodes[-1].inputs == ("x", "r")
+    (x, r), y = check(g, "Sub", backpressure=0.6)
+    np.testing.assert_array_equal(y, np.clip(x - r, -2**15, 2**15 - 1))  # same types: x - r, saturated
+
+
+@pytest.mark.parametrize("op", ["Add", "Mul"])
+def test_residual_of_two_model_scales_requantizes(op):
+    g = build(f"""g (float[N, 3, 2, 3] x) => (float[N, 3, 2, 3] y) {{
+        a = QuantizeLinear(x, sa, za)
+        da = DequantizeLinear(a, sa, za)
+        b = QuantizeLinear(x, sb)
+        db = DequantizeLinear(b, sb)
+        y = {op}(da, db)
+    }}""", sa=np.float32(0.07), za=np.int8(3), sb=np.float32(0.011))
+    check(g, op)
+
+
+def test_bias_add_per_channel():
+    g = build(IMG.format(body="y = Add(x, bias)"), bias=np.array([0.5, -1.25, 3.0]).reshape(3, 1, 1))
+    assert "B" in g.nodes[0].params
+    check(g, "Add")
+    check(build(VEC.format(body="y = Add(x, bias)"), bias=np.linspace(-2, 2, 6)), "Add")
+
+
+def test_broadcasting_add_is_refused():
+    g = build("""g (float[N, 3, 1] x) => (float[N, 3, 3] y) {
+        t = Transpose<perm = [0, 2, 1]>(x)
+        y = Add(x, t)
+    }""")
+    with pytest.raises(UserError, match="broadcasting"):
+        op_of(g.nodes[-1]).hardware(g.nodes[-1], g)

@@ -13,6 +13,8 @@ know the beat count (each beat is computed alone); their cycle model does
 * :class:`LaneJoin`: several input streams whose beats move together (a beat leaves only when
   every input offers one; the top level adds the FIFOs that balance branches), ``o.payload =
   f(payloads)``, one register stage: same cycles.
+* :class:`Regroup`: a whole tensor collected and sent out in other beats (image to vector,
+  vector to image, transposes that move data between beats).
 * :class:`Passthrough`: a wire (reshapes that keep the beats): latency ``beats - 1``.
 
 Layouts: :func:`stream_layout` gives a tensor's :class:`~hetero.hw.stream.StreamLayout`;
@@ -25,7 +27,7 @@ from dataclasses import replace
 from typing import Callable, Sequence
 
 import numpy as np
-from amaranth.hdl import Module, Shape, Signal, Value
+from amaranth.hdl import Array, Module, Mux, Shape, Signal, Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -39,7 +41,8 @@ from .stream import StreamLayout, layout_of
 
 __all__ = ["lanes_stream", "stream_layout", "is_channels_last", "lane_values", "lane_requants",
            "centred_range", "stream_cycles",
-           "LaneMap", "LaneTable", "LaneJoin", "Passthrough"]
+           "LaneMap", "LaneTable", "LaneJoin", "Regroup", "regroup_source",
+           "Passthrough"]
 
 # ops whose output keeps its input's shape and layout (the stream layout passes through them)
 _LAYOUT_KEEPING = ("Relu", "LeakyRelu", "Clip", "Sigmoid", "Tanh", "Selu", "Elu", "Softplus",
@@ -186,6 +189,91 @@ class LaneJoin(wiring.Component):
             for k in range(self.out_lanes):
                 m.d.sync += self.o.payload[k].eq(self.fn(payloads, k))
         return m
+
+
+class Regroup(wiring.Component):
+    """A whole tensor regrouped into other beats: collects its ``in_beats`` beats, then emits
+    ``out_beats`` beats where output lane ``l`` of beat ``b`` is input element ``src[b][l]``
+    (``(beat, lane)`` of the input). The next tensor's first beat is taken with the last output
+    beat: latency and interval ``in_beats + out_beats - 1``. A register per element."""
+
+    def __init__(self, shape: Shape, in_beats: int, in_lanes: int, src: np.ndarray):
+        src = np.asarray(src)
+        self.in_beats, self.in_lanes = in_beats, in_lanes
+        self.out_beats, self.out_lanes = src.shape[0], src.shape[1]
+        self.src, self.shape = src, shape
+        super().__init__({"i": In(lanes_stream(shape, in_lanes)),
+                          "o": Out(lanes_stream(shape, self.out_lanes))})
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        buf = [[Signal(self.shape, name=f"buf_{b}_{k}") for k in range(self.in_lanes)]
+               for b in range(self.in_beats)]
+        n_in, n_out = self.in_beats, self.out_beats
+        count_in = Signal(range(max(2, n_in)))
+        count_out = Signal(range(max(2, n_out)))
+        full = Signal()
+        last_out = Signal()
+        m.d.comb += [last_out.eq(count_out == n_out - 1), self.o.valid.eq(full),
+                     self.i.ready.eq(~full | (self.o.ready & last_out))]
+        take = self.i.valid & self.i.ready
+        give = self.o.valid & self.o.ready
+        with m.If(take):
+            for b in range(n_in):
+                with m.If(count_in == b):
+                    m.d.sync += [buf[b][k].eq(self.i.payload[k]) for k in range(self.in_lanes)]
+            m.d.sync += count_in.eq(Mux(count_in == n_in - 1, 0, count_in + 1))
+        with m.If(give):
+            m.d.sync += count_out.eq(Mux(last_out, 0, count_out + 1))
+        with m.If(take & (count_in == n_in - 1)):
+            m.d.sync += full.eq(1)
+        with m.Elif(give & last_out):
+            m.d.sync += full.eq(0)
+        for k in range(self.out_lanes):
+            choices = [buf[int(self.src[b, k, 0])][int(self.src[b, k, 1])] for b in range(n_out)]
+            m.d.comb += self.o.payload[k].eq(choices[0] if n_out == 1 else Array(choices)[count_out])
+        return m
+
+
+def regroup_source(in_order: np.ndarray, out_order: np.ndarray, src_flat: np.ndarray) -> np.ndarray:
+    """For :class:`Regroup`: ``[out_beats, out_lanes, 2]`` input positions, from the stream
+    orders (:meth:`StreamLayout.order`) of input and output and ``src_flat`` (the input's flat
+    index of each output flat index)."""
+    where = np.empty((in_order.size, 2), dtype=np.int64)
+    b, k = np.indices(in_order.shape)
+    where[in_order.reshape(-1)] = np.stack([b.reshape(-1), k.reshape(-1)], axis=1)
+    return where[np.asarray(src_flat)[out_order]]
+
+
+def _moves(graph: Graph, node: Node, src_flat: np.ndarray):
+    t_in, t_out = graph.tensors[node.inputs[0]], graph.tensors[node.outputs[0]]
+    lin, lout = stream_layout(graph, node.inputs[0]), stream_layout(graph, node.outputs[0])
+    src = regroup_source(lin.order(t_in.shape), lout.order(t_out.shape), src_flat)
+    b, k = np.indices((lout.beats, lout.lanes))
+    wire = (lin.beats, lin.lanes) == (lout.beats, lout.lanes) and \
+        np.array_equal(src, np.stack([b, k], axis=-1))
+    return t_in, lin, lout, src, wire
+
+
+def movement_hardware(graph: Graph, node: Node, src_flat: np.ndarray) -> wiring.Component:
+    """Hardware of data movement (reshape, transpose): ``src_flat[j]`` is the input's flat
+    index of output flat index ``j``. A wire when every element keeps its beat and lane,
+    else a :class:`Regroup`."""
+    t_in, lin, lout, src, wire = _moves(graph, node, src_flat)
+    if wire:
+        return Passthrough(t_in.dtype, lin.lanes)
+    return Regroup(shape_of(t_in.dtype), lin.beats, lin.lanes, src)
+
+
+def movement_cycles(graph: Graph, node: Node, src_flat: np.ndarray):
+    """Cycles of :func:`movement_hardware`."""
+    t_in, lin, lout, src, wire = _moves(graph, node, src_flat)
+    if wire:
+        return stream_cycles(lin.beats, 0)
+    from ..ops.base import Cycles
+
+    n = lin.beats + lout.beats - 1
+    return Cycles(n, n)
 
 
 def _and(values: list) -> Value:

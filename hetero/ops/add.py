@@ -1,7 +1,8 @@
 """Add, Sub and Mul.
 
 * ``Add`` of a constant (a bias): params ``B``. After a Dense it is folded into the Dense's bias
-  by the ``fuse_epilogues`` pass; on its own it runs in the reference but has no hardware yet.
+  by the ``fuse_epilogues`` pass; on its own its hardware adds the bias per lane (one value per
+  channel), one register stage.
 * ``Add``, ``Sub`` and ``Mul`` of two computed tensors (a residual Add, a gate): no params, two
   inputs, ONNX (numpy) broadcasting between their per-inference shapes. Both inputs must have
   the same rank: with different ranks ONNX broadcasting would align the batch axis of one with
@@ -17,6 +18,11 @@ on the centred integers ``a - za``, ``b - zb`` with one rounding (the output typ
   (:func:`~hetero.quant.requant_to_fixed` on both ratios at once):
   ``round_shift(a * ma + b * mb, shift)`` (exact whenever the ratios are powers of two).
 * Mul: the integer product, with real scale ``sa * sb``, requantized the same way.
+
+Hardware of two tensors (:class:`~hetero.hw.common.LaneJoin`): ports ``i0``, ``i1`` in node input
+order, both streaming the same shape alike (no broadcasting); a beat is computed when both
+inputs offer one (the top level adds the FIFOs that balance the two branches), one register
+stage: latency and interval ``beats``.
 """
 
 from __future__ import annotations
@@ -26,6 +32,10 @@ from dataclasses import replace
 import numpy as np
 
 from ..errors import UserError
+from ..hw.common import LaneJoin, LaneMap, lane_values, stream_cycles, stream_layout
+from ..hw.fixed_hw import requantize as hw_requantize
+from ..hw.fixed_hw import shape_of
+from ..hw.requant_hw import requant_expr
 from ..fixed import FixedType, quantize, requantize
 from ..ir import Tensor
 from ..onnx_import import describe
@@ -111,6 +121,44 @@ class TwoTensorOp(Op):
                               in_bits=max(ta.dtype.width, tb.dtype.width) + 2)
         return [_final(rq)(a * rq.mult[0] + b * rq.mult[1])]
 
+    def hardware(self, node, graph):
+        ta, tb = (graph.tensors[i] for i in node.inputs)
+        t_out = graph.tensors[node.outputs[0]].dtype
+        la, lb = (stream_layout(graph, i) for i in node.inputs)
+        if ta.shape != tb.shape or la != lb:
+            raise UserError(f"{node.source}: no hardware for broadcasting shapes {list(ta.shape)} and "
+                            f"{list(tb.shape)}; both inputs must stream alike")
+        fn = self.lane_function(ta, tb, t_out)
+        return LaneJoin([shape_of(ta.dtype), shape_of(tb.dtype)], [la.lanes] * 2, shape_of(t_out),
+                        la.lanes, lambda ps, k: fn(ps[0][k], ps[1][k]))
+
+    def lane_function(self, ta: Tensor, tb: Tensor, t_out: FixedType):
+        """The reference's arithmetic on one lane of each input, as logic."""
+        za, zb = ta.zero_point, tb.zero_point
+        plain = ta.scale is None and tb.scale is None
+        fa, fb = ta.dtype.frac_bits, tb.dtype.frac_bits
+        if self.name == "Mul":
+            if plain:
+                return lambda a, b: hw_requantize((a - za) * (b - zb), fa + fb, t_out)
+            rq = requant_to_fixed(ta.real_scale * tb.real_scale / t_out.lsb, 0.0, t_out,
+                                  in_bits=ta.dtype.width + tb.dtype.width + 2)
+            return lambda a, b: requant_expr((a - za) * (b - zb), rq)
+        sign = -1 if self.name == "Sub" else 1
+        f = max(fa, fb)
+        if plain and max(ta.dtype.width + f - fa, tb.dtype.width + f - fb) + 1 < _MAX_BITS:
+            def aligned(a, b):
+                x, y = (a - za) << (f - fa), (b - zb) << (f - fb)
+                return hw_requantize(x - y if sign < 0 else x + y, f, t_out)
+
+            return aligned
+        rq = requant_to_fixed(np.array([ta.real_scale, tb.real_scale]) / t_out.lsb, 0.0, t_out,
+                              in_bits=max(ta.dtype.width, tb.dtype.width) + 2)
+        ma, mb = int(rq.mult[0]), sign * int(rq.mult[1])
+        return lambda a, b: requant_expr((a - za) * ma + (b - zb) * mb, _final(rq))
+
+    def cycles(self, node, graph):
+        return stream_cycles(stream_layout(graph, node.inputs[0]).beats)
+
 
 class Add(TwoTensorOp):
     name = "Add"
@@ -152,6 +200,23 @@ class Add(TwoTensorOp):
         frac = max(t_in.frac_bits, t_b.frac_bits)
         total = (inputs[0] << (frac - t_in.frac_bits)) + (node.params["B"] << (frac - t_b.frac_bits))
         return [requantize(total, frac, t_out)]
+
+    def hardware(self, node, graph):
+        if "B" not in node.params:
+            return super().hardware(node, graph)
+        t_in, t_out = graph.tensors[node.inputs[0]], graph.tensors[node.outputs[0]].dtype
+        t_b = node.types["bias"]
+        layout = stream_layout(graph, node.inputs[0])
+        bias = lane_values(node.params["B"], t_in.shape, layout, node, "the bias")
+        frac = max(t_in.dtype.frac_bits, t_b.frac_bits)
+        fi, fb = frac - t_in.dtype.frac_bits, frac - t_b.frac_bits
+        return LaneMap(shape_of(t_in.dtype), shape_of(t_out), layout.lanes,
+                       lambda x, k: hw_requantize((x << fi) + (int(bias[k]) << fb), frac, t_out))
+
+    def cycles(self, node, graph):
+        if "B" not in node.params:
+            return super().cycles(node, graph)
+        return stream_cycles(stream_layout(graph, node.inputs[0]).beats)
 
 
 class Sub(TwoTensorOp):

@@ -10,7 +10,12 @@ vanish at import; the others keep the batch axis and only rename the per-inferen
 * Flatten with ``axis`` k >= 1 gives ``[N * d1 * ... * d(k-1), dk * ...]``: that keeps the batch
   axis only when ``d1 * ... * d(k-1) == 1`` (always so for k = 1); otherwise it is refused.
 
-Typed: raw values, type, scale and zero point pass through. This module also holds the small
+Typed: raw values, type, scale and zero point pass through. Hardware
+(:func:`~hetero.hw.common.movement_hardware`): a wire where every element keeps its beat and
+lane (a vector to a vector, ``(C, H, W)`` to ``(C, H*W)``); otherwise the tensor is collected and
+sent in the new beats (:class:`~hetero.hw.common.Regroup`): an image to a vector is one beat
+whose lanes follow the IR's flat order (channels-first ``c*H*W + p``, channels-last ``p*C + c``),
+a vector to an image the reverse; latency and interval ``in_beats + out_beats - 1``. This module also holds the small
 helpers the other data-movement ops share (:func:`pass_type`, :func:`inference_axis`,
 :func:`onnx_opset`, :func:`mark_integer`).
 """
@@ -22,10 +27,10 @@ from dataclasses import replace
 import numpy as np
 
 from ..errors import UserError
-from ..hw.common import Passthrough
+from ..hw.common import movement_cycles, movement_hardware
 from ..ir import Tensor
 from ..onnx_import import attr, describe
-from .base import Cycles, Op, register
+from .base import Op, register
 
 
 def pass_type(out: Tensor, t: Tensor) -> Tensor:
@@ -160,11 +165,10 @@ class Reshape(Op):
         return [inputs[0].reshape((inputs[0].shape[0],) + shape)]
 
     def hardware(self, node, graph):
-        t = graph.tensors[node.inputs[0]]
-        return Passthrough(t.dtype, t.size)
+        return movement_hardware(graph, node, np.arange(graph.tensors[node.inputs[0]].size))
 
     def cycles(self, node, graph):
-        return Cycles(0, 1)
+        return movement_cycles(graph, node, np.arange(graph.tensors[node.inputs[0]].size))
 
 
 register(Reshape())

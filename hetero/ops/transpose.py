@@ -1,6 +1,10 @@
 """Transpose: a permutation of the per-inference axes. ``attrs["perm"]`` is the per-inference
 permutation (ONNX perm minus one, batch dropped); an identity permutation vanishes at import.
-Typed: raw values, type, scale and zero point pass through. No hardware yet.
+Typed: raw values, type, scale and zero point pass through. Hardware
+(:func:`~hetero.hw.common.movement_hardware`): a wire when the permutation keeps every element's
+beat and lane (e.g. channels-last ``(H, W, C)`` to channels-first ``(C, H, W)`` when the tensors'
+layouts say so), else the whole tensor is collected and re-sent
+(:class:`~hetero.hw.common.Regroup`, latency and interval ``in_beats + out_beats - 1``).
 
 A Transpose that moves the batch axis (``perm[0] != 0``) cannot exist in the IR, whose shapes
 are per inference. Exporters write one around per-channel ops, though: Keras's BatchNormalization
@@ -28,6 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import UserError
+from ..hw.common import movement_cycles, movement_hardware
 from ..onnx_import import attr, describe
 from .base import Op, register
 from .reshape import mark_integer, pass_type
@@ -221,7 +226,17 @@ class Transpose(Op):
 
     def hardware(self, node, graph):
         self._refuse_placeholder(node)
-        return super().hardware(node, graph)
+        return movement_hardware(graph, node, self._source(node, graph))
+
+    def cycles(self, node, graph):
+        self._refuse_placeholder(node)
+        return movement_cycles(graph, node, self._source(node, graph))
+
+    @staticmethod
+    def _source(node, graph) -> np.ndarray:
+        """The input's flat index of every output flat index."""
+        shape = graph.tensors[node.inputs[0]].shape
+        return np.transpose(np.arange(int(np.prod(shape))).reshape(shape), node.attrs["perm"]).reshape(-1)
 
     @staticmethod
     def _refuse_placeholder(node) -> None:
