@@ -4,7 +4,13 @@ one; the batch axis is refused, and so are constant inputs).
 Typed: inputs of one type (FixedType, scale and zero point all equal) pass their raw values and
 type through; otherwise each input is converted exactly to the config's ``result`` type
 (:func:`hetero.ops.add.to_type`: a shift for plain fixed point, an integer requantization for a
-model scale) and the output has that type. No hardware yet."""
+model scale) and the output has that type.
+
+Hardware (:class:`~hetero.hw.common.LaneJoin`, ports ``i0``, ``i1``, ... in node input order):
+along the lanes only: the channels of an image (lanes of ``i0``, then ``i1``, ...) or the one
+axis of a vector (1-beat tensors); a beat leaves when every input offers one (the top level adds
+the FIFOs that balance the branches), each lane converted as the reference does, one register
+stage: latency and interval ``beats``. Other axes are refused."""
 
 from __future__ import annotations
 
@@ -14,6 +20,11 @@ import numpy as np
 
 from ..errors import UserError
 from ..onnx_import import attr, describe
+from ..hw.common import LaneJoin, is_channels_last, stream_cycles, stream_layout
+from ..hw.fixed_hw import requantize as hw_requantize
+from ..hw.fixed_hw import shape_of
+from ..hw.requant_hw import requant_expr
+from ..quant import requant_to_fixed
 from .add import to_type
 from .base import Op, register
 from .reshape import inference_axis, mark_integer, pass_type
@@ -64,6 +75,33 @@ class Concat(Op):
             return [np.concatenate(inputs, axis=axis)]
         parts = [to_type(x, graph.tensors[name], t_out.dtype) for x, name in zip(inputs, node.inputs)]
         return [np.concatenate(parts, axis=axis)]
+
+    def hardware(self, node, graph):
+        ts = [graph.tensors[i] for i in node.inputs]
+        t_out = graph.tensors[node.outputs[0]]
+        rank = len(t_out.shape)
+        lane_axis = rank - 1 if rank > 1 and is_channels_last(graph, node.outputs[0]) else 0
+        lays = [stream_layout(graph, i) for i in node.inputs]
+        if node.attrs["axis"] != lane_axis or len({lay.beats for lay in lays}) != 1:
+            raise UserError(f"{node.source}: hardware concatenates along the channels (stream "
+                            f"lanes, axis {lane_axis + 1}) only, not axis {node.attrs['axis'] + 1}")
+        convert = node.attrs.get("convert")
+        fns = [_converter(t, t_out.dtype) if convert else (lambda x: x) for t in ts]
+        where = [(j, k) for j, lay in enumerate(lays) for k in range(lay.lanes)]
+        return LaneJoin([shape_of(t.dtype) for t in ts], [lay.lanes for lay in lays],
+                        shape_of(t_out.dtype), len(where),
+                        lambda ps, k: fns[where[k][0]](ps[where[k][0]][where[k][1]]))
+
+    def cycles(self, node, graph):
+        return stream_cycles(stream_layout(graph, node.outputs[0]).beats)
+
+
+def _converter(t, t_out):
+    """:func:`~hetero.ops.add.to_type` as logic on one lane."""
+    if t.scale is None and not t.zero_point:
+        return lambda x: hw_requantize(x, t.dtype.frac_bits, t_out)
+    rq = requant_to_fixed(t.real_scale / t_out.lsb, 0.0, t_out, in_bits=t.dtype.width + 1)
+    return lambda x: requant_expr(x - t.zero_point, rq)
 
 
 register(Concat())
