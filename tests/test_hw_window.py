@@ -189,3 +189,24 @@ def test_pool_backpressure_and_other_types(op):
     attrs = {} if op.startswith("Global") else dict(kernel_shape=[3, 2], strides=[2, 1], pads=[1, 1, 1, 0])
     cfg = {"Model": {"Precision": {"default": "ufixed<6,2,RND,SAT>", "result": "fixed<9,3,RND_CONV,SAT>"}}}
     check(pool_graph(op, (3, 5, 6), cfg=cfg, **attrs), seed=5, backpressure=0.5)
+
+
+# -- Pad ----------------------------------------------------------------------------------------
+PAD_CASES = {  # x_shape, pads (batch axis included, ONNX order), constant value
+    "2d_asym": ((3, 5, 7), [0, 0, 1, 0, 0, 0, 2, 3], 0.0),
+    "2d_value": ((2, 5, 4), [0, 0, 0, 2, 0, 0, 1, 0], 1.25),
+    "channels_and_rows": ((3, 4, 5), [0, 1, 1, 0, 0, 2, 0, 0], -0.5),
+    "channels_only": ((3, 4, 5), [0, 2, 0, 0, 0, 1, 0, 0], 0.0),
+    "1d": ((4, 9), [0, 0, 2, 0, 0, 1], 0.0),
+    "vector": ((5,), [0, 1, 0, 2], 0.75),
+}
+
+
+@pytest.mark.parametrize("key", list(PAD_CASES))
+def test_pad(key):
+    x_shape, pads, value = PAD_CASES[key]
+    node = helper.make_node("Pad", ["x", "pads", "value"], ["y"], mode="constant")
+    g = build([node], x_shape, {"pads": np.array(pads, dtype=np.int64), "value": np.float32(value)})
+    check(g)
+    if key == "2d_asym":
+        check(g, seed=6, backpressure=0.5)

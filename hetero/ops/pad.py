@@ -6,19 +6,60 @@ positive pads). ``attrs``: ``begin``/``end`` per per-inference axis, ``mode``, `
 
 Typed: raw values, type, scale and zero point pass through; the constant value becomes the raw
 value of the tensor's type nearest to it (:func:`hetero.ops.clip.raw_value`; zero is exact:
-the zero point). No hardware yet."""
+the zero point).
+
+Hardware (mode ``constant``, pads >= 0, up to two spatial axes): padding along the spatial axes
+is a :class:`~hetero.hw.window.WindowGenerator` with a 1x1 kernel (it scans the padded image and
+emits every cell, input or padding); padding along the channel axis inserts constant lanes
+(:class:`LaneSelect`, wires only). Cycles: the generator's (one cycle per padded cell).
+"""
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
+from amaranth.hdl import Module, Shape
+from amaranth.lib import wiring
 
 from ..errors import UserError
+from ..hw.common import stream_layout
+from ..hw.fixed_hw import shape_of
+from ..hw.window import Chain, WindowGenerator, WindowGeometry, lanes_signature
 from ..onnx_import import attr, describe
-from .base import Op, register
+from .base import Cycles, Op, register
 from .clip import raw_value
 from .reshape import inference_axis, mark_integer, pass_type
 
 MODES = ("constant", "reflect", "edge", "wrap")
+
+
+class LaneSelect(wiring.Component):
+    """Wires: ``o[k] = i[src[k]]``, or the constant ``fill`` where ``src[k] < 0``, on every
+    beat (no register: latency ``beats - 1``, interval ``beats``)."""
+
+    def __init__(self, shape: Shape, in_lanes: int, src: Sequence[int], fill: int = 0):
+        self.src, self.fill = tuple(int(k) for k in src), int(fill)
+        super().__init__({"i": wiring.In(lanes_signature(shape, in_lanes)),
+                          "o": wiring.Out(lanes_signature(shape, len(self.src)))})
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        m.d.comb += [self.o.valid.eq(self.i.valid), self.i.ready.eq(self.o.ready)]
+        for k, j in enumerate(self.src):
+            m.d.comb += self.o.payload[k].eq(self.i.payload[j] if j >= 0 else self.fill)
+        return m
+
+
+def split_axes(graph, name: str) -> tuple[int, list[int]]:
+    """(channel axis, spatial axes) of tensor ``name`` as it streams (channel axis -1: a
+    vector, one beat)."""
+    rank = len(graph.tensors[name].shape)
+    if rank <= 1:
+        return (0 if rank else -1), []
+    if stream_layout(graph, name).channels_last:
+        return rank - 1, list(range(rank - 1))
+    return 0, list(range(1, rank))
 
 
 class Pad(Op):
@@ -96,6 +137,52 @@ class Pad(Op):
         typed = graph.tensors[node.inputs[0]].dtype is not None
         value = node.attrs["raw_value"] if typed else node.attrs["value"]
         return [np.pad(x, widths, mode="constant", constant_values=value)]
+
+    # -- hardware -----------------------------------------------------------------------------
+    def _check_hw(self, node, graph) -> tuple[int, list[int]]:
+        a = node.attrs
+        if a["mode"] != "constant" or min(a["begin"] + a["end"]) < 0:
+            raise UserError(f"{node.source}: no hardware for mode '{a['mode']}' or negative pads "
+                            "(cropping); only constant padding")
+        ch, spatial = split_axes(graph, node.inputs[0])
+        if len(spatial) > 2:
+            raise UserError(f"{node.source}: padding {len(spatial)} spatial axes; the hardware "
+                            "handles 1D and 2D")
+        return ch, spatial
+
+    def _geometry(self, node, graph, ch: int, spatial: list[int]) -> WindowGeometry | None:
+        a = node.attrs
+        if not spatial or not any(a["begin"][k] or a["end"][k] for k in spatial):
+            return None
+        shape = graph.tensors[node.inputs[0]].shape
+        n = len(spatial)
+        return WindowGeometry.from_attrs(shape[ch], [shape[k] for k in spatial], (1,) * n, (1,) * n,
+                                         (1,) * n, [a["begin"][k] for k in spatial] + [a["end"][k] for k in spatial],
+                                         [graph.tensors[node.outputs[0]].shape[k] for k in spatial])
+
+    def hardware(self, node, graph):
+        ch, spatial = self._check_hw(node, graph)
+        t = graph.tensors[node.inputs[0]]
+        lane = shape_of(t.dtype)
+        value = node.attrs["raw_value"]
+        stages = []
+        c_in = t.shape[ch] if ch >= 0 else 1
+        geo = self._geometry(node, graph, ch, spatial)
+        if geo is not None:
+            stages.append(WindowGenerator(geo, lane, pad=value))
+        b, e = (node.attrs["begin"][ch], node.attrs["end"][ch]) if ch >= 0 else (0, 0)
+        src = [-1] * b + list(range(c_in)) + [-1] * e
+        if b or e or not stages:
+            stages.append(LaneSelect(lane, c_in, src, value))
+        return stages[0] if len(stages) == 1 else Chain(*stages)
+
+    def cycles(self, node, graph):
+        ch, spatial = self._check_hw(node, graph)
+        geo = self._geometry(node, graph, ch, spatial)
+        if geo is None:
+            beats = stream_layout(graph, node.inputs[0]).beats
+            return Cycles(beats - 1, beats)
+        return Cycles(*geo.cycles())
 
 
 register(Pad())
