@@ -210,3 +210,26 @@ def test_pad(key):
     check(g)
     if key == "2d_asym":
         check(g, seed=6, backpressure=0.5)
+
+
+# -- Resize nearest -----------------------------------------------------------------------------
+RESIZE_CASES = {  # x_shape, scales (batch axis included) or sizes, attributes
+    "up2": ((3, 4, 5), dict(scales=[1, 1, 2, 2]), {}),
+    "up_rows_only": ((2, 3, 4), dict(scales=[1, 1, 3, 1]), dict(nearest_mode="floor")),
+    "sizes_odd": ((3, 5, 7), dict(sizes=[1, 3, 8, 10]), {}),
+    "down": ((2, 6, 7), dict(sizes=[1, 2, 4, 3]), dict(coordinate_transformation_mode="asymmetric")),
+    "mixed": ((2, 5, 4), dict(sizes=[1, 2, 3, 9]), dict(coordinate_transformation_mode="align_corners")),
+    "channels": ((3, 4, 5), dict(scales=[1, 2, 1, 1]), {}),
+    "1d": ((3, 6), dict(scales=[1, 1, 2.5]), {}),
+}
+
+
+@pytest.mark.parametrize("key", list(RESIZE_CASES))
+def test_resize_nearest(key):
+    x_shape, given, attrs = RESIZE_CASES[key]
+    inits = {k: np.array(v, dtype=np.float32 if k == "scales" else np.int64) for k, v in given.items()}
+    ins = ["x", "", "scales"] if "scales" in given else ["x", "", "", "sizes"]
+    g = build([helper.make_node("Resize", ins, ["y"], mode="nearest", **attrs)], x_shape, inits)
+    check(g)
+    if key in ("up2", "down"):
+        check(g, seed=7, backpressure=0.5)

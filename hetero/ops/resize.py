@@ -15,17 +15,30 @@ indices, or None where the axis keeps its size) exactly as ``onnx.reference`` co
   behaviour; onnx.reference only knows integer upsampling factors there, where both agree).
 
 The batch axis must keep its scale 1; in ``sizes`` its entry is ignored (exporters fold it from
-the shape of a batch of 1). Typed: raw values, type, scale and zero point pass through. No
-hardware yet.
+the shape of a batch of 1). Typed: raw values, type, scale and zero point pass through.
+
+Hardware (up to two spatial axes): :class:`NearestRows` repeats and drops pixels and rows of
+the pixel stream (the source indices of nearest resizing never decrease), keeping the current
+input row in a line buffer (:class:`~amaranth.lib.memory.Memory`, synchronous read) for the
+repeated rows; resizing the channel axis picks lanes
+(:class:`~hetero.ops.pad.LaneSelect`, wires). Cycles: :func:`nearest_events`.
 """
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
+from amaranth.hdl import Array, Const, Module, Mux, Shape, Signal
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
 
 from ..errors import UserError
+from ..hw.fixed_hw import shape_of
+from ..hw.window import Chain, lanes_signature
 from ..onnx_import import attr, describe
-from .base import Op, register
+from .base import Cycles, Op, register
+from .pad import LaneSelect, split_axes
 from .reshape import mark_integer, onnx_opset, pass_type
 
 COORDINATE_MODES = ("half_pixel", "asymmetric", "pytorch_half_pixel", "align_corners",
@@ -78,6 +91,114 @@ def nearest_indices(n_in: int, n_out: int, scale: float, coordinate_mode: str,
         raise ValueError(nearest_mode)
     idx = fl.astype(np.int64) + (up & ~exact)
     return np.clip(idx, 0, n_in - 1)
+
+
+def _repeats(index: Sequence[int], n_in: int) -> list[int]:
+    """How many output positions copy each of the ``n_in`` sources."""
+    return [int(v) for v in np.bincount(np.asarray(index, dtype=np.int64), minlength=n_in)]
+
+
+def nearest_events(rows: Sequence[int], cols: Sequence[int], h: int, w: int) -> tuple[int, int]:
+    """(cycle the last output beat of an image is offered, cycles per image) of
+    :class:`NearestRows` with source rows ``rows`` and columns ``cols``, inputs offered in every
+    cycle and the output always ready: each step below takes one cycle.
+
+    Per input row ``y`` copied ``ry`` times: if ``ry == 0``, one step per pixel (taken, dropped);
+    else one step per pixel copied ``rx`` times (``max(rx, 1)`` steps: the first takes it), then
+    ``ry - 1`` replays of the output row from the line buffer (``len(cols)`` steps each).
+    """
+    ry, rx = _repeats(rows, h), _repeats(cols, w)
+    t, last = 0, 0
+    for y in range(h):
+        if ry[y] == 0:
+            t += w
+            continue
+        for x in range(w):
+            t += max(rx[x], 1)
+            if rx[x]:
+                last = t
+        t += (ry[y] - 1) * len(cols)
+        if ry[y] > 1:
+            last = t
+    return last, t
+
+
+class NearestRows(wiring.Component):
+    """Nearest resizing of a ``h x w`` image of ``channels`` lanes: output pixel ``(oy, ox)``
+    is input pixel ``(rows[oy], cols[ox])`` (both sequences non-decreasing). See
+    :func:`nearest_events` for the schedule. Every step advances on ``en = ~o.valid | o.ready``;
+    the output register is the line buffer's read register when a row is replayed."""
+
+    def __init__(self, shape: Shape, channels: int, h: int, w: int, rows: Sequence[int],
+                 cols: Sequence[int]):
+        self.h, self.w, self.rows, self.cols = h, w, tuple(rows), tuple(cols)
+        self.pix = Shape.cast(shape).width * channels
+        super().__init__({"i": wiring.In(lanes_signature(shape, channels)),
+                          "o": wiring.Out(lanes_signature(shape, channels))})
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        h, w, cols = self.h, self.w, self.cols
+        ry, rx = _repeats(self.rows, h), _repeats(cols, w)
+        n_out = len(cols)
+
+        def table(values, index):
+            values = list(values)
+            if len(values) == 1:
+                return Const(values[0], range(values[0] + 1))
+            return Array(Const(v, range(max(values) + 1)) for v in values)[index]
+
+        y, x = Signal(range(max(h, 2))), Signal(range(max(w, 2)))
+        j = Signal(range(max(max(rx), 2)))  # copy of the current pixel
+        p = Signal(range(max(max(ry), 2)))  # 0: streaming pass; k > 0: k-th replay
+        ox = Signal(range(max(n_out, 2)))
+        rep_y, rep_x = table(ry, y), table(rx, x)
+        replay = p != 0
+        consume = ~replay & (j == 0)
+        emit = replay | ((rep_y != 0) & (rep_x != 0))
+        en, adv = Signal(), Signal()
+        m.d.comb += [en.eq(~self.o.valid | self.o.ready),
+                     adv.eq(en & (~consume | self.i.valid)),
+                     self.i.ready.eq(en & consume)]
+
+        m.submodules.line = line = Memory(shape=self.pix, depth=max(w, 2), init=[])
+        wr, rd = line.write_port(), line.read_port(domain="sync")
+        hold = Signal(self.pix)
+        out_reg, from_mem = Signal(self.pix), Signal()
+        pixel = Mux(consume, self.i.payload.as_value(), hold)
+        m.d.comb += [wr.addr.eq(x), wr.data.eq(self.i.payload.as_value()), wr.en.eq(adv & consume),
+                     rd.addr.eq(table(cols, ox)), rd.en.eq(adv),
+                     self.o.payload.as_value().eq(Mux(from_mem, rd.data, out_reg))]
+        with m.If(en):
+            m.d.sync += self.o.valid.eq(adv & emit)
+        with m.If(adv):
+            m.d.sync += [from_mem.eq(replay), out_reg.eq(pixel)]
+            with m.If(consume):
+                m.d.sync += hold.eq(self.i.payload.as_value())
+
+            def next_row():
+                m.d.sync += [p.eq(0), y.eq(Mux(y == h - 1, 0, y + 1))]
+
+            with m.If(replay):
+                with m.If(ox == n_out - 1):
+                    m.d.sync += [ox.eq(0), p.eq(p + 1)]
+                    with m.If(p + 1 == rep_y):
+                        next_row()
+                with m.Else():
+                    m.d.sync += ox.eq(ox + 1)
+            with m.Elif((rep_y != 0) & (j + 1 < rep_x)):
+                m.d.sync += j.eq(j + 1)
+            with m.Else():
+                m.d.sync += j.eq(0)
+                with m.If(x == w - 1):
+                    m.d.sync += x.eq(0)
+                    with m.If(rep_y > 1):
+                        m.d.sync += p.eq(1)
+                    with m.Else():
+                        next_row()
+                with m.Else():
+                    m.d.sync += x.eq(x + 1)
+        return m
 
 
 class Resize(Op):
@@ -178,6 +299,48 @@ class Resize(Op):
             if idx is not None:
                 y = np.take(y, np.asarray(idx, dtype=np.intp), axis=axis + 1)
         return [y]
+
+    # -- hardware -----------------------------------------------------------------------------
+    def _plan(self, node, graph):
+        """(channel axis, in/out (h, w), rows, cols) of the spatial part, or None."""
+        index = node.attrs["index"]
+        ch, spatial = split_axes(graph, node.inputs[0])
+        if len(spatial) > 2:
+            raise UserError(f"{node.source}: resizing {len(spatial)} spatial axes; the hardware "
+                            "handles 1D and 2D")
+        if not any(index[k] is not None for k in spatial):
+            return ch, None
+        shape = graph.tensors[node.inputs[0]].shape
+        sizes = [shape[k] for k in spatial]
+        idx = [list(index[k]) if index[k] is not None else list(range(shape[k])) for k in spatial]
+        if len(spatial) == 1:
+            sizes, idx = [1] + sizes, [[0]] + idx
+        for v in idx:
+            if any(b < a for a, b in zip(v, v[1:])):
+                raise UserError(f"{node.source}: source indices decrease; no hardware")
+        return ch, (sizes[0], sizes[1], idx[0], idx[1])
+
+    def hardware(self, node, graph):
+        ch, plan = self._plan(node, graph)
+        t = graph.tensors[node.inputs[0]]
+        lane = shape_of(t.dtype)
+        c_in = t.shape[ch] if ch >= 0 else 1
+        stages = []
+        if plan is not None:
+            stages.append(NearestRows(lane, c_in, *plan))
+        src = node.attrs["index"][ch] if ch >= 0 else None
+        if src is not None or not stages:
+            stages.append(LaneSelect(lane, c_in, src if src is not None else range(c_in)))
+        return stages[0] if len(stages) == 1 else Chain(*stages)
+
+    def cycles(self, node, graph):
+        ch, plan = self._plan(node, graph)
+        if plan is None:
+            beats = int(np.prod(graph.tensors[node.inputs[0]].shape)) // (graph.tensors[node.inputs[0]].shape[ch] if ch >= 0 else 1)
+            return Cycles(beats - 1, beats)
+        h, w, rows, cols = plan
+        last, total = nearest_events(rows, cols, h, w)
+        return Cycles(last, total)
 
 
 register(Resize())
