@@ -57,6 +57,17 @@ def grid_weights(w: np.ndarray, out_axis: int, max_int: int = 1 << 15):
     return {"Wq": np.moveaxis(ints, 0, out_axis).astype(np.int64), "w_scale": scales}
 
 
+def is_bipolar(graph: Graph, name: str) -> bool:
+    """Whether tensor ``name`` holds only -1 and +1: a bipolar quantizer's output (a layer's
+    fused one, a Quantize node's, or a graph input's declared quantizer)."""
+    producer = graph.producer(name)
+    if producer is None:
+        spec = graph.tensors[name].quant
+    else:
+        spec = producer.attrs.get("out_spec") if producer.op != "Quantize" else producer.attrs.get("spec")
+    return spec is not None and getattr(spec, "kind", None) == "bipolar"
+
+
 class MacOp(Op):
     """Base of Dense and Conv. Subclasses define :meth:`linear`, :meth:`channel_shape` and
     ``weight_out_axis`` (the axis of ``W`` that indexes output channels)."""
@@ -240,33 +251,48 @@ class MacOp(Op):
         return max(1, min(pe, n_out)), max(1, min(simd, n_in))
 
     def mac_hardware(self, node: Node, graph: Graph, w: np.ndarray | None = None):
-        """A ``wiring.Component`` with stream ports ``i`` (one beat of ``n_in`` raw input values,
-        zero point included: one vector) and ``o`` (one beat of ``n_out`` raw values of the
-        layer's output type) computing the whole layer, epilogue included, on each beat
-        independently. ``w`` [n_in, n_out] overrides the integer weights (default
-        :meth:`mac_weights`)."""
-        from .gemm import DenseHW
+        """A ``wiring.Component`` (:class:`~hetero.hw.mvau.MVAU`) with stream ports ``i`` (one
+        beat of ``n_in`` raw input values, zero point included: one vector) and ``o`` (one beat
+        of ``n_out`` raw values of the layer's output type) computing the whole layer, epilogue
+        included, on each beat independently, exactly as :meth:`reference` does. ``w``
+        [n_in, n_out] overrides the integer weights (default :meth:`mac_weights`)."""
+        from ..hw.mvau import MVAU, PlainEpilogue, RequantEpilogue, dot_ranges
 
         w = self.mac_weights(node) if w is None else np.asarray(w, dtype=np.int64)
-        if "requant" in node.attrs:
-            raise UserError(f"{node.source}: no hardware yet for a layer requantized onto a model "
-                            "quantizer's scale (integer multiplier); issue 4")
-        pe, simd = self.pe_simd(node, *w.shape)
-        return DenseHW(w, node.params["b"], graph.tensors[node.inputs[0]].dtype,
-                       node.types["weight"], node.types["bias"], node.types["sum"],
-                       node.types["accum"], graph.tensors[node.outputs[0]].dtype, pe, simd)
+        n_in, n_out = w.shape
+        t_in = graph.tensors[node.inputs[0]]
+        t_out = graph.tensors[node.outputs[0]].dtype
+        pe, simd = self.pe_simd(node, n_in, n_out)
+        if "requant" not in node.attrs:
+            t_x, t_b, t_sum = t_in.dtype, node.types["bias"], node.types["sum"]
+            b = np.asarray(node.params["b"], dtype=np.int64).reshape(-1)
+            epi = PlainEpilogue(tuple(int(v) << (t_sum.frac_bits - t_b.frac_bits) for v in b),
+                                t_sum.frac_bits - t_x.frac_bits - node.types["weight"].frac_bits,
+                                t_sum, node.types["accum"], t_out)
+            return MVAU(w, t_x, t_out, epi, pe, simd)
+        bipolar_in = is_bipolar(graph, node.inputs[0])
+        x_range = (-1, 1) if bipolar_in else (t_in.dtype.min_raw, t_in.dtype.max_raw)
+        xnor = bipolar_in and bool(np.all(np.abs(w) == 1))
+        d_lo, d_hi = dot_ranges(w, x_range, xnor)
+        if xnor:  # x @ w == 2 * agreements - n_in
+            alpha, beta = 2, tuple([-n_in] * n_out)
+        else:  # the zero point folds into the offset: (x - z) @ w == x @ w - z * sum(w)
+            alpha, beta = 1, tuple(int(v) for v in -t_in.zero_point * w.sum(axis=0))
+        spec = node.attrs.get("out_spec")
+        epi = RequantEpilogue(node.attrs["requant"], alpha, beta, tuple(d_lo), tuple(d_hi),
+                              relu=bool(node.attrs.get("relu")) and spec is None,
+                              bipolar=spec is not None and spec.kind == "bipolar", t_out=t_out)
+        return MVAU(w, t_in.dtype, t_out, epi, pe, simd, x_range=x_range, xnor=xnor)
 
     def mac_cycles(self, node: Node, graph: Graph, n_in: int | None = None,
                    n_out: int | None = None) -> Cycles:
         """Latency and interval of :meth:`mac_hardware`'s unit for one vector (``n_in`` and
         ``n_out`` default to the weight matrix's shape)."""
-        import math
+        from ..hw.mvau import mvau_cycles
 
         if n_in is None or n_out is None:
             n_in, n_out = self.mac_weights(node).shape
-        pe, simd = self.pe_simd(node, n_in, n_out)
-        f = math.ceil(n_out / pe) * math.ceil(n_in / simd)
-        return Cycles(2, 1) if f == 1 else Cycles(f + 3, f)
+        return Cycles(*mvau_cycles(n_in, n_out, *self.pe_simd(node, n_in, n_out)))
 
     # -- epilogue fusion ----------------------------------------------------------------------
     def fuse_scale_shift(self, node: Node, a: np.ndarray, b: np.ndarray) -> Node:

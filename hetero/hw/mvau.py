@@ -1,0 +1,403 @@
+"""The matrix-vector-activation unit (MVAU): ``o = epilogue(i @ W)`` on one vector per beat,
+the hardware of every MAC layer (Dense directly, Conv on the windows of its input).
+
+Ports: ``i``, one beat of ``n_in`` raw input values; ``o``, one beat of ``n_out`` raw output
+values. Each beat is an independent vector.
+
+Folding (FINN's PE/SIMD): ``pe`` output channels x ``simd`` inputs per step, so one vector takes
+``F = ceil(n_out/pe) * ceil(n_in/simd)`` steps. With ``F == 1`` the weights are constants
+folded into the logic and the unit is a two-stage pipeline taking a vector every cycle
+(latency 2). With ``F > 1`` the weights sit in a ROM (:class:`~amaranth.lib.memory.Memory`,
+one word of ``pe*simd`` weights per step, read synchronously; synthesis maps it to block or
+distributed RAM), the vector waits in a buffer while the steps run, and the next vector is
+accepted during the last step: interval ``F``, latency ``F + 3``. All stages advance together on
+``en = ~o.valid | o.ready``.
+
+Each step computes, per PE, the integer dot product ``D`` of the simd inputs with their weights
+(:mod:`hetero.hw.arith`: shift-adds for constant weights, partial products for narrow ROM
+weights, XNOR-popcount when inputs and weights are both +-1, a DSP multiplier otherwise) and
+accumulates it over the input groups; the epilogue then maps ``D`` to the output:
+
+* :class:`PlainEpilogue`: hls4ml's fixed point, ``requant(requant(D << shift + bias, accum),
+  result)``;
+* :class:`RequantEpilogue`: the model-quantized layer, one :class:`~hetero.quant.Requant` per
+  output channel rewritten onto ``D`` (the input zero point, the XNOR encoding and a fused ReLU
+  folded into its constants), built as comparators (FINN's multi-threshold) when the output has
+  few levels, else as a multiplier and a rounding shift.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from amaranth.hdl import Array, Const, Module, Mux, Shape, Signal, Value, signed, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from ..fixed import FixedType
+from ..quant import Requant
+from .arith import const_mul, popcount, sum_tree, var_mul
+from .fixed_hw import requantize as fixed_requantize
+from .fixed_hw import shape_of, vector_stream
+from .requant_hw import MAX_LEVELS, requant_expr, requant_unit, thresholds
+
+__all__ = ["MVAU", "PlainEpilogue", "RequantEpilogue", "dot_ranges", "folds", "mvau_cycles", "range_shape"]
+
+
+def folds(n_in: int, n_out: int, pe: int, simd: int) -> tuple[int, int]:
+    """(output groups, input groups) of a unit of that size and parallelism."""
+    return math.ceil(n_out / pe), math.ceil(n_in / simd)
+
+
+def mvau_cycles(n_in: int, n_out: int, pe: int, simd: int) -> tuple[int, int]:
+    """``(latency, interval)`` of :class:`MVAU` (see the module docstring)."""
+    f = math.prod(folds(n_in, n_out, min(pe, n_out), min(simd, n_in)))
+    return (2, 1) if f == 1 else (f + 3, f)
+
+
+def range_shape(lo: int, hi: int) -> Shape:
+    """The narrowest shape holding every integer in ``[lo, hi]``."""
+    lo, hi = int(min(lo, 0)), int(max(hi, 0))
+    if lo >= 0:
+        return unsigned(max(1, hi.bit_length()))
+    return signed(max(hi.bit_length(), (-lo - 1).bit_length()) + 1)
+
+
+def _select(values: list[int], sel: Value | None, shape: Shape) -> Value:
+    """``values[sel]`` as a constant table (``values[0]`` when there is one entry)."""
+    if sel is None or len(values) == 1 or all(v == values[0] for v in values):
+        return Const(values[0], shape)
+    return Array(Const(v, shape) for v in values)[sel]
+
+
+# -- epilogues ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PlainEpilogue:
+    """hls4ml's fixed point: ``requant(requant(D << prod_shift + bias[c], t_acc), t_out)`` where
+    the sum ``D << prod_shift + bias`` has ``t_sum``'s fraction bits and fits its width."""
+
+    bias: tuple[int, ...]  # per channel, in units of the sum's LSB
+    prod_shift: int
+    t_sum: FixedType
+    t_acc: FixedType
+    t_out: FixedType
+
+    def apply(self, d: Value, chans: list[int], sel: Value | None) -> Value:
+        """The output for the dot ``d`` of channel ``chans[sel]``."""
+        sum_shape = signed(self.t_sum.width)
+        bias = _select([self.bias[c] for c in chans], sel, sum_shape)
+        full = ((Value.cast(d) << self.prod_shift) + bias)[: self.t_sum.width].as_signed()
+        acc = fixed_requantize(full, self.t_sum.frac_bits, self.t_acc)
+        return fixed_requantize(acc, self.t_acc.frac_bits, self.t_out)
+
+
+def _monotonic(rq: Requant) -> bool:
+    return rq.overflow is None or rq.overflow.overflow in ("SAT", "SAT_SYM")
+
+
+def _fold_relu(rq: Requant) -> Requant:
+    """``max(rq(x), 0)`` as a clip-only :class:`Requant` (``rq`` monotonic)."""
+    lo, hi = rq.lo, rq.hi
+    if rq.overflow is not None:
+        t = rq.overflow
+        lo, hi = t.min_raw, t.max_raw
+        if t.overflow == "SAT_SYM" and t.signed and t.width > 1:
+            lo = -hi
+    return Requant(rq.mult, rq.add, rq.shift, max(lo, 0), max(hi, 0), rq.zero, rq.rounding)
+
+
+@dataclass(frozen=True)
+class RequantEpilogue:
+    """A model-quantized layer's epilogue on the dot ``D``: per channel ``c``,
+    ``acc = alpha * D + beta[c]`` is the reference's accumulator and the output is ``rq(acc)``
+    (then ``max(., 0)`` if ``relu``), or ``+-1`` by the sign of ``acc * mult + add`` if
+    ``bipolar``. ``d_lo``/``d_hi``: the range of ``D`` per channel."""
+
+    rq: Requant
+    alpha: int
+    beta: tuple[int, ...]
+    d_lo: tuple[int, ...]
+    d_hi: tuple[int, ...]
+    relu: bool
+    bipolar: bool
+    t_out: FixedType
+    max_levels: int = MAX_LEVELS
+
+    def on_dot(self) -> Requant:
+        """The requantization rewritten onto ``D`` (``acc*m + a == D*(alpha*m) + beta*m + a``),
+        with a ReLU folded in when the requantization is monotonic."""
+        n = len(self.beta)
+        m = np.broadcast_to(np.asarray(self.rq.mult, dtype=np.int64).reshape(-1), (n,)) if np.size(self.rq.mult) == 1 \
+            else np.asarray(self.rq.mult, dtype=np.int64).reshape(-1)
+        a = np.broadcast_to(np.asarray(self.rq.add, dtype=np.int64).reshape(-1), (n,)) if np.size(self.rq.add) == 1 \
+            else np.asarray(self.rq.add, dtype=np.int64).reshape(-1)
+        beta = np.asarray(self.beta, dtype=np.int64)
+        rq = Requant(m * self.alpha, a + beta * m, self.rq.shift, self.rq.lo, self.rq.hi, self.rq.zero,
+                     self.rq.rounding, self.rq.overflow)
+        if self.relu and not self.bipolar and _monotonic(rq):
+            rq = _fold_relu(rq)
+        return rq
+
+    def uses_thresholds(self) -> bool:
+        """Comparators (few output levels, monotonic) rather than a multiplier."""
+        if self.bipolar:
+            return True
+        rq = self.on_dot()
+        if not _monotonic(rq):
+            return False
+        levels = (rq.hi - rq.lo + 1) if rq.overflow is None else (1 << rq.overflow.width)
+        return levels <= self.max_levels
+
+    def _threshold_rows(self, rq: Requant, c: int) -> tuple[list[int], int, int]:
+        """``(T, base, step)`` with ``y = base + step * #(D >= t for t in T)`` on channel ``c``."""
+        lo, hi = self.d_lo[c], self.d_hi[c]
+        if self.bipolar:  # y = +1 iff D*m + a >= 0
+            m, a = int(rq.mult[c]), int(rq.add[c])
+            if m > 0:
+                return [-(a // m)], -1, 2  # ceil(-a / m)
+            if m < 0:
+                return [(a // -m) + 1], 1, -2  # D <= floor(a / -m) gives +1
+            return [], (1 if a >= 0 else -1), 2
+        ts, base, inc = thresholds(rq, c, lo, hi)
+        if inc:
+            return ts, base, 1
+        return sorted(t + 1 for t in ts), base + len(ts), -1
+
+    def apply(self, d: Value, chans: list[int], sel: Value | None) -> Value:
+        """The output for the dot ``d`` of channel ``chans[sel]``."""
+        d = Value.cast(d)
+        rq = self.on_dot()
+        out = shape_of(self.t_out)
+        if self.uses_thresholds():
+            if len(chans) == 1 and not self.bipolar:
+                c = chans[0]
+                return requant_unit(d, rq, c, self.d_lo[c], self.d_hi[c], self.max_levels)
+            return self._threshold_table(d, rq, chans, sel, out)
+        if len(chans) == 1:
+            y = requant_expr(d, rq, chans[0])
+        else:  # one multiplier for every channel of this PE: constants from tables
+            mults = [int(rq.mult[c]) for c in chans]
+            adds = [int(rq.add[c]) for c in chans]
+            m = _select(mults, sel, range_shape(min(mults), max(mults)))
+            a = _select(adds, sel, range_shape(min(adds), max(adds)))
+            x = d * m + a
+            y = requant_expr(x, Requant(np.int64(1), np.int64(0), rq.shift, rq.lo, rq.hi, rq.zero,
+                                        rq.rounding, rq.overflow))
+        if self.relu and not self.bipolar and not _monotonic(rq):
+            y = Mux(y.as_signed() < 0, 0, y) if y.shape().signed else y
+        return y
+
+    def _threshold_table(self, d: Value, rq: Requant, chans: list[int], sel: Value | None,
+                         out: Shape) -> Value:
+        rows = [self._threshold_rows(rq, c) for c in chans]
+        n_t = max(len(t) for t, _, _ in rows)
+        never = max(self.d_hi[c] for c in chans) + 1  # D never reaches it
+        always = min(self.d_lo[c] for c in chans)  # D always reaches it
+        cmp_shape = range_shape(min(always, -1), never)
+        hits = []
+        for k in range(n_t):
+            col = [min(max(t[k], always), never) if k < len(t) else never for t, _, _ in rows]
+            hits.append(d >= _select(col, sel, cmp_shape))
+        count = popcount(hits)
+        bases = [b for _, b, _ in rows]
+        steps = [s for _, _, s in rows]
+        base = _select(bases, sel, range_shape(min(bases), max(bases)))
+        if all(s == steps[0] for s in steps):
+            y = base + count * steps[0] if steps[0] != 1 else base + count
+        else:
+            st = _select(steps, sel, range_shape(min(steps), max(steps)))
+            y = base + count * st
+        return y[: out.width].as_signed() if out.signed else y[: out.width]
+
+
+# -- the unit -------------------------------------------------------------------------------
+class MVAU(wiring.Component):
+    """``o = epilogue(i @ w)`` with ``pe * simd`` products per step; see the module docstring.
+
+    ``w``: integer weights [n_in, n_out]; ``t_x``: the input lanes' type (raw values);
+    ``x_range``: the raw input values that occur (default: the type's range); ``xnor``: inputs
+    and weights are all +-1, so ``D`` counts the agreeing pairs (``i @ w == 2*D - n_in``; the
+    epilogue must say ``alpha=2, beta=-n_in``); ``epilogue``: a :class:`PlainEpilogue` or
+    :class:`RequantEpilogue` over ``D``; ``t_out``: the output lanes' type.
+    """
+
+    def __init__(self, w: np.ndarray, t_x: FixedType, t_out: FixedType, epilogue, pe: int, simd: int,
+                 x_range: tuple[int, int] | None = None, xnor: bool = False):
+        w = np.asarray(w, dtype=np.int64)
+        self.n_in, self.n_out = w.shape
+        self.w, self.t_x, self.t_out, self.epilogue, self.xnor = w, t_x, t_out, epilogue, xnor
+        self.pe, self.simd = max(1, min(pe, self.n_out)), max(1, min(simd, self.n_in))
+        self.nf, self.sf = folds(self.n_in, self.n_out, self.pe, self.simd)
+        self.x_lo, self.x_hi = x_range if x_range is not None else (t_x.min_raw, t_x.max_raw)
+        if xnor and not np.all(np.abs(w) == 1):
+            raise ValueError("an XNOR unit needs weights of -1 and +1 only")
+        d_lo, d_hi = dot_ranges(w, (self.x_lo, self.x_hi), xnor)
+        self.d_range = (min(d_lo), max(d_hi))
+        self.d_shape = range_shape(self.d_range[0] - 1, self.d_range[1])  # signed: wraps are exact
+        self.w_shape = range_shape(int(w.min()), int(w.max()))
+        super().__init__({"i": In(vector_stream(t_x, self.n_in)), "o": Out(vector_stream(t_out, self.n_out))})
+
+    @property
+    def steps(self) -> int:
+        return self.nf * self.sf
+
+    def _weight(self, nf: int, sf: int, p: int, s: int) -> int | None:
+        i, j = sf * self.simd + s, nf * self.pe + p
+        return int(self.w[i, j]) if i < self.n_in and j < self.n_out else None
+
+    def _dot(self, xs: list[Value], ws: list) -> Value:
+        """The dot product of one PE's simd inputs with its weights (ints: constants; values:
+        ROM fields), wrapped to the accumulator's width."""
+        width = self.d_shape.width
+        if self.xnor:
+            bits = []
+            for x, w in zip(xs, ws):
+                xb = ~Value.cast(x)[-1]  # +1 has sign bit 0
+                if isinstance(w, int):
+                    bits.append(xb if w > 0 else ~xb)
+                else:
+                    bits.append(~(xb ^ w))
+            return popcount(bits)
+        terms = []
+        for x, w in zip(xs, ws):
+            if isinstance(w, int):
+                if w:
+                    terms.append(const_mul(x, w))
+            else:
+                terms.append(var_mul(x, w))
+        return sum_tree(terms, width)
+
+    def _rom_words(self) -> tuple[list[int], int]:
+        """ROM contents (one word per step, field (p, s) at bits ``(p*simd + s) * ww``) and ww."""
+        ww = 1 if self.xnor else self.w_shape.width
+        words = []
+        for k in range(self.steps):
+            word = 0
+            for p in range(self.pe):
+                for s in range(self.simd):
+                    v = self._weight(k // self.sf, k % self.sf, p, s)
+                    if self.xnor:
+                        bit = 1 if v is None else int(v > 0)  # padding: +1 against a -1 input
+                    else:
+                        bit = (v or 0) & ((1 << ww) - 1)
+                    word |= bit << ((p * self.simd + s) * ww)
+            words.append(word)
+        return words, ww
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        pe, simd, nf_n, sf_n = self.pe, self.simd, self.nf, self.sf
+        steps = self.steps
+        x_shape = shape_of(self.t_x)
+        en = Signal()
+        m.d.comb += en.eq(~self.o.valid | self.o.ready)
+
+        # dot stage registers: per PE, the dot product of this step's simd inputs
+        p_valid, p_first, p_last = Signal(), Signal(), Signal()
+        p_nf = Signal(range(max(nf_n, 2)))
+        p_dot = [Signal(self.d_shape, name=f"dot_{p}") for p in range(pe)]
+
+        if steps == 1:
+            m.d.comb += self.i.ready.eq(en)
+            with m.If(en):
+                m.d.sync += [p_valid.eq(self.i.valid), p_first.eq(1), p_last.eq(1), p_nf.eq(0)]
+                xs = [self.i.payload[s] for s in range(simd)]
+                for p in range(pe):
+                    m.d.sync += p_dot[p].eq(self._dot(xs, [self._weight(0, 0, p, s) for s in range(simd)]))
+        else:
+            busy = Signal()
+            sf, nf, step = Signal(range(max(sf_n, 2))), Signal(range(max(nf_n, 2))), Signal(range(steps))
+            xbuf = Signal(data.ArrayLayout(x_shape, self.n_in))
+            last_step = (sf == sf_n - 1) & (nf == nf_n - 1)
+            take = ~busy | last_step
+            m.d.comb += self.i.ready.eq(en & take)
+            words, ww = self._rom_words()
+            m.submodules.weights = rom = Memory(shape=unsigned(simd * pe * ww), depth=steps, init=words)
+            rd = rom.read_port(domain="sync")
+            m.d.comb += [rd.addr.eq(step), rd.en.eq(en)]
+            # stage 1: the input slice for this step, aligned with the ROM word
+            s1_valid, s1_first, s1_last = Signal(), Signal(), Signal()
+            s1_nf = Signal(range(max(nf_n, 2)))
+            s1_x = Signal(data.ArrayLayout(x_shape, simd))
+            pad = -1 if self.xnor else 0  # padding lanes contribute nothing
+            with m.If(en):
+                with m.If(busy):
+                    with m.If(sf == sf_n - 1):
+                        m.d.sync += sf.eq(0)
+                        with m.If(nf != nf_n - 1):
+                            m.d.sync += nf.eq(nf + 1)
+                        with m.Else():
+                            m.d.sync += nf.eq(0)
+                    with m.Else():
+                        m.d.sync += sf.eq(sf + 1)
+                    m.d.sync += step.eq(step + 1)
+                    with m.If(last_step):
+                        m.d.sync += [busy.eq(self.i.valid), step.eq(0)]
+                with m.Else():
+                    m.d.sync += busy.eq(self.i.valid)
+                with m.If(take & self.i.valid):
+                    m.d.sync += xbuf.eq(self.i.payload)
+                m.d.sync += [s1_valid.eq(busy), s1_first.eq(sf == 0), s1_last.eq(sf == sf_n - 1), s1_nf.eq(nf)]
+                if sf_n == 1:
+                    m.d.sync += s1_x.eq(xbuf)
+                else:
+                    with m.Switch(sf):
+                        for k in range(sf_n):
+                            with m.Case(k):
+                                for s in range(simd):
+                                    i = k * simd + s
+                                    m.d.sync += s1_x[s].eq(xbuf[i] if i < self.n_in else pad)
+                m.d.sync += [p_valid.eq(s1_valid), p_first.eq(s1_first), p_last.eq(s1_last), p_nf.eq(s1_nf)]
+                xs = [s1_x[s] for s in range(simd)]
+                for p in range(pe):
+                    ws = []
+                    for s in range(simd):
+                        field = rd.data[(p * simd + s) * ww:(p * simd + s + 1) * ww]
+                        ws.append(field if self.xnor or not self.w_shape.signed else field.as_signed())
+                    m.d.sync += p_dot[p].eq(self._dot(xs, ws))
+
+        # accumulate stage: accumulate over input groups, apply the epilogue when done
+        width = self.d_shape.width
+        outbuf = [Signal(shape_of(self.t_out), name=f"out_{j}") for j in range(self.n_out)]
+        m.d.comb += [self.o.payload[j].eq(outbuf[j]) for j in range(self.n_out)]
+        with m.If(en):
+            m.d.sync += self.o.valid.eq(p_valid & p_last & (p_nf == nf_n - 1))
+            for p in range(pe):
+                chans = [k * pe + p for k in range(nf_n) if k * pe + p < self.n_out]
+                if not chans:
+                    continue
+                acc = Signal(self.d_shape, name=f"acc_{p}")
+                total = Signal(self.d_shape, name=f"total_{p}")
+                res = Signal(shape_of(self.t_out), name=f"res_{p}")
+                if sf_n == 1:
+                    m.d.comb += total.eq(p_dot[p])
+                else:
+                    m.d.comb += total.eq((Mux(p_first, 0, acc) + p_dot[p])[:width])
+                sel = p_nf if len(chans) > 1 else None
+                m.d.comb += res.eq(self.epilogue.apply(total, chans, sel))
+                with m.If(p_valid):
+                    if sf_n > 1:
+                        m.d.sync += acc.eq(total)
+                    with m.If(p_last):
+                        if nf_n == 1:
+                            m.d.sync += outbuf[chans[0]].eq(res)
+                        else:
+                            with m.Switch(p_nf):
+                                for k, j in enumerate(chans):
+                                    with m.Case(k):
+                                        m.d.sync += outbuf[j].eq(res)
+        return m
+
+
+def dot_ranges(w: np.ndarray, x_range: tuple[int, int], xnor: bool = False) -> tuple[list[int], list[int]]:
+    """Per output channel, the least and greatest dot product ``D`` of ``w``'s column with
+    inputs in ``x_range`` (with ``xnor``: the count of agreeing +-1 pairs, 0..n_in)."""
+    w = np.asarray(w, dtype=np.int64)
+    if xnor:
+        return [0] * w.shape[1], [w.shape[0]] * w.shape[1]
+    lo, hi = x_range
+    return ([int(v) for v in np.minimum(w * lo, w * hi).sum(0)],
+            [int(v) for v in np.maximum(w * lo, w * hi).sum(0)])
