@@ -38,7 +38,17 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["WindowGeometry", "WindowGenerator", "Chain", "lanes_signature"]
+__all__ = ["WindowGeometry", "WindowGenerator", "Chain", "lanes_signature", "require_typed"]
+
+
+def require_typed(node, graph) -> None:
+    """Raise UserError naming ``node`` unless its input has a fixed-point type (hardware works on
+    raw integers)."""
+    from ..errors import UserError
+
+    if graph.tensors[node.inputs[0]].dtype is None:
+        raise UserError(f"{node.source}: no hardware for an untyped (float) graph; assign "
+                        "precision first")
 
 
 def lanes_signature(shape: Shape, lanes: int) -> stream.Signature:

@@ -37,7 +37,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from ..errors import UserError
 from ..hw.fixed_hw import shape_of
-from ..hw.window import Chain, WindowGenerator, WindowGeometry
+from ..hw.window import Chain, WindowGenerator, WindowGeometry, require_typed
 from ..ir import Graph, Node
 from ..onnx_import import CHANNELS_LAST_DOMAINS, attr, describe
 from .base import Cycles, register
@@ -274,6 +274,7 @@ class Conv(MacOp):
 
     def hardware(self, node, graph):
         t_in = graph.tensors[node.inputs[0]]
+        require_typed(node, graph)
         geo = self.window_geometry(node)
         mac = self.mac_hardware(node, graph, self.window_weights(node))
         return Chain(WindowGenerator(geo, shape_of(t_in.dtype), pad=t_in.zero_point), mac)

@@ -25,7 +25,7 @@ from amaranth.lib import wiring
 from ..errors import UserError
 from ..hw.common import stream_layout
 from ..hw.fixed_hw import shape_of
-from ..hw.window import Chain, WindowGenerator, WindowGeometry, lanes_signature
+from ..hw.window import Chain, WindowGenerator, WindowGeometry, lanes_signature, require_typed
 from ..onnx_import import attr, describe
 from .base import Cycles, Op, register
 from .clip import raw_value
@@ -161,6 +161,7 @@ class Pad(Op):
                                          [graph.tensors[node.outputs[0]].shape[k] for k in spatial])
 
     def hardware(self, node, graph):
+        require_typed(node, graph)
         ch, spatial = self._check_hw(node, graph)
         t = graph.tensors[node.inputs[0]]
         lane = shape_of(t.dtype)

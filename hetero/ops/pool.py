@@ -45,7 +45,7 @@ from ..errors import UserError
 from ..fixed import type_for_range
 from ..hw.fixed_hw import shape_of
 from ..hw.requant_hw import requant_unit
-from ..hw.window import Chain, WindowGenerator, WindowGeometry, lanes_signature
+from ..hw.window import Chain, WindowGenerator, WindowGeometry, lanes_signature, require_typed
 from ..ir import Graph, Node
 from ..onnx_import import CHANNELS_LAST_DOMAINS, attr, describe
 from ..quant import requant_to_fixed
@@ -257,6 +257,7 @@ class _Pool(Op):
 
     def hardware(self, node, graph):
         a = node.attrs
+        require_typed(node, graph)
         t_in = graph.tensors[node.inputs[0]].dtype
         t_out = graph.tensors[node.outputs[0]].dtype
         if a["global"]:

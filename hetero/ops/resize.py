@@ -35,7 +35,7 @@ from amaranth.lib.memory import Memory
 
 from ..errors import UserError
 from ..hw.fixed_hw import shape_of
-from ..hw.window import Chain, lanes_signature
+from ..hw.window import Chain, lanes_signature, require_typed
 from ..onnx_import import attr, describe
 from .base import Cycles, Op, register
 from .pad import LaneSelect, split_axes
@@ -321,6 +321,7 @@ class Resize(Op):
         return ch, (sizes[0], sizes[1], idx[0], idx[1])
 
     def hardware(self, node, graph):
+        require_typed(node, graph)
         ch, plan = self._plan(node, graph)
         t = graph.tensors[node.inputs[0]]
         lane = shape_of(t.dtype)
