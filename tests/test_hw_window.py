@@ -51,21 +51,22 @@ def channels_last(graph: Graph, node) -> bool:
     return bool(node.attrs.get("channels_last", False))
 
 
-def check(graph: Graph, n: int = 3, seed: int = 0, backpressure: float = 0.0, x=None):
-    """Run the graph's single node on ``n`` random images: bit-exact against its reference and,
-    without backpressure, cycle-exact against ``cycles()``."""
-    node = graph.nodes[-1]
-    op = op_of(node)
+def check(graph: Graph, n: int = 3, seed: int = 0, backpressure: float = 0.0, x=None, op=None):
+    """Run the graph's last node (the last ``op`` node if given) on ``n`` random images:
+    bit-exact against its reference and, without backpressure, cycle-exact against
+    ``cycles()``."""
+    node = [nd for nd in graph.nodes if op is None or nd.op == op][-1]
+    op_ = op_of(node)
     t_in, t_out = graph.tensors[node.inputs[0]], graph.tensors[node.outputs[0]]
     cl = channels_last(graph, node)
     x = random_raw(t_in, n, np.random.default_rng(seed)) if x is None else x
-    expected = op.reference(node, graph, [x])[0]
+    expected = op_.reference(node, graph, [x])[0]
     lay_in, lay_out = layout_of(t_in, cl), layout_of(t_out, cl)
-    r = run_beats(op.hardware(node, graph), to_beats(x, t_in.shape, lay_in), lay_out.beats,
+    r = run_beats(op_.hardware(node, graph), to_beats(x, t_in.shape, lay_in), lay_out.beats,
                   lay_out.lanes, backpressure=backpressure, seed=seed)
     np.testing.assert_array_equal(from_beats(r.outputs, t_out.shape, lay_out), expected)
     if backpressure == 0.0:
-        c = op.cycles(node, graph)
+        c = op_.cycles(node, graph)
         assert (r.latency, r.intervals) == (c.latency, {c.interval})
     return r
 
@@ -233,3 +234,37 @@ def test_resize_nearest(key):
     check(g)
     if key in ("up2", "down"):
         check(g, seed=7, backpressure=0.5)
+
+
+# -- model-quantized tensors (QDQ: scales that are not powers of two, zero points) --------------
+def qdq(nodes, x_shape, inits):
+    """``nodes`` between an input quantizer (uint8, zero point 7) and an output quantizer
+    (int8, zero point -2): ``d`` is their input, ``r`` their output."""
+    q = [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["q"]),
+         helper.make_node("DequantizeLinear", ["q", "s", "z"], ["d"])]
+    out = [helper.make_node("QuantizeLinear", ["r", "s2", "z2"], ["q2"]),
+           helper.make_node("DequantizeLinear", ["q2", "s2", "z2"], ["y"])]
+    inits = dict(inits, s=np.float32(0.043), z=np.uint8(7), s2=np.float32(0.071), z2=np.int8(-2))
+    return build(q + nodes + out, x_shape, inits, cfg={})
+
+
+def test_conv_on_model_quantized_tensors():
+    rng = np.random.default_rng(8)
+    wq = rng.integers(-127, 128, size=(4, 3, 3, 3)).astype(np.int8)
+    nodes = [helper.make_node("DequantizeLinear", ["wq", "ws"], ["w"]),
+             helper.make_node("Conv", ["d", "w", "b"], ["c"], pads=[1, 0, 1, 2], strides=[1, 2]),
+             helper.make_node("Relu", ["c"], ["r"])]
+    g = qdq(nodes, (3, 5, 7), {"wq": wq, "ws": np.float32(0.0021), "b": rng.normal(size=4)})
+    node = [nd for nd in g.nodes if nd.op == "Conv"][0]
+    assert "requant" in node.attrs and g.tensors[node.inputs[0]].zero_point == 7
+    check(g, op="Conv")
+    check(g, op="Conv", seed=9, backpressure=0.5)
+
+
+@pytest.mark.parametrize("op,attrs", [("AveragePool", dict(kernel_shape=[3, 3], pads=[1, 1, 1, 1])),
+                                      ("MaxPool", dict(kernel_shape=[2, 3], pads=[1, 1, 0, 1])),
+                                      ("GlobalAveragePool", {})])
+def test_pool_on_model_quantized_tensors(op, attrs):
+    g = qdq([helper.make_node(op, ["d"], ["r"], **attrs)], (3, 5, 6), {})
+    assert g.tensors[[nd for nd in g.nodes if nd.op in ("AveragePool", "MaxPool")][0].inputs[0]].zero_point == 7
+    check(g, op=op.replace("Global", ""))
