@@ -268,3 +268,19 @@ def test_pool_on_model_quantized_tensors(op, attrs):
     g = qdq([helper.make_node(op, ["d"], ["r"], **attrs)], (3, 5, 6), {})
     assert g.tensors[[nd for nd in g.nodes if nd.op in ("AveragePool", "MaxPool")][0].inputs[0]].zero_point == 7
     check(g, op=op.replace("Global", ""))
+
+
+def test_pool_channels_last():
+    node = helper.make_node("MaxPool", ["x"], ["y"], domain=CL_DOMAIN, kernel_shape=[3, 2], pads=[1, 0, 1, 1])
+    g = build([node], (5, 6, 4))
+    assert g.nodes[0].attrs["channels_last"]
+    check(g)
+    node = helper.make_node("AveragePool", ["x"], ["y"], domain=CL_DOMAIN, kernel_shape=[3, 3], pads=[1, 1, 1, 1])
+    check(build([node], (5, 6, 4)))
+
+
+def test_average_pool_with_few_output_levels_uses_comparators_per_position():
+    cfg = {"Model": {"Precision": {"default": "fixed<8,3,RND,SAT>", "result": "fixed<4,2,RND,SAT>"}}}
+    g = pool_graph("AveragePool", (3, 5, 6), cfg=cfg, kernel_shape=[3, 3], pads=[1, 1, 1, 1])
+    assert np.asarray(g.nodes[0].attrs["requant"].mult).size > 1  # the count varies by position
+    check(g)
