@@ -335,3 +335,48 @@ def test_transpose_between_beats():
         y = Transpose<perm = [0, 1, 3, 2]>(r)
     }""")
     check(g, "Transpose")
+
+
+# -- Softmax: argmax, and quantized probabilities by tables --------------------------------------
+
+def test_softmax_is_argmax_with_first_index_on_ties():
+    g = build("g (float[N, 4] x) => (float[N, 4] y) { y = Softmax(x) }")
+    x = np.array([[1, 3, 3, 0], [0, 0, 0, 0], [-1, -2, -0.5, -3], [5, 1, 2, 5]]) * 1024
+    _, y = check(g, "Softmax", inputs=[x.astype(np.int64)])
+    assert y[:, 0].tolist() == [1, 0, 2, 0]
+
+
+PROBS = """g (float[N, 10] x) => (float[N, 10] y) {
+    q = QuantizeLinear(x, s, z)
+    d = DequantizeLinear(q, s, z)
+    p = Softmax(d)
+    qp = QuantizeLinear(p, so, zo)
+    y = DequantizeLinear(qp, so, zo)
+}"""
+
+
+@pytest.mark.parametrize("s_in", [0.1, 0.02])
+def test_softmax_probabilities_integer_form(s_in):
+    g = build(PROBS, s=np.float32(s_in), z=np.int8(2), so=np.float32(1 / 256), zo=np.uint8(0))
+    node = g.nodes[-2] if g.nodes[-1].op == "Dequantize" else g.nodes[-1]
+    assert node.op == "Softmax" and node.attrs["strategy"] == "table"
+    x, y = check(g, "Softmax", n=4, backpressure=0.5)
+    # error against the float softmax of the same inputs: half an output step plus the tables'
+    rng = np.random.default_rng(5)
+    t_in = g.tensors["d"]
+    raw = rng.integers(-128, 128, size=(2000, 10))
+    raw[:200] = rng.integers(-128, -100, size=(200, 10))  # near-uniform rows too
+    probs = op_of(node).reference(node, g, [raw])[0] / 256
+    real = t_in.to_real(raw)
+    exact = np.exp(real - real.max(axis=1, keepdims=True))
+    exact /= exact.sum(axis=1, keepdims=True)
+    err = np.abs(probs - np.minimum(exact, 255 / 256)).max()  # (the quantizer clips 1.0 to 255/256)
+    assert err <= 1 / 512 + 11 * 2.0**-17 + 2.0**-16, err
+
+
+def test_log_softmax_probabilities_have_no_hardware():
+    g = build(PROBS.replace("Softmax", "LogSoftmax"), s=np.float32(0.1), z=np.int8(0),
+              so=np.float32(0.1), zo=np.int8(0))
+    node = next(nd for nd in g.nodes if nd.op == "Softmax")
+    with pytest.raises(UserError, match="no hardware for these softmax probabilities"):
+        op_of(node).hardware(node, g)

@@ -74,21 +74,4 @@ def test_dense_narrow_accumulator_wraps_like_reference():
     check_op(g, np.random.default_rng(5).normal(size=(6, 6)) * 8)
 
 
-@pytest.mark.parametrize("prec", ["fixed<8,3>", "fixed<16,6,RND,SAT>"])
-def test_relu(prec):
-    g = single_op_graph("Relu", (6,), config={"Model": {"Precision": {"default": prec, "result": "ufixed<5,2,RND,SAT>"}}})
-    check_op(g, np.random.default_rng(6).normal(size=(5, 6)) * 4, backpressure=0.3)
-
-
-def test_sigmoid_table():
-    g = single_op_graph("Sigmoid", (3,), config={"Model": {"TableSize": 64}})
-    x = np.concatenate([np.random.default_rng(7).normal(size=(6, 3)) * 5, [[-20, 20, 0]]])
-    got = check_op(g, x, backpressure=0.3)
-    assert np.abs(got / 2**10 - 1 / (1 + np.exp(-np.round(x * 1024) / 1024))).max() < 16 / 64 / 4 + 2**-10
-
-
-def test_softmax_is_argmax_with_first_index_on_ties():
-    g = single_op_graph("Softmax", (4,))
-    x = np.array([[1, 3, 3, 0], [0, 0, 0, 0], [-1, -2, -0.5, -3], [5, 1, 2, 5]], dtype=float)
-    got = check_op(g, x, backpressure=0.3)
-    assert got[:, 0].tolist() == [1, 0, 2, 0]
+# ReLU, sigmoid and softmax hardware tests live in tests/test_hw_elementwise.py
