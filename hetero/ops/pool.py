@@ -162,9 +162,11 @@ def _position_classes(rq, out: tuple[int, ...]):
     key = np.stack([np.broadcast_to(mult.reshape(-1) if mult.size > 1 else mult.reshape(()), (oh * ow,)),
                     np.broadcast_to(add.reshape(-1) if add.size > 1 else add.reshape(()), (oh * ow,))],
                    axis=-1).reshape(oh, ow, 2)
+
     def ids(rows):
         seen: dict = {}
         return [seen.setdefault(r.tobytes(), len(seen)) for r in rows], seen
+
     row_ids, rows = ids(key)
     col_ids, cols = ids(key.transpose(1, 0, 2))
     first_row = {v: k for k, v in reversed(list(enumerate(row_ids)))}
