@@ -130,6 +130,48 @@ def channel_vectors(arrays: Sequence[np.ndarray], shape: tuple[int, ...],
     return out
 
 
+def fold_input_affine(graph: Graph) -> Graph:
+    """Fold constant ``x * a + c`` nodes (ScaleShift, Add of a constant) between a graph input and
+    a dense layer with model-quantized weights into that layer: ``W (a x + c) + b`` is
+    ``(a W) x + (W c + b)``, so the hardware takes the input as the model receives it (FINN's
+    bipolar-to-binary ``(x + 1) / 2`` prefix). ``a`` must be one scalar (the integer weights stay
+    as they are, their scale absorbs it); anything else is left alone."""
+    for name in graph.inputs:
+        chain, cur = [], name
+        while cur not in graph.outputs and len(graph.consumers(cur)) == 1:
+            u = graph.consumers(cur)[0]
+            if not (u.op == "ScaleShift" or (u.op == "Add" and "B" in u.params)) or len(u.inputs) != 1:
+                break
+            chain.append(u)
+            cur = u.outputs[0]
+        users = graph.consumers(cur)
+        if not chain or cur in graph.outputs or len(users) != 1 or users[0].op != "Dense":
+            continue
+        dense = users[0]
+        if "Wq" not in dense.params:
+            continue
+        n_in = int(dense.attrs["n_in"])
+        a, c = np.ones(n_in), np.zeros(n_in)
+        for u in chain:
+            if u.op == "Add":
+                c = c + np.broadcast_to(np.asarray(u.params["B"], dtype=np.float64), (n_in,))
+            else:
+                ua = np.broadcast_to(np.asarray(u.params["a"], dtype=np.float64), (n_in,))
+                a, c = a * ua, c * ua + np.broadcast_to(np.asarray(u.params["b"], dtype=np.float64), (n_in,))
+        if not np.all(a == a[0]) or a[0] == 0:
+            continue
+        p = dense.params
+        ch = p.get("a", np.ones(int(dense.attrs["n_out"])))
+        offset = (c @ p["Wq"].astype(np.float64)) * p["w_scale"] * ch
+        folded = dense.evolve(inputs=(name,), params={"W": p["W"] * a[0], "w_scale": p["w_scale"] * a[0],
+                                                       "b": p["b"] + offset},
+                              source=" + ".join([u.source for u in chain] + [dense.source]))
+        drop = {u.name for u in chain}
+        return fold_input_affine(graph.with_nodes([folded if n is dense else n for n in graph.nodes
+                                                    if n.name not in drop]))
+    return graph
+
+
 def simplify(graph: Graph) -> Graph:
     """The structural passes (no types, no board): quantizer clips and layer epilogues fused.
     The result still runs in float and equals the model."""
@@ -260,6 +302,7 @@ def pipeline(config: Config, board: Board | None) -> list[tuple[str, Pass]]:
     return [
         ("fuse_quant_clip", fuse_quant_clip),
         ("fuse_epilogues", fuse_epilogues),
+        ("fold_input_affine", fold_input_affine),
         ("assign_precision", partial(assign_precision, config=config)),
         ("set_folding", partial(set_folding, config=config, board=board)),
     ]

@@ -185,7 +185,8 @@ def test_xnor_popcount_bipolar_layer(pe, simd):
 @pytest.mark.parametrize("pe,simd", [(None, None), (2, 4)])
 def test_bipolar_input_few_bit_weights_and_output(pe, simd):
     g = quant_dense(8, 3, w_bits=3, bipolar_in=True, out="int4", pe=pe, simd=simd, seed=7)
-    assert not _unit(g).xnor
+    unit = _unit(g)
+    assert unit.bipolar and not unit.xnor  # one bit per input, weights summed where it is +1
     check(g, raw_inputs(g, 10))
 
 

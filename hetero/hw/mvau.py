@@ -220,21 +220,27 @@ class MVAU(wiring.Component):
     ``w``: integer weights [n_in, n_out]; ``t_x``: the input lanes' type (raw values);
     ``x_range``: the raw input values that occur (default: the type's range); ``xnor``: inputs
     and weights are all +-1, so ``D`` counts the agreeing pairs (``i @ w == 2*D - n_in``; the
-    epilogue must say ``alpha=2, beta=-n_in``); ``epilogue``: a :class:`PlainEpilogue` or
+    epilogue must say ``alpha=2, beta=-n_in``); ``bipolar``: inputs are +-1 (other weights), so
+    ``D`` sums the weights of the +1 inputs (``i @ w == 2*D - sum(w)``: ``alpha=2,
+    beta=-sum(w)``), one bit per input; ``epilogue``: a :class:`PlainEpilogue` or
     :class:`RequantEpilogue` over ``D``; ``t_out``: the output lanes' type.
     """
 
     def __init__(self, w: np.ndarray, t_x: FixedType, t_out: FixedType, epilogue, pe: int, simd: int,
-                 x_range: tuple[int, int] | None = None, xnor: bool = False):
+                 x_range: tuple[int, int] | None = None, xnor: bool = False, bipolar: bool = False):
         w = np.asarray(w, dtype=np.int64)
         self.n_in, self.n_out = w.shape
         self.w, self.t_x, self.t_out, self.epilogue, self.xnor = w, t_x, t_out, epilogue, xnor
         self.pe, self.simd = max(1, min(pe, self.n_out)), max(1, min(simd, self.n_in))
         self.nf, self.sf = folds(self.n_in, self.n_out, self.pe, self.simd)
+        self.bipolar = bipolar or xnor
         self.x_lo, self.x_hi = x_range if x_range is not None else (t_x.min_raw, t_x.max_raw)
+        if bipolar and not xnor:
+            self.x_lo, self.x_hi = 0, 1  # the input's bit: 1 for +1
         if xnor and not np.all(np.abs(w) == 1):
             raise ValueError("an XNOR unit needs weights of -1 and +1 only")
         d_lo, d_hi = dot_ranges(w, (self.x_lo, self.x_hi), xnor)
+        self.d_lo, self.d_hi = d_lo, d_hi
         self.d_range = (min(d_lo), max(d_hi))
         self.d_shape = range_shape(self.d_range[0] - 1, self.d_range[1])  # signed: wraps are exact
         self.w_shape = range_shape(int(w.min()), int(w.max()))
@@ -261,6 +267,8 @@ class MVAU(wiring.Component):
                 else:
                     bits.append(~(xb ^ w))
             return popcount(bits)
+        if self.bipolar:
+            xs = [~Value.cast(x)[-1] for x in xs]  # +1 -> 1, -1 -> 0
         terms = []
         for x, w in zip(xs, ws):
             if isinstance(w, int):
@@ -322,7 +330,7 @@ class MVAU(wiring.Component):
             s1_valid, s1_first, s1_last = Signal(), Signal(), Signal()
             s1_nf = Signal(range(max(nf_n, 2)))
             s1_x = Signal(data.ArrayLayout(x_shape, simd))
-            pad = -1 if self.xnor else 0  # padding lanes contribute nothing
+            pad = -1 if self.bipolar else 0  # padding lanes contribute nothing
             with m.If(en):
                 with m.If(busy):
                     with m.If(sf == sf_n - 1):

@@ -256,7 +256,7 @@ class MacOp(Op):
         of ``n_out`` raw values of the layer's output type) computing the whole layer, epilogue
         included, on each beat independently, exactly as :meth:`reference` does. ``w``
         [n_in, n_out] overrides the integer weights (default :meth:`mac_weights`)."""
-        from ..hw.mvau import MVAU, PlainEpilogue, RequantEpilogue, dot_ranges
+        from ..hw.mvau import MVAU, PlainEpilogue, RequantEpilogue
 
         w = self.mac_weights(node) if w is None else np.asarray(w, dtype=np.int64)
         n_in, n_out = w.shape
@@ -273,16 +273,18 @@ class MacOp(Op):
         bipolar_in = is_bipolar(graph, node.inputs[0])
         x_range = (-1, 1) if bipolar_in else (t_in.dtype.min_raw, t_in.dtype.max_raw)
         xnor = bipolar_in and bool(np.all(np.abs(w) == 1))
-        d_lo, d_hi = dot_ranges(w, x_range, xnor)
         if xnor:  # x @ w == 2 * agreements - n_in
             alpha, beta = 2, tuple([-n_in] * n_out)
+        elif bipolar_in:  # x @ w == 2 * (weights of the +1 inputs) - sum(w)
+            alpha, beta = 2, tuple(int(v) for v in -w.sum(axis=0))
         else:  # the zero point folds into the offset: (x - z) @ w == x @ w - z * sum(w)
             alpha, beta = 1, tuple(int(v) for v in -t_in.zero_point * w.sum(axis=0))
         spec = node.attrs.get("out_spec")
-        epi = RequantEpilogue(node.attrs["requant"], alpha, beta, tuple(d_lo), tuple(d_hi),
-                              relu=bool(node.attrs.get("relu")) and spec is None,
-                              bipolar=spec is not None and spec.kind == "bipolar", t_out=t_out)
-        return MVAU(w, t_in.dtype, t_out, epi, pe, simd, x_range=x_range, xnor=xnor)
+        unit = MVAU(w, t_in.dtype, t_out, None, pe, simd, x_range=x_range, xnor=xnor, bipolar=bipolar_in)
+        unit.epilogue = RequantEpilogue(node.attrs["requant"], alpha, beta, tuple(unit.d_lo), tuple(unit.d_hi),
+                                        relu=bool(node.attrs.get("relu")) and spec is None,
+                                        bipolar=spec is not None and spec.kind == "bipolar", t_out=t_out)
+        return unit
 
     def mac_cycles(self, node: Node, graph: Graph, n_in: int | None = None,
                    n_out: int | None = None) -> Cycles:
