@@ -237,3 +237,28 @@ def test_two_bit_constant_weights_use_no_dsp(tmp_path: Path, monkeypatch: pytest
     r = synthesize(text, "mvau", boards.get("pynq-z2"), tmp_path / "synth", jobs=1)
     assert r.dsp == 0
     assert 0 < r.lut < 3000  # 128 shift-add products, 8 x 15 comparators
+
+
+# -- the input prefix folded into the first layer -------------------------------------------
+def test_fold_input_affine_keeps_the_float_model_and_its_integer_weights():
+    from hetero.passes import fold_input_affine
+    from hetero.reference import execute
+
+    rng = np.random.default_rng(12)
+    wq = rng.integers(-2, 2, size=(6, 4))
+    w_scale = rng.uniform(0.1, 0.3, size=4)
+    nodes = (Node("add", "Add", ("x",), ("x1",), params={"B": np.ones(6)}),
+             Node("div", "ScaleShift", ("x1",), ("x2",), params={"a": np.array(0.5), "b": np.array(0.0)}),
+             Node("fc", "Dense", ("x2",), ("y",), attrs={"n_in": 6, "n_out": 4},
+                  params={"W": wq * w_scale, "b": rng.normal(size=4), "Wq": wq, "w_scale": w_scale,
+                          "a": rng.uniform(0.5, 2, size=4)}))
+    tensors = {k: Tensor(k, (6,)) for k in ("x", "x1", "x2")} | {"y": Tensor("y", (4,))}
+    g = Graph("t", nodes, tensors, ("x",), ("y",))
+    folded = fold_input_affine(g)
+    assert [n.op for n in folded.nodes] == ["Dense"] and folded.nodes[0].inputs == ("x",)
+    np.testing.assert_array_equal(folded.nodes[0].params["Wq"], wq)
+    x = rng.choice([-1.0, 1.0], size=(20, 6))
+    np.testing.assert_allclose(execute(folded, x)["y"], execute(g, x)["y"], rtol=1e-12, atol=1e-12)
+    plain = g.with_nodes([nodes[0], nodes[1], Node("fc", "Dense", ("x2",), ("y",), attrs={"n_in": 6, "n_out": 4},
+                                                    params={"W": wq * w_scale, "b": np.zeros(4)})])
+    assert fold_input_affine(plain) is plain  # float weights: the prefix stays (it rounds)
