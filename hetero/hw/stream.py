@@ -29,7 +29,7 @@ import numpy as np
 
 from ..ir import Tensor
 
-__all__ = ["StreamLayout", "layout_of", "to_beats", "from_beats"]
+__all__ = ["StreamLayout", "layout_of", "tensor_layouts", "to_beats", "from_beats"]
 
 
 @dataclass(frozen=True)
@@ -72,3 +72,21 @@ def from_beats(beats: np.ndarray, shape: tuple[int, ...], layout: StreamLayout) 
     flat = np.empty((n, int(np.prod(shape))), dtype=beats.dtype)
     flat[:, layout.order(tuple(shape)).reshape(-1)] = beats.reshape(n, -1)
     return flat.reshape((n,) + tuple(shape))
+
+
+def tensor_layouts(graph) -> dict[str, StreamLayout]:
+    """The stream layout of every typed tensor of ``graph``: a tensor is channels-last when a
+    node that produces or consumes it says so (``attrs["channels_last"]``, QONNX channels-last
+    convolutions and pools), or when it comes unchanged in rank from a channels-last tensor."""
+    last: dict[str, bool] = {}
+    for n in graph.nodes:
+        if "channels_last" in n.attrs:
+            for name in n.inputs:
+                last.setdefault(name, bool(n.attrs["channels_last"]))
+    for n in graph.nodes:
+        for name in n.outputs:
+            if "channels_last" in n.attrs:
+                last[name] = bool(n.attrs["channels_last"])
+            elif n.inputs and len(graph.tensors[name].shape) == len(graph.tensors[n.inputs[0]].shape):
+                last.setdefault(name, last.get(n.inputs[0], False))
+    return {name: layout_of(t, last.get(name, False)) for name, t in graph.tensors.items()}
