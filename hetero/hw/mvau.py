@@ -109,6 +109,39 @@ def _fold_relu(rq: Requant) -> Requant:
     return Requant(rq.mult, rq.add, rq.shift, max(lo, 0), max(hi, 0), rq.zero, rq.rounding)
 
 
+#: Largest number of (channel, input value) pairs :func:`narrow_shift` checks one by one.
+NARROW_CHECK_LIMIT = 1 << 22
+
+
+def narrow_shift(rq: Requant, lo: tuple[int, ...], hi: tuple[int, ...]) -> Requant:
+    """An equivalent :class:`Requant` with the smallest shift (so the narrowest multiplier) that
+    gives exactly ``rq``'s results for every integer input in ``[lo[c], hi[c]]`` of every channel
+    ``c``; checked exhaustively, so ``rq`` itself when the ranges are too large to check."""
+    n = len(lo)
+    if sum(h - l + 1 for l, h in zip(lo, hi)) > NARROW_CHECK_LIMIT or rq.shift <= 0:
+        return rq
+    mult = np.broadcast_to(np.asarray(rq.mult, dtype=np.int64).reshape(-1), (n,))
+    add = np.broadcast_to(np.asarray(rq.add, dtype=np.int64).reshape(-1), (n,))
+    xs = [np.arange(l, h + 1, dtype=np.int64) for l, h in zip(lo, hi)]
+
+    def same(cand: Requant) -> bool:
+        for c in range(n):
+            one = lambda r: Requant(r.mult[c:c + 1], r.add[c:c + 1], r.shift, r.lo, r.hi, r.zero,
+                                    r.rounding, r.overflow)(xs[c][:, None])
+            if not np.array_equal(one(cand), one(full)):
+                return False
+        return True
+
+    full = Requant(mult.copy(), add.copy(), rq.shift, rq.lo, rq.hi, rq.zero, rq.rounding, rq.overflow)
+    for s in range(0, rq.shift):
+        k = rq.shift - s
+        cand = Requant(np.round(mult / 2.0 ** k).astype(np.int64), np.round(add / 2.0 ** k).astype(np.int64),
+                       s, rq.lo, rq.hi, rq.zero, rq.rounding, rq.overflow)
+        if same(cand):
+            return cand
+    return full
+
+
 @dataclass(frozen=True)
 class RequantEpilogue:
     """A model-quantized layer's epilogue on the dot ``D``: per channel ``c``,
@@ -139,7 +172,7 @@ class RequantEpilogue:
                      self.rq.rounding, self.rq.overflow)
         if self.relu and not self.bipolar and _monotonic(rq):
             rq = _fold_relu(rq)
-        return rq
+        return rq if self.bipolar else narrow_shift(rq, self.d_lo, self.d_hi)
 
     def uses_thresholds(self) -> bool:
         """Comparators (few output levels, monotonic) rather than a multiplier."""
