@@ -294,8 +294,3 @@ class Passthrough(wiring.Component):
         m.d.comb += [self.o.payload.eq(self.i.payload), self.o.valid.eq(self.i.valid),
                      self.i.ready.eq(self.o.ready)]
         return m
-
-
-def fixed_shape(t: FixedType) -> Shape:
-    """The Amaranth shape of raw values of ``t`` (re-exported for op modules)."""
-    return shape_of(t)
