@@ -217,3 +217,39 @@ def boards(as_json) -> None:
     for b in rows:
         click.echo(f"{b.name:<16} {b.part:<24} {b.family:<6} LUT {b.lut:>9,} FF {b.ff:>9,} "
                    f"DSP {b.dsp:>6,} BRAM36 {b.bram36:>7g} {b.clock_mhz:>5g} MHz")
+
+
+@main.command()
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option("--inputs", type=click.Path(path_type=Path), metavar="X.npy",
+              help="Batch of inputs (.npy, first axis = batch); default: random inputs.")
+@click.option("-n", "count", type=int, help="Number of inferences (default 100, or all of --inputs).")
+@click.option("--config", "-c", type=click.Path(path_type=Path),
+              help="hls4ml-style precision/parallelism config (YAML or JSON).")
+@click.option("--board", "-b", help="Fold the design for this board, as `hetero synth` would.")
+@click.option("--backpressure", type=float, default=0.0, show_default=True, metavar="P",
+              help="Probability that the output is not ready in a cycle.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed for random inputs and backpressure.")
+@click.option("--waves", is_flag=True, help="Write an FST trace (OUT/waves.fst, or ./waves.fst).")
+@click.option("--out", "-o", type=click.Path(path_type=Path),
+              help="Folder for mismatches.npz (written only when outputs differ) and waves.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
+def sim(model, inputs, count, config, board, backpressure, seed, waves, out, quiet) -> None:
+    """Simulate MODEL's RTL (native Verilator harness) and check it bit-exact against the
+    reference. Exits 0 only when every output matches, 4 when any differs or the design stalls."""
+    from .sim_flow import MismatchError, simulate_model
+
+    if board is not None:
+        from .boards import get as get_board
+
+        get_board(board)  # unknown board: fail before any work
+    wave_file = ((out if out is not None else Path(".")) / "waves.fst") if waves else None
+    try:
+        report = simulate_model(model, inputs=inputs, n=count, config=config, board=board,
+                                backpressure=backpressure, seed=seed, waves=wave_file, out=out,
+                                progress=_stderr_progress(quiet))
+    except MismatchError as e:
+        click.echo(e.report.summary())
+        raise
+    click.echo(report.summary())
