@@ -70,6 +70,16 @@ def _calibrate_option(command):
                              "config names win).")(command)
 
 
+def _folding_options(command):
+    """``--target-interval`` / ``--target-fps``, for every command that folds a design."""
+    command = click.option("--target-fps", type=float, metavar="FPS",
+                           help="Fold every layer to the least hardware that still gives FPS "
+                                "inferences/s at the board's clock.")(command)
+    return click.option("--target-interval", type=int, metavar="CYCLES",
+                        help="Fold every layer to the least hardware whose interval is at most "
+                             "CYCLES (default: the fastest design that fits the board).")(command)
+
+
 @main.command()
 @click.argument("model", type=click.Path(path_type=Path))
 @click.option("--board", "-b", required=True, help="Target board (see `hetero boards`).")
@@ -84,14 +94,18 @@ def _calibrate_option(command):
 @click.option("--no-synth", is_flag=True, help="Skip Yosys synthesis.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
 @_calibrate_option
-def synth(model, board, out, config, inputs, count, seed, no_synth, quiet, calibrate) -> None:
+@_folding_options
+def synth(model, board, out, config, inputs, count, seed, no_synth, quiet, calibrate,
+          target_interval, target_fps) -> None:
     """Generate, simulate (bit-exact check) and synthesize MODEL for a board."""
     from .boards import get as get_board
     from .flow import synth as run_synth
+    from .folding import FoldingTarget
 
-    get_board(board)  # unknown board: fail before any work
+    target = FoldingTarget.from_options(target_interval, target_fps, get_board(board))
     report = run_synth(model, board, out, config=config, inputs=inputs, n=count, seed=seed,
-                       synthesize=not no_synth, progress=_stderr_progress(quiet), calibrate=calibrate)
+                       synthesize=not no_synth, progress=_stderr_progress(quiet), calibrate=calibrate,
+                       target=target)
     _print_summary(report, out)
 
 

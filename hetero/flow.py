@@ -20,13 +20,14 @@ from . import boards as boards_db
 from .cache import cache_root
 from .config import Config
 from .errors import SimulationError, UserError
-from .fixed import quantize
-from .hw.top import TOP_NAME, to_verilog
+from .folding import FoldingTarget
+from .hw.stream import from_beats, to_beats
+from .hw.top import TOP_NAME, Top, cycle_model, hardware_part, top_verilog
 from .ir import Graph
 from .onnx_import import import_onnx, load_model
 from .ops import op_of
 from .passes import pipeline, run_pipeline
-from .reference import check_inputs, predict as reference_predict, run_raw
+from .reference import check_inputs, execute, predict as reference_predict
 
 Progress = Callable[[str], None]
 
@@ -34,8 +35,10 @@ Progress = Callable[[str], None]
 def compile_model(model: str | Path, config: Config | str | Path | None = None,
                   board: boards_db.Board | str | None = None,
                   dump: Callable[[str, Graph], None] | None = None,
-                  calibrate: np.ndarray | str | Path | None = None) -> Graph:
-    """ONNX file to a typed graph with parallelism chosen (for ``board``, or fully parallel).
+                  calibrate: np.ndarray | str | Path | None = None,
+                  target: FoldingTarget = FoldingTarget()) -> Graph:
+    """ONNX file to a typed graph with parallelism chosen (for ``target``, else the fastest
+    that fits ``board``, else fully parallel; see :mod:`hetero.folding`).
     ``calibrate``: a batch (or .npy file) that picks the ``auto`` and default precisions."""
     if not isinstance(config, Config):
         config = Config.load(config)
@@ -46,7 +49,7 @@ def compile_model(model: str | Path, config: Config | str | Path | None = None,
         from .calibrate import calibrated_config, load_calibration
 
         config = calibrated_config(graph, load_calibration(calibrate, graph), config, board)
-    return run_pipeline(graph, pipeline(config, board), dump=dump)
+    return run_pipeline(graph, pipeline(config, board, target), dump=dump)
 
 
 def load_inputs(path: str | Path) -> np.ndarray:
@@ -126,36 +129,33 @@ def _runs_dir() -> Path:
 
 def layer_rows(graph: Graph) -> list[dict]:
     rows = []
+    host = {n.name for n in hardware_part(graph).host}
     for n in graph.nodes:
         op = op_of(n)
-        c = op.cycles(n, graph)
+        c = None if n.name in host else op.cycles(n, graph)
         rows.append({
+            "runs_on": "host" if n.name in host else "fpga",
             "name": n.name, "op": n.op, "source": n.source,
             "in_type": str(graph.tensors[n.inputs[0]].dtype), "out_type": str(graph.tensors[n.outputs[0]].dtype),
             "in_shape": list(graph.tensors[n.inputs[0]].shape), "out_shape": list(graph.tensors[n.outputs[0]].shape),
             "types": {k: str(v) for k, v in n.types.items()},
             "parallelism": op.parallelism(n),
-            "cycles": {"latency": c.latency, "interval": c.interval},
+            "cycles": None if c is None else {"latency": c.latency, "interval": c.interval},
         })
     return rows
-
-
-def cycle_model(graph: Graph) -> dict[str, int]:
-    """Latency and interval of the whole chain from the per-op cycle models."""
-    cycles = [op_of(n).cycles(n, graph) for n in graph.nodes]
-    return {"latency": sum(c.latency for c in cycles), "interval": max(c.interval for c in cycles)}
 
 
 def synth(model: str | Path, board: str, out: str | Path, config: str | Path | None = None,
           inputs: str | Path | np.ndarray | None = None, n: int | None = None, seed: int = 0,
           synthesize: bool = True, backpressure: float = 0.0,
-          progress: Progress | None = None, calibrate: str | Path | np.ndarray | None = None) -> dict:
+          progress: Progress | None = None, calibrate: str | Path | np.ndarray | None = None,
+          target: FoldingTarget = FoldingTarget()) -> dict:
     """Generate, simulate and synthesize ``model`` for ``board``; write ``out/rtl/*.v``,
     ``out/report.json`` (and logs); return the report. Raises UserError (and subclasses) on
     bad input, a failing tool or a simulation that stalls; a mismatch against the reference is
     reported (``simulation.bit_exact`` false) and raised as SimulationError after the report is
     written."""
-    from .simulate import simulate
+    from .rtlsim import simulate_beats
     from .synthesis import synthesize as run_yosys
 
     timer = StageTimer(progress)
@@ -169,7 +169,7 @@ def synth(model: str | Path, board: str, out: str | Path, config: str | Path | N
 
             x_cal = load_calibration(calibrate, float_graph)
             cfg = calibrated_config(float_graph, x_cal, cfg, b)
-        graph = run_pipeline(float_graph, pipeline(cfg, b))
+        graph = run_pipeline(float_graph, pipeline(cfg, b, target))
     if isinstance(inputs, (str, Path)):
         x = check_inputs(graph, load_inputs(inputs), str(inputs))
     elif inputs is not None:
@@ -180,23 +180,27 @@ def synth(model: str | Path, board: str, out: str | Path, config: str | Path | N
         x = x[:n]
     if len(x) == 0:
         raise UserError("no inputs to simulate (-n must be at least 1)")
-    t_in, t_out = (graph.tensors[graph.inputs[0]], graph.tensors[graph.outputs[0]])
-
     run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=_runs_dir()))  # logs outlive a failure
     with atomic_output(Path(out)) as tmp:
-        with timer.stage("reference"):
-            expected = run_raw(graph, x)
         with timer.stage("verilog"):
-            verilog = to_verilog(graph)
+            top = Top(graph)
+            verilog = top_verilog(top)
             (tmp / "rtl").mkdir()
             (tmp / "rtl" / f"{TOP_NAME}.v").write_text(verilog)
+        with timer.stage("reference"):
+            values = execute(graph, x)
+            expected = values[top.output_tensor]
+            in_beats = to_beats(values[top.input_tensor], graph.tensors[top.input_tensor].shape,
+                                top.in_layout)
 
         def run_simulation():
             with timer.stage("simulate"):
-                return simulate(verilog, TOP_NAME, quantize(x, t_in.dtype).reshape(len(x), -1),
-                                in_width=t_in.dtype.width, in_signed=t_in.dtype.signed, n_out=t_out.size,
-                                out_width=t_out.dtype.width, out_signed=t_out.dtype.signed,
-                                work_dir=run_dir / "sim", backpressure=backpressure, seed=seed)
+                return simulate_beats(
+                    verilog, TOP_NAME, in_beats, in_width=top.in_type.width,
+                    in_signed=top.in_type.signed, out_beats=top.out_layout.beats,
+                    out_lanes=top.out_layout.lanes, out_width=top.out_type.width,
+                    out_signed=top.out_type.signed, work_dir=run_dir / "sim",
+                    backpressure=backpressure, seed=seed)
 
         def run_synthesis():
             with timer.stage("synthesize"):
@@ -208,13 +212,13 @@ def synth(model: str | Path, board: str, out: str | Path, config: str | Path | N
             synth_job = pool.submit(run_synthesis) if synthesize else None
             sim = sim_job.result()
             synth_result = synth_job.result() if synth_job else None
-        got = sim.outputs.reshape(expected.shape)
+        got = from_beats(sim.outputs, graph.tensors[top.output_tensor].shape, top.out_layout)
         mismatches = int((got != expected).any(axis=tuple(range(1, got.ndim))).sum())
         (tmp / "logs").mkdir()
         for log in sorted(run_dir.glob("sim/*.log")) + sorted(run_dir.glob("synth/**/yosys.log")):
             name = "-".join(log.relative_to(run_dir).parts)  # sim-sim.log, synth-part0-yosys.log
             shutil.copy(log, tmp / "logs" / name)
-        report = _report(model, graph, b, sim, mismatches, len(x), synth_result, timer)
+        report = _report(model, graph, top, b, sim, mismatches, len(x), synth_result, timer)
         if inputs is not None:
             report["float_agreement"] = _float_agreement(onnx_model, graph, x)
         if calibrate is not None:
@@ -248,7 +252,7 @@ def _float_agreement(onnx_model, graph: Graph, x: np.ndarray) -> dict:
     return {"inferences": int(len(x)), "class_agreement": float(same.mean())}
 
 
-def _report(model, graph, board, sim, mismatches, count, synth_result, timer) -> dict:
+def _report(model, graph, top, board, sim, mismatches, count, synth_result, timer) -> dict:
     from .synthesis import fits, utilization
 
     clock = board.clock_mhz
@@ -270,7 +274,9 @@ def _report(model, graph, board, sim, mismatches, count, synth_result, timer) ->
                       "type": str(graph.tensors[graph.inputs[0]].dtype)},
             "output": {"shape": list(graph.tensors[graph.outputs[0]].shape),
                        "type": str(graph.tensors[graph.outputs[0]].dtype)},
-            "axi_stream": "one beat per inference; element k at tdata[k*W +: W]",
+            "axi_stream": "beats of lanes (hetero.hw.stream): element k of a beat at "
+                          "tdata[k*W +: W]; m_axis_tlast on each inference's last beat",
+            "beats": {"input": top.in_layout.beats, "output": top.out_layout.beats},
         },
         "notes": [op_of(n).hardware_note for n in graph.nodes if op_of(n).hardware_note],
         "simulation": {

@@ -203,6 +203,10 @@ def import_onnx(model: onnx.ModelProto | str | Path) -> Graph:
         if i.type.tensor_type.elem_type in _INTEGER_TYPES:
             ctx.integer.add(i.name)
             ctx.input_types[i.name] = _INTEGER_TYPES[i.type.tensor_type.elem_type]
+    for name, finn_type in finn_input_types(g).items():  # FINN's datatype annotations
+        if name in {i.name for i in inputs}:
+            ctx.integer.add(name)
+            ctx.input_types[name] = finn_type
     unsupported: list[onnx.NodeProto] = []
     poisoned: set[str] = set()  # outputs of nodes that could not be imported
     for n in g.node:
@@ -250,6 +254,27 @@ _QUANTIZERS = ("Quant", "BipolarQuant", "Trunc", "QuantizeLinear", "DequantizeLi
 _INTEGER_TYPES = {onnx.TensorProto.INT8: FixedType(8, 8), onnx.TensorProto.UINT8: FixedType(8, 8, False),
                   onnx.TensorProto.INT16: FixedType(16, 16), onnx.TensorProto.UINT16: FixedType(16, 16, False),
                   onnx.TensorProto.INT32: FixedType(32, 32)}
+
+
+def finn_input_types(g: onnx.GraphProto) -> dict[str, "FixedType | QuantSpec"]:
+    """Integer types FINN/QONNX declare for tensors (``quantization_annotation`` with key
+    ``finn_datatype``: ``BIPOLAR`` (-1/+1, a bipolar :class:`~hetero.quant.QuantSpec`),
+    ``BINARY``, ``INT<k>``, ``UINT<k>``); other annotations (floats, fixed point) are left
+    alone."""
+    from .quant import QuantSpec
+
+    found = {}
+    for ann in g.quantization_annotation:
+        for kv in ann.quant_parameter_tensor_names:
+            if kv.key != "finn_datatype":
+                continue
+            m = re.fullmatch(r"(U?)INT(\d+)", kv.value)
+            if kv.value in ("BIPOLAR", "BINARY"):
+                found[ann.tensor_name] = (QuantSpec("bipolar", np.array(1.0), np.zeros(()), -1, 1)
+                                          if kv.value == "BIPOLAR" else FixedType(1, 1, False))
+            elif m and 1 <= int(m.group(2)) <= 32:
+                found[ann.tensor_name] = FixedType(int(m.group(2)), int(m.group(2)), not m.group(1))
+    return found
 
 
 def _constant_value(n: onnx.NodeProto) -> np.ndarray:

@@ -18,13 +18,13 @@ from .boards import Board
 from .config import Config
 from .errors import UserError
 from .ir import Graph, Node, Tensor
+from .quant import QuantSpec
 from .ops import op_of
-from .ops.gemm import folds
+from .folding import FoldingTarget, set_folding
 from .ops.mac import MacOp
 
 Pass = Callable[[Graph], Graph]
 
-DSP_BUDGET = 0.9  # share of the board's DSPs the automatic folding may use
 
 
 def check_graph(graph: Graph) -> Graph:
@@ -217,8 +217,12 @@ def assign_precision(graph: Graph, config: Config) -> Graph:
     prefix = float_prefix(graph)
     for name in graph.inputs:
         t = tensors[name]
-        if t.integer and t.quant is not None:
-            tensors[name] = replace(t, dtype=t.quant)  # integers as the model declares them
+        if t.integer and t.quant is not None:  # integers as the model declares them
+            if isinstance(t.quant, QuantSpec):
+                dtype, scale, zero = t.quant.ir_type()
+                tensors[name] = replace(t, dtype=dtype, scale=scale, zero_point=zero)
+            else:
+                tensors[name] = replace(t, dtype=t.quant)
             continue
         users = graph.consumers(name)
         if users and all(u.name in prefix or u.op == "Quantize" for u in users):
@@ -239,72 +243,16 @@ def assign_precision(graph: Graph, config: Config) -> Graph:
     return graph.with_nodes(nodes, tensors)
 
 
-def choose_pe_simd(n_in: int, n_out: int, max_folds: int) -> tuple[int, int]:
-    """The (pe, simd) with the fewest multipliers whose step count is at most ``max_folds``
-    (ties: fewer steps, then more simd)."""
-    best: tuple[int, int, int, int] | None = None
-    for sf in range(1, n_in + 1):
-        simd = math.ceil(n_in / sf)
-        if math.ceil(n_in / simd) != sf:
-            continue
-        nf_max = max_folds // sf
-        if nf_max < 1:
-            break
-        pe = math.ceil(n_out / min(nf_max, n_out))
-        steps = math.prod(folds(n_in, n_out, pe, simd))
-        key = (pe * simd, steps, -simd, pe)
-        if best is None or key < best:
-            best = key
-    if best is None:
-        return 1, 1
-    return best[3], -best[2]
-
-
-def set_folding(graph: Graph, config: Config, board: Board | None) -> Graph:
-    """Choose pe/simd for every Dense: from the config (PE/SIMD or ReuseFactor) where given;
-    elsewhere the smallest common interval whose multipliers fit in the board's DSP budget
-    (fully parallel without a board)."""
-    dense = [n for n in graph.nodes if n.op == "Dense"]
-    fixed: dict[str, tuple[int, int]] = {}
-    for n in dense:
-        cfg = config.for_layer(n.name, ("Dense",) + op_of(n).layer_types)
-        n_in, n_out = n.attrs["n_in"], n.attrs["n_out"]
-        if cfg.pe or cfg.simd:
-            fixed[n.name] = (min(cfg.pe or n_out, n_out), min(cfg.simd or n_in, n_in))
-        elif cfg.reuse_factor:
-            fixed[n.name] = choose_pe_simd(n_in, n_out, cfg.reuse_factor)
-    free = [n for n in dense if n.name not in fixed]
-    chosen = dict(fixed)
-    if free:
-        budget = math.inf if board is None else DSP_BUDGET * board.dsp
-        budget -= sum(pe * simd for pe, simd in fixed.values())
-
-        def cost(t: int) -> tuple[int, dict]:
-            pick = {n.name: choose_pe_simd(n.attrs["n_in"], n.attrs["n_out"], t) for n in free}
-            return sum(pe * simd for pe, simd in pick.values()), pick
-
-        hi = max(n.attrs["n_in"] * n.attrs["n_out"] for n in free)
-        lo = 1
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if cost(mid)[0] <= budget:
-                hi = mid
-            else:
-                lo = mid + 1
-        chosen.update(cost(lo)[1])
-    nodes = [n.evolve(attrs={"pe": chosen[n.name][0], "simd": chosen[n.name][1]}) if n.name in chosen else n
-             for n in graph.nodes]
-    return graph.with_nodes(nodes)
-
-
-def pipeline(config: Config, board: Board | None) -> list[tuple[str, Pass]]:
-    """The passes from a float graph to a typed, folded graph ready for hardware."""
+def pipeline(config: Config, board: Board | None,
+             target: FoldingTarget = FoldingTarget()) -> list[tuple[str, Pass]]:
+    """The passes from a float graph to a typed, folded graph ready for hardware
+    (``target``: the interval the folding aims at, see :mod:`hetero.folding`)."""
     return [
         ("fuse_quant_clip", fuse_quant_clip),
         ("fuse_epilogues", fuse_epilogues),
         ("fold_input_affine", fold_input_affine),
         ("assign_precision", partial(assign_precision, config=config)),
-        ("set_folding", partial(set_folding, config=config, board=board)),
+        ("set_folding", partial(set_folding, config=config, board=board, target=target)),
     ]
 
 

@@ -74,6 +74,26 @@ def hardware_part(graph: Graph) -> HardwarePart:
     return HardwarePart(hw, sources[0], out, host)
 
 
+def path_latency(graph: Graph, part: HardwarePart) -> dict[str, int]:
+    """Longest sum of layer latencies (cycle models) from the hardware input to every tensor:
+    exact for a chain of one-beat layers, an upper bound where layers stream several beats
+    (a layer starts on the first beat its producer gives, not the last)."""
+    delay = {part.input: 0}
+    for n in part.nodes:
+        c = op_of(n).cycles(n, graph)
+        start = max(delay[i] for i in n.inputs)
+        for o in n.outputs:
+            delay[o] = start + c.latency
+    return delay
+
+
+def cycle_model(graph: Graph) -> dict[str, int]:
+    """The design's interval (its slowest layer's) and latency bound from the per-op models."""
+    part = hardware_part(graph)
+    interval = max(op_of(n).cycles(n, graph).interval for n in part.nodes)
+    return {"latency": path_latency(graph, part)[part.output], "interval": int(interval)}
+
+
 def port_names(node: Node) -> list[str]:
     """The input port names of a node's component: ``i``, or ``i0``, ``i1``, ..."""
     return ["i"] if len(node.inputs) == 1 else [f"i{k}" for k in range(len(node.inputs))]
@@ -201,14 +221,7 @@ class Top(wiring.Component):
         return self.layouts[tensor].lanes * t.dtype.width
 
     def _path_latency(self) -> dict[str, int]:
-        """Longest sum of layer latencies from the hardware input to every tensor (cycles)."""
-        delay = {self.part.input: 0}
-        for n in self.part.nodes:
-            c = op_of(n).cycles(n, self.graph)
-            start = max(delay[i] for i in n.inputs)
-            for o in n.outputs:
-                delay[o] = start + c.latency
-        return delay
+        return path_latency(self.graph, self.part)
 
     # -- elaboration ---------------------------------------------------------------------------
     def elaborate(self, platform) -> Module:
@@ -244,7 +257,11 @@ class Top(wiring.Component):
         return m
 
 
-def to_verilog(graph: Graph, probes: bool = False) -> str:
-    """Verilog text of the whole design, top module named :data:`TOP_NAME`."""
-    top = Top(graph, probes=probes)
+def top_verilog(top: Top) -> str:
+    """Verilog text of a :class:`Top`, module named :data:`TOP_NAME`."""
     return verilog.convert(top, name=TOP_NAME, emit_src=False)
+
+
+def to_verilog(graph: Graph, probes: bool = False) -> str:
+    """Verilog text of the whole design for ``graph``, top module named :data:`TOP_NAME`."""
+    return top_verilog(Top(graph, probes=probes))

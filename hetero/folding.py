@@ -1,0 +1,211 @@
+"""Folding: how many multipliers each MAC layer (Dense, Conv) gets, i.e. its ``pe`` (outputs per
+step) and ``simd`` (inputs per step).
+
+Three ways to choose, in order of precedence per layer:
+
+1. the config (``PE``/``SIMD`` or ``ReuseFactor`` for that layer);
+2. a target interval (``--target-interval CYCLES``, or ``--target-fps`` at the board's clock):
+   every layer gets the fewest multipliers whose interval, from the op's own cycle model, is at
+   most the target; the whole design then takes a new inference every ``target`` cycles or
+   faster (its interval is the largest layer interval);
+3. by default with a board: the fastest design whose estimated resources fit the board
+   (:func:`layer_cost`, a first-order model: multipliers that map to DSPs against
+   :data:`DSP_BUDGET` of the board's DSPs, LUT-mapped multipliers against :data:`LUT_BUDGET` of
+   its LUTs); without a board: fully parallel.
+
+Layers that are not MAC layers (window generators, pools, ...) have a fixed interval: a target
+below the largest of them is refused with a one-line error naming the layer.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from .boards import Board
+from .config import Config
+from .errors import UserError
+from .ir import Graph, Node
+from .ops import op_of
+
+__all__ = ["FoldingTarget", "choose_pe_simd", "folds", "mac_dims", "set_folding", "layer_cost",
+           "DSP_BUDGET", "LUT_BUDGET"]
+
+DSP_BUDGET = 0.9  #: share of the board's DSPs the automatic folding may use
+LUT_BUDGET = 0.7  #: share of the board's LUTs the automatic folding may give to multipliers
+MAC_OPS = ("Dense", "Conv")
+#: Products of at most this many bits (sum of both operand widths) are built from LUTs.
+LUT_PRODUCT_BITS = 10
+
+
+@dataclass(frozen=True)
+class FoldingTarget:
+    """What the automatic folding aims at: an interval in cycles, or None (fastest that fits)."""
+
+    interval: int | None = None
+
+    @staticmethod
+    def from_options(interval: int | None, fps: float | None, board: Board | None) -> "FoldingTarget":
+        """From the CLI options; ``fps`` needs a board (its clock)."""
+        if interval is not None and fps is not None:
+            raise UserError("--target-interval and --target-fps: give one of them")
+        if interval is not None:
+            if interval < 1:
+                raise UserError(f"--target-interval must be at least 1 cycle, got {interval}")
+            return FoldingTarget(int(interval))
+        if fps is not None:
+            if board is None:
+                raise UserError("--target-fps needs a board (its clock turns fps into cycles)")
+            if fps <= 0:
+                raise UserError(f"--target-fps must be positive, got {fps}")
+            cycles = int(board.clock_mhz * 1e6 // fps)
+            if cycles < 1:
+                raise UserError(f"--target-fps {fps:g} is above one inference per cycle at "
+                                f"{board.clock_mhz:g} MHz")
+            return FoldingTarget(cycles)
+        return FoldingTarget()
+
+
+def folds(n_in: int, n_out: int, pe: int, simd: int) -> tuple[int, int]:
+    """(output groups, input groups) for a layer of that size and parallelism."""
+    return math.ceil(n_out / pe), math.ceil(n_in / simd)
+
+
+def choose_pe_simd(n_in: int, n_out: int, max_folds: int) -> tuple[int, int]:
+    """The (pe, simd) with the fewest multipliers whose step count is at most ``max_folds``
+    (ties: fewer steps, then more simd)."""
+    best: tuple[int, int, int, int] | None = None
+    for sf in range(1, n_in + 1):
+        simd = math.ceil(n_in / sf)
+        if math.ceil(n_in / simd) != sf:
+            continue
+        nf_max = max_folds // sf
+        if nf_max < 1:
+            break
+        pe = math.ceil(n_out / min(nf_max, n_out))
+        steps = math.prod(folds(n_in, n_out, pe, simd))
+        key = (pe * simd, steps, -simd, pe)
+        if best is None or key < best:
+            best = key
+    if best is None:
+        return 1, 1
+    return best[3], -best[2]
+
+
+def mac_dims(node: Node) -> tuple[int, int]:
+    """(n_in, n_out) of a MAC layer's matrix-vector unit (Conv: the window's lanes)."""
+    a = node.attrs
+    if node.op == "Dense":
+        return int(a["n_in"]), int(a["n_out"])
+    return int(math.prod(a["kernel_shape"])) * int(a["in_channels"]), int(a["out_channels"])
+
+
+def _with(node: Node, pe: int, simd: int) -> Node:
+    return node.evolve(attrs={"pe": pe, "simd": simd})
+
+
+def _interval(node: Node, graph: Graph) -> int:
+    return int(op_of(node).cycles(node, graph).interval)
+
+
+def layer_cost(node: Node, graph: Graph) -> dict[str, float]:
+    """First-order resources of a MAC layer as folded: DSPs for wide products, LUTs for narrow
+    ones (about one LUT per product bit pair, halved for constants), weight storage bits."""
+    n_in, n_out = mac_dims(node)
+    pe, simd = op_of(node).pe_simd(node, n_in, n_out)
+    t_x = graph.tensors[node.inputs[0]].dtype
+    t_w = node.types.get("weight")
+    wx = t_x.width if t_x is not None else 16
+    ww = t_w.width if t_w is not None else 8
+    mults = pe * simd
+    steps = math.prod(folds(n_in, n_out, pe, simd))
+    if wx + ww <= LUT_PRODUCT_BITS:
+        per = max(1, wx * ww // (2 if steps == 1 else 1))
+        return {"dsp": 0, "lut": mults * per, "weight_bits": 0 if steps == 1 else n_in * n_out * ww}
+    return {"dsp": mults, "lut": 0, "weight_bits": 0 if steps == 1 else n_in * n_out * ww}
+
+
+def _fits(cost: dict[str, float], board: Board) -> bool:
+    return cost["dsp"] <= DSP_BUDGET * board.dsp and cost["lut"] <= LUT_BUDGET * board.lut
+
+
+def set_folding(graph: Graph, config: Config, board: Board | None,
+                target: FoldingTarget = FoldingTarget()) -> Graph:
+    """Choose ``pe``/``simd`` for every MAC layer (see the module docstring)."""
+    macs = [n for n in graph.nodes if n.op in MAC_OPS and graph.tensors[n.inputs[0]].dtype is not None]
+    by_name = {n.name: n for n in graph.nodes}
+    chosen: dict[str, tuple[int, int]] = {}
+    for n in macs:
+        cfg = config.for_layer(n.name, (n.op,) + op_of(n).layer_types)
+        n_in, n_out = mac_dims(n)
+        if cfg.pe or cfg.simd:
+            chosen[n.name] = (min(cfg.pe or n_out, n_out), min(cfg.simd or n_in, n_in))
+        elif cfg.reuse_factor:
+            chosen[n.name] = choose_pe_simd(n_in, n_out, cfg.reuse_factor)
+    free = [n for n in macs if n.name not in chosen]
+
+    def pick(t: int) -> dict[str, tuple[int, int]]:
+        """Fewest multipliers per free layer with interval <= t (fully parallel if none is)."""
+        out = {}
+        for n in free:
+            n_in, n_out = mac_dims(n)
+            lo, hi = 1, n_in * n_out  # largest step budget whose interval still meets t
+            while lo < hi:
+                mid = (lo + hi + 1) // 2
+                if _interval(_with(n, *choose_pe_simd(n_in, n_out, mid)), graph) <= t:
+                    lo = mid
+                else:
+                    hi = mid - 1
+            out[n.name] = choose_pe_simd(n_in, n_out, lo)
+        return out
+
+    if free and (target.interval is not None or board is not None):
+        floor = _fixed_floor(graph, free, chosen)
+        if target.interval is not None:
+            if target.interval < floor[0]:
+                raise UserError(f"--target-interval {target.interval}: layer '{floor[1]}' needs at "
+                                f"least {floor[0]} cycles per inference")
+            chosen.update(pick(target.interval))
+        else:
+            fixed_cost = _cost(graph, {k: _with(by_name[k], *v) for k, v in chosen.items()})
+            hi = max(_interval(_with(n, 1, 1), graph) for n in free)
+            lo = floor[0]
+            while lo < hi:  # the smallest interval whose design fits
+                mid = (lo + hi) // 2
+                trial = {k: _with(by_name[k], *v) for k, v in pick(mid).items()}
+                c = _cost(graph, trial)
+                if _fits({k: c[k] + fixed_cost[k] for k in c}, board):
+                    hi = mid
+                else:
+                    lo = mid + 1
+            chosen.update(pick(lo))
+    nodes = [_with(n, *chosen[n.name]) if n.name in chosen else n for n in graph.nodes]
+    return graph.with_nodes(nodes)
+
+
+def _cost(graph: Graph, nodes: dict[str, Node]) -> dict[str, float]:
+    total = {"dsp": 0.0, "lut": 0.0, "weight_bits": 0.0}
+    for n in nodes.values():
+        for k, v in layer_cost(n, graph).items():
+            total[k] += v
+    return total
+
+
+def _fixed_floor(graph: Graph, free: list[Node], chosen: dict[str, tuple[int, int]]) -> tuple[int, str]:
+    """(smallest interval the design can reach, the layer that sets it): layers that fold
+    nothing (or whose folding the config fixed) at their interval, free MAC layers fully
+    parallel."""
+    free_names = {n.name for n in free}
+    worst = (1, "")
+    for n in graph.nodes:
+        if graph.tensors[n.inputs[0]].dtype is None:
+            continue  # host side
+        if n.name in free_names:
+            n_in, n_out = mac_dims(n)
+            n = _with(n, n_out, n_in)
+        elif n.name in chosen:
+            n = _with(n, *chosen[n.name])
+        t = _interval(n, graph)
+        if t > worst[0]:
+            worst = (t, n.name)
+    return worst
