@@ -24,6 +24,7 @@ import shutil
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -35,22 +36,26 @@ from .cache import cache_root
 from .errors import SimulationError, ToolError
 from .simulate import _first_error, _locked, _tool_env, _verilator_bin, simulator_version
 
-__all__ = ["RtlSimResult", "simulate_beats", "BUILD_ARGS", "OPT_MODEL"]
+__all__ = ["RtlSimResult", "simulate_beats", "prepare_runtime", "BUILD_ARGS", "OPT_MODEL"]
 
 #: Verilator flags: Amaranth's output trips lint warnings (-Wno-fatal); the rest make the
 #: model faster at no build cost (Verilator's own optimizer, X values resolved as zeros).
 BUILD_ARGS: tuple[str, ...] = ("-Wno-fatal", "-O3", "--x-assign", "fast", "--x-initial", "fast",
                                "--no-timing")
-#: g++ level for the design's model (and the harness). Measured on the folded jet-tagging MLP
-#: (pynq-z2), 10k inferences, 240k cycles: -O0 compiles its 0.9 MB of fast code in 1.9 s of
-#: CPU and simulates 0.05 M cycles/s (5 s); -O1 takes 7 s and simulates 0.3-0.6 M cycles/s;
-#: -O2 10.5 s for no gain over -O1 at this size; -Og 4 s but slower than -O1.
-OPT_MODEL = "-O1"
+# g++ levels, measured on the folded jet-tagging MLP (pynq-z2), 10k inferences, 240k cycles:
+# the model's fast code at -O0 compiles in 1.9-3 s of CPU and simulates 0.05 M cycles/s (5 s);
+# -O1 takes 7 s and simulates 0.4-0.6 M cycles/s; -O2 10.5 s for no gain; -Og 4 s, slower.
+#: Verilator runtime sources every harness links (FST tracing adds verilated_fst_c).
+RUNTIME_SOURCES: tuple[str, ...] = ("verilated", "verilated_dpi", "verilated_threads")
+#: g++ options for the model's fast code: -O1 without the three passes that took half of its
+#: compile time on the folded jet-tagging MLP (DSE, FRE, dominator opts: 6.6 s -> 3.3 s of CPU
+#: for 1.1 MB of C++, -O0 takes 3.0 s) for a model ~25 % slower than plain -O1 (-O0: 10x).
+OPT_MODEL = ("-O1", "-fno-tree-dse", "-fno-tree-fre", "-fno-tree-dominator-opts")
 #: g++ level for code Verilator marks slow (construction, initial values): run once.
 OPT_SLOW = "-O0"
-#: g++ level for the Verilator runtime, compiled once per cache and archived (-O1 builds as
-#: fast as -O0 here and the harness spends little time in it).
-OPT_RUNTIME = "-O1"
+#: g++ level for the Verilator runtime, compiled once per cache as one translation unit and
+#: archived: 5.6 s of CPU at -O0 (three files at -O1: 10.2 s); the harness hardly runs it.
+OPT_RUNTIME = "-O0"
 RESET_CYCLES = 4
 _HEADER = 16
 _MAGIC = 0x4852544C53494D31
@@ -355,6 +360,44 @@ def _data(name: str) -> str:
     return resources.files("hetero").joinpath("data", name).read_text()
 
 
+def prepare_runtime(trace: bool = False) -> tuple[Path, bool]:
+    """Compile the Verilator runtime archive for harness builds (with FST support when
+    ``trace``) unless the cache has it; return (archive, it was there already). Safe to call
+    from several threads or processes at once; :func:`simulate_beats` calls it itself, callers
+    may start it early to overlap it with other work."""
+    shim = trace and not _has_lz4_header()
+    runtime = {"opt": OPT_RUNTIME, "trace": trace, "shim": shim, "sources": RUNTIME_SOURCES,
+               "sim": simulator_version(), "cxx": _cxx_version(), "prefix": sys.prefix}
+    key = hashlib.sha256(json.dumps(runtime).encode()).hexdigest()[:16]
+    root = cache_root() / "rtlsim"
+    root.mkdir(parents=True, exist_ok=True)
+    archive = root / f"runtime-{key}.a"
+    if archive.exists():
+        return archive, True
+    with _locked(root / f"runtime-{key}.lock"):
+        if archive.exists():
+            return archive, True
+        work = root / f"runtime-{key}.build"
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir()
+        if shim:
+            (work / "lz4.h").write_text(_data("rtlsim_lz4/lz4.h"))
+        sources = RUNTIME_SOURCES + (("verilated_fst_c",) if trace else ())
+        (work / "runtime.cpp").write_text("".join(f'#include "{n}.cpp"\n' for n in sources))
+        log = root / f"runtime-{key}.log"
+        tmp = archive.with_suffix(f".{os.getpid()}.tmp")
+        with open(log, "w") as out:  # one translation unit: verilated.h parsed once
+            ok = _run([_cxx(), OPT_RUNTIME, *_cxx_flags(work, trace), "-c", "runtime.cpp",
+                       "-o", "runtime.o"], out, cwd=work)
+            ok = ok and _run(["ar", "rcs", str(tmp), str(work / "runtime.o")], out)
+        if not ok:
+            raise ToolError(f"compiling the Verilator runtime failed{_first_error(log)}; "
+                            f"see {log}")
+        tmp.replace(archive)
+        shutil.rmtree(work, ignore_errors=True)
+    return archive, False
+
+
 def build(verilog: str, top: str, *, in_bits: int, out_bits: int, probe_bits: int = 0,
           trace: bool = False, log: Path | None = None) -> tuple[Path, bool, float, bool]:
     """Build (or find in the cache) the harness for ``top`` (tdata of ``in_bits`` and
@@ -362,22 +405,20 @@ def build(verilog: str, top: str, *, in_bits: int, out_bits: int, probe_bits: in
     cache, build seconds, linked a runtime archive built earlier). ``log`` receives the tool
     output (also kept in the build folder)."""
     main_cpp, bench = _data("rtlsim_main.cpp"), _data("rtlsim_tb.v")
-    shim = None if not trace or _has_lz4_header() else _data("rtlsim_lz4/lz4.h")
+    shim = trace and not _has_lz4_header()
     config = "#define RTLSIM_TRACE 1\n" if trace else "// no trace\n"
     params = [f"-GIN_W={in_bits}", f"-GOUT_W={out_bits}", f"-GPROBE_W={max(probe_bits, 1)}",
               f"+define+RTLSIM_DUT={top}", *(["+define+RTLSIM_PROBES"] if probe_bits else [])]
-    runtime = {"opt": OPT_RUNTIME, "trace": trace, "shim": shim, "sim": simulator_version(),
-               "cxx": _cxx_version(), "prefix": sys.prefix}  # what the runtime objects depend on
     key_src = json.dumps({"verilog": verilog, "top": top, "main": main_cpp, "config": config,
                           "bench": bench, "params": params, "args": BUILD_ARGS,
-                          "opt": [OPT_MODEL, OPT_SLOW], **runtime})
+                          "opt": [OPT_MODEL, OPT_SLOW, OPT_RUNTIME], "trace": trace,
+                          "shim": shim, "sources": RUNTIME_SOURCES, "sim": simulator_version(),
+                          "cxx": _cxx_version(), "prefix": sys.prefix})
     key = hashlib.sha256(key_src.encode()).hexdigest()[:32]
-    rt_key = hashlib.sha256(json.dumps(runtime).encode()).hexdigest()[:16]
     root = cache_root() / "rtlsim"
     root.mkdir(parents=True, exist_ok=True)
     build_dir = root / key
     exe, done = build_dir / "rtlsim", build_dir / "BUILD_OK"
-    archive = root / f"runtime-{rt_key}.a"
     log = Path(log) if log is not None else build_dir.with_suffix(".log")
     log.parent.mkdir(parents=True, exist_ok=True)
     with _locked(root / f"{key}.lock"):
@@ -389,20 +430,17 @@ def build(verilog: str, top: str, *, in_bits: int, out_bits: int, probe_bits: in
         for name, text in ((f"{top}.v", verilog), ("rtlsim_tb.v", bench),
                            ("rtlsim_main.cpp", main_cpp), ("rtlsim_config.h", config)):
             (src / name).write_text(text)
-        if shim is not None:  # FST needs <lz4.h>: the bundled stand-in
-            (src / "lz4.h").write_text(shim)
         t0 = time.perf_counter()
-        with open(log, "w") as out:
-            if archive.exists():
-                ok, reused = _compile(build_dir, top, params, trace, None, out), True
-            else:
-                with _locked(root / f"runtime-{rt_key}.lock"):
-                    reused = archive.exists()
-                    ok = _compile(build_dir, top, params, trace, None if reused else archive, out)
-            ok = ok and _run([_cxx(), str(build_dir / "obj" / "rtlsim_fast.o"),
-                              str(build_dir / "obj" / "rtlsim_slow.o"), str(archive),
-                              "-o", str(exe), "-pthread",
-                              *(["-lz"] + ([] if shim else ["-llz4"]) if trace else [])], out)
+        with ThreadPoolExecutor(max_workers=1) as pool:  # the runtime alongside the design
+            runtime = pool.submit(prepare_runtime, trace)
+            with open(log, "w") as out:
+                ok, extra = _compile(build_dir, top, params, trace, out)
+                archive, reused = runtime.result()
+                objs = [build_dir / "obj" / f"{n}.o" for n in ("rtlsim_fast", "rtlsim_slow",
+                                                                *extra)]
+                ok = ok and _run([_cxx(), *map(str, objs), str(archive), "-o", str(exe),
+                                  "-pthread", *(["-lz"] + ([] if shim else ["-llz4"])
+                                                if trace else [])], out)
         seconds = time.perf_counter() - t0
         if not ok or not exe.exists():  # left for inspection; redone next time
             raise ToolError(f"Verilator build of '{top}' failed{_first_error(log)}; see {log}")
@@ -412,48 +450,50 @@ def build(verilog: str, top: str, *, in_bits: int, out_bits: int, probe_bits: in
     return exe, False, seconds, reused
 
 
+def _include() -> Path:
+    return _verilator_bin().parent.parent / "include"
+
+
+def _cxx_flags(obj: Path, trace: bool) -> list[str]:
+    """Flags of every harness compile (runtime, model, harness): what verilated.mk passes."""
+    t = int(trace)
+    return ["-std=gnu++17", "-w", f"-I{obj}", f"-I{_include()}", f"-I{_include() / 'vltstd'}",
+            "-DVERILATOR=1", "-DVM_SC=0", "-DVM_COVERAGE=0", "-DVM_TIMING=0", f"-DVM_TRACE={t}",
+            f"-DVM_TRACE_FST={t}", "-DVM_TRACE_VCD=0", "-DVM_TRACE_SAIF=0"]
+
+
 def _compile(build_dir: Path, top: str, params: list[str], trace: bool,
-             new_archive: Path | None, out) -> bool:
+             out) -> tuple[bool, list[str]]:
     """Verilate, then compile two translation units in parallel: the model's fast code with
-    the harness at OPT_MODEL, its slow (construction, initial settle) code at OPT_SLOW, and,
-    when ``new_archive`` is given, the Verilator runtime into that archive.
+    the harness at OPT_MODEL, its slow (construction, initial settle) code at OPT_SLOW. Return
+    (success, runtime files this Verilator wants beyond RUNTIME_SOURCES, compiled here too).
 
     Two translation units, not verilated.mk's one per generated file: every file costs ~1.5 s
     of g++ time just parsing verilated.h, and the precompiled headers meant to save that cost
     3-4 s each to build."""
     obj, src = build_dir / "obj", build_dir / "src"
-    verilator = _verilator_bin()
-    include = verilator.parent.parent / "include"
-    if not _run([str(verilator), "--cc", *BUILD_ARGS, "--top-module", _BENCH, "--Mdir", str(obj),
-                 *(["--trace-fst"] if trace else []), *params,
+    if not _run([str(_verilator_bin()), "--cc", *BUILD_ARGS, "--top-module", _BENCH,
+                 "--Mdir", str(obj), *(["--trace-fst"] if trace else []), *params,
                  str(src / "rtlsim_tb.v"), str(src / f"{top}.v")], out, env=_tool_env()):
-        return False
+        return False, []
+    if trace and not _has_lz4_header():  # FST needs <lz4.h>: the bundled stand-in
+        (obj / "lz4.h").write_text(_data("rtlsim_lz4/lz4.h"))
     lists = _make_lists(obj / f"V{_BENCH}_classes.mk")
-    defines = [f"-D{k}={v}" for k, v in lists.items() if isinstance(v, str)
-               and k in ("VM_COVERAGE", "VM_TIMING", "VM_TRACE", "VM_TRACE_FST", "VM_TRACE_VCD",
-                         "VM_TRACE_SAIF")]
-    flags = ["-std=gnu++17", "-w", f"-I{obj}", f"-I{src}", f"-I{include}",
-             f"-I{include / 'vltstd'}", "-DVERILATOR=1", "-DVM_SC=0", *defines]
+    flags = [*_cxx_flags(obj, trace), f"-I{src}"]
     fast = [*lists["VM_CLASSES_FAST"], *lists["VM_SUPPORT_FAST"]]
     slow = [*lists["VM_CLASSES_SLOW"], *lists["VM_SUPPORT_SLOW"]]
     (obj / "rtlsim_fast.cpp").write_text("".join(f'#include "{c}.cpp"\n' for c in fast)
                                          + f'#include "{src / "rtlsim_main.cpp"}"\n')
     (obj / "rtlsim_slow.cpp").write_text("".join(f'#include "{c}.cpp"\n' for c in slow))
-    jobs = [[_cxx(), OPT_MODEL, *flags, "-c", "rtlsim_fast.cpp", "-o", "rtlsim_fast.o"],
+    jobs = [[_cxx(), *OPT_MODEL, *flags, "-c", "rtlsim_fast.cpp", "-o", "rtlsim_fast.o"],
             [_cxx(), OPT_SLOW, *flags, "-c", "rtlsim_slow.cpp", "-o", "rtlsim_slow.o"]]
-    runtime = [*lists["VM_GLOBAL_FAST"], *lists["VM_GLOBAL_SLOW"]]
-    if new_archive is not None:
-        jobs += [[_cxx(), OPT_RUNTIME, *flags, "-c", str(include / f"{r}.cpp"), "-o", f"{r}.o"]
-                 for r in runtime]
+    have = set(RUNTIME_SOURCES) | ({"verilated_fst_c"} if trace else set())
+    extra = [r for r in [*lists["VM_GLOBAL_FAST"], *lists["VM_GLOBAL_SLOW"]] if r not in have]
+    jobs += [[_cxx(), OPT_RUNTIME, *flags, "-c", str(_include() / f"{r}.cpp"), "-o", f"{r}.o"]
+             for r in extra]
     procs = [subprocess.Popen(cmd, cwd=obj, stdout=out, stderr=subprocess.STDOUT,
                               stdin=subprocess.DEVNULL) for cmd in jobs]
-    ok = all([p.wait() == 0 for p in procs])
-    if ok and new_archive is not None:
-        tmp = new_archive.with_suffix(f".{os.getpid()}.tmp")
-        ok = _run(["ar", "rcs", str(tmp), *(str(obj / f"{r}.o") for r in runtime)], out)
-        if ok:
-            tmp.replace(new_archive)
-    return ok
+    return all([p.wait() == 0 for p in procs]), extra
 
 
 def _make_lists(path: Path) -> dict[str, list[str] | str]:
@@ -474,8 +514,8 @@ def _cxx() -> str:
     return os.environ.get("CXX") or "c++"
 
 
-def _run(cmd: list[str], out, env: dict[str, str] | None = None) -> bool:
+def _run(cmd: list[str], out, env: dict[str, str] | None = None, cwd: Path | None = None) -> bool:
     out.write("$ " + " ".join(cmd) + "\n")
     out.flush()
     return subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                          env=env, check=False).returncode == 0
+                          env=env, cwd=cwd, check=False).returncode == 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from .config import Config
 from .errors import SimulationError, UserError
 from .flow import Progress, StageTimer, _runs_dir, compile_model, load_inputs, random_inputs
 from .reference import check_inputs, execute
-from .rtlsim import RtlSimResult, simulate_beats
+from .rtlsim import RtlSimResult, prepare_runtime, simulate_beats
 
 __all__ = ["SimReport", "simulate_model"]
 
@@ -93,6 +94,8 @@ def simulate_model(model: str | Path, *, inputs: str | Path | np.ndarray | None 
     if out is not None and Path(out).exists() and not Path(out).is_dir():
         raise UserError(f"{out}: -o takes a folder, and this is a file")
     timer = StageTimer(progress)
+    runtime = threading.Thread(target=_prepare_runtime, args=(waves is not None,), daemon=True)
+    runtime.start()  # the Verilator runtime compiles (first run only) while Python works
     with timer.stage("compile model"):
         graph = compile_model(model, config, board)
         top = Top(graph, probes=True)
@@ -106,6 +109,7 @@ def simulate_model(model: str | Path, *, inputs: str | Path | np.ndarray | None 
         verilog = _verilog(top)
     work = Path(tempfile.mkdtemp(prefix="sim-", dir=_runs_dir()))  # logs outlive a failure
     with timer.stage(f"build and simulate ({len(x)} inferences)"):
+        runtime.join()
         sim = simulate_beats(
             verilog, _top_name(), to_beats(hw_in, in_shape, top.in_layout),
             in_width=top.in_type.width, in_signed=top.in_type.signed,
@@ -135,6 +139,13 @@ class MismatchError(SimulationError):
     def __init__(self, message: str, report: SimReport):
         super().__init__(message)
         self.report = report
+
+
+def _prepare_runtime(trace: bool) -> None:
+    try:
+        prepare_runtime(trace)
+    except Exception:  # noqa: BLE001 - the build retries it and reports the error itself
+        pass
 
 
 def _batch(graph, inputs, n: int | None, seed: int) -> np.ndarray:
