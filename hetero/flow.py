@@ -245,10 +245,15 @@ def class_agreement(y_fixed: np.ndarray, y_float: np.ndarray) -> np.ndarray:
 
 
 def _float_agreement(onnx_model, graph: Graph, x: np.ndarray) -> dict:
-    """How often the fixed-point reference picks the same class as onnxruntime in float."""
+    """How often the fixed-point reference picks the same class as onnxruntime in float
+    (``skipped`` with the reason where onnxruntime cannot run the model, e.g. QONNX ops)."""
     from .onnxrt import run_float
 
-    same = class_agreement(reference_predict(graph, x), run_float(onnx_model, x))
+    try:
+        y_float = run_float(onnx_model, x)
+    except UserError as e:
+        return {"inferences": int(len(x)), "skipped": str(e)}
+    same = class_agreement(reference_predict(graph, x), y_float)
     return {"inferences": int(len(x)), "class_agreement": float(same.mean())}
 
 

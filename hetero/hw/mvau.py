@@ -28,6 +28,7 @@ accumulates it over the input groups; the epilogue then maps ``D`` to the output
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -39,10 +40,10 @@ from amaranth.lib.wiring import In, Out
 
 from ..fixed import FixedType
 from ..quant import Requant
-from .arith import const_mul, popcount, sum_tree, var_mul
+from .arith import MAX_ADD_TERMS, const_mul, csd, popcount, sum_tree, var_mul
 from .fixed_hw import requantize as fixed_requantize
 from .fixed_hw import shape_of, vector_stream
-from .requant_hw import MAX_LEVELS, requant_expr, requant_unit, thresholds
+from .requant_hw import requant_expr, thresholds
 
 __all__ = ["MVAU", "PlainEpilogue", "RequantEpilogue", "dot_ranges", "folds", "mvau_cycles", "range_shape"]
 
@@ -52,10 +53,11 @@ def folds(n_in: int, n_out: int, pe: int, simd: int) -> tuple[int, int]:
     return math.ceil(n_out / pe), math.ceil(n_in / simd)
 
 
-def mvau_cycles(n_in: int, n_out: int, pe: int, simd: int) -> tuple[int, int]:
-    """``(latency, interval)`` of :class:`MVAU` (see the module docstring)."""
+def mvau_cycles(n_in: int, n_out: int, pe: int, simd: int, ram: bool = False) -> tuple[int, int]:
+    """``(latency, interval)`` of :class:`MVAU` (see the module docstring); ``ram``: its
+    epilogue reads a memory (one cycle more latency)."""
     f = math.prod(folds(n_in, n_out, min(pe, n_out), min(simd, n_in)))
-    return (2, 1) if f == 1 else (f + 3, f)
+    return (2 + ram, 1) if f == 1 else (f + 3 + ram, f)
 
 
 def range_shape(lo: int, hi: int) -> Shape:
@@ -64,13 +66,6 @@ def range_shape(lo: int, hi: int) -> Shape:
     if lo >= 0:
         return unsigned(max(1, hi.bit_length()))
     return signed(max(hi.bit_length(), (-lo - 1).bit_length()) + 1)
-
-
-def _select(values: list[int], sel: Value | None, shape: Shape) -> Value:
-    """``values[sel]`` as a constant table (``values[0]`` when there is one entry)."""
-    if sel is None or len(values) == 1 or all(v == values[0] for v in values):
-        return Const(values[0], shape)
-    return Array(Const(v, shape) for v in values)[sel]
 
 
 # -- epilogues ------------------------------------------------------------------------------
@@ -85,10 +80,13 @@ class PlainEpilogue:
     t_acc: FixedType
     t_out: FixedType
 
-    def apply(self, d: Value, chans: list[int], sel: Value | None) -> Value:
+    def form(self, pe: int) -> str:
+        """Always ``plain``: logic only."""
+        return "plain"
+
+    def apply(self, m: Module, d: Value, chans: list[int], sel: Value | None, form: str = "plain") -> Value:
         """The output for the dot ``d`` of channel ``chans[sel]``."""
-        sum_shape = signed(self.t_sum.width)
-        bias = _select([self.bias[c] for c in chans], sel, sum_shape)
+        bias = _sel_signal(m, [self.bias[c] for c in chans], sel, "bias")
         full = ((Value.cast(d) << self.prod_shift) + bias)[: self.t_sum.width].as_signed()
         acc = fixed_requantize(full, self.t_sum.frac_bits, self.t_acc)
         return fixed_requantize(acc, self.t_acc.frac_bits, self.t_out)
@@ -142,12 +140,68 @@ def narrow_shift(rq: Requant, lo: tuple[int, ...], hi: tuple[int, ...]) -> Requa
     return full
 
 
+#: Weights of the epilogue's cost model, in LUTs. A BRAM18 weighs its share of the xc7z020
+#: (53,200 LUTs / 280 BRAM18 ~ 190); a DSP four times its share there (53,200 / 220 ~ 240):
+#: the folding (:mod:`hetero.folding`) gives the board's DSPs to the products, so a DSP taken
+#: by an epilogue is one fewer product in parallel.
+LUTS_PER_BRAM18 = 190
+LUTS_PER_DSP = 1000
+#: Largest output table (entries per PE) the ``table`` form may use.
+TABLE_MAX_ENTRIES = 1 << 15
+#: Epilogue forms (:meth:`RequantEpilogue.form`); the last two read a memory: one cycle more.
+FORMS = ("compare", "multiply", "table", "thresholds")
+RAM_FORMS = ("table", "thresholds")
+
+
+def ram_cost(depth: int, width: int) -> float:
+    """Estimated cost in LUTs of a ROM of ``depth`` words of ``width`` bits read synchronously:
+    distributed RAM (one LUT per 64 x 1 bits) or 18-kbit block RAMs, whichever is cheaper."""
+    lutram = math.ceil(depth / 64) * width * (1.25 if depth > 64 else 1.0)  # + read muxes
+    aspect = next(w for d, w in ((512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1),
+                                 (1 << 62, 1)) if depth <= d)
+    bram = math.ceil(width / aspect) * math.ceil(depth / 16384) * LUTS_PER_BRAM18
+    return min(lutram, bram)
+
+
+def _per_channel(v, n: int) -> np.ndarray:
+    a = np.asarray(v, dtype=np.int64).reshape(-1)
+    return np.broadcast_to(a, (n,)) if a.size == 1 else a
+
+
+def _sel_signal(m: Module, values: list[int], sel: Value | None, name: str) -> Value:
+    """``values[sel]`` as a signal driven by a constant table (a constant when all are equal):
+    one table lookup shared by every use, never a copy of the logic per entry."""
+    shape = range_shape(min(values), max(values))
+    if sel is None or all(v == values[0] for v in values):
+        return Const(values[0], shape)
+    s = Signal(shape, name=name)
+    with m.Switch(sel):
+        for k, v in enumerate(values):
+            with m.Case(k):
+                m.d.comb += s.eq(v)
+    return s
+
+
 @dataclass(frozen=True)
 class RequantEpilogue:
     """A model-quantized layer's epilogue on the dot ``D``: per channel ``c``,
     ``acc = alpha * D + beta[c]`` is the reference's accumulator and the output is ``rq(acc)``
     (then ``max(., 0)`` if ``relu``), or ``+-1`` by the sign of ``acc * mult + add`` if
-    ``bipolar``. ``d_lo``/``d_hi``: the range of ``D`` per channel."""
+    ``bipolar``. ``d_lo``/``d_hi``: the range of ``D`` per channel.
+
+    Four forms compute it (:meth:`form` picks the cheapest for a folding, :data:`FORMS`):
+
+    * ``compare``: comparators in logic against each channel's thresholds (FINN's
+      multi-threshold), from constant tables when a PE serves several channels;
+    * ``multiply``: a multiplier, a rounding shift and a clip (a DSP unless the constant is a
+      few shift-adds);
+    * ``table``: the output itself read from a ROM at ``offset[c] + D`` (every value of ``D``
+      a channel can take, evaluated with the reference);
+    * ``thresholds``: each channel's thresholds read from a ROM word, compared in parallel.
+
+    Every form equals the reference for every ``D`` in range (``compare`` and ``thresholds``
+    only exist for monotonic requantizations).
+    """
 
     rq: Requant
     alpha: int
@@ -157,16 +211,14 @@ class RequantEpilogue:
     relu: bool
     bipolar: bool
     t_out: FixedType
-    max_levels: int = MAX_LEVELS
+    forms: tuple[str, ...] = FORMS  #: the forms :meth:`form` may pick from
 
-    def on_dot(self) -> Requant:
+    @functools.cached_property
+    def dot_rq(self) -> Requant:
         """The requantization rewritten onto ``D`` (``acc*m + a == D*(alpha*m) + beta*m + a``),
         with a ReLU folded in when the requantization is monotonic."""
         n = len(self.beta)
-        m = np.broadcast_to(np.asarray(self.rq.mult, dtype=np.int64).reshape(-1), (n,)) if np.size(self.rq.mult) == 1 \
-            else np.asarray(self.rq.mult, dtype=np.int64).reshape(-1)
-        a = np.broadcast_to(np.asarray(self.rq.add, dtype=np.int64).reshape(-1), (n,)) if np.size(self.rq.add) == 1 \
-            else np.asarray(self.rq.add, dtype=np.int64).reshape(-1)
+        m, a = _per_channel(self.rq.mult, n), _per_channel(self.rq.add, n)
         beta = np.asarray(self.beta, dtype=np.int64)
         rq = Requant(m * self.alpha, a + beta * m, self.rq.shift, self.rq.lo, self.rq.hi, self.rq.zero,
                      self.rq.rounding, self.rq.overflow)
@@ -174,15 +226,67 @@ class RequantEpilogue:
             rq = _fold_relu(rq)
         return rq if self.bipolar else narrow_shift(rq, self.d_lo, self.d_hi)
 
-    def uses_thresholds(self) -> bool:
-        """Comparators (few output levels, monotonic) rather than a multiplier."""
+    def on_dot(self) -> Requant:
+        """:attr:`dot_rq` (kept for callers of the method)."""
+        return self.dot_rq
+
+    def values(self, d: np.ndarray, chans: list[int]) -> np.ndarray:
+        """The reference's outputs [len(d), len(chans)] for the dot values ``d`` of channels
+        ``chans``: exactly the layer's reference on ``acc = alpha * d + beta[c]``."""
+        n = len(self.beta)
+        d = np.asarray(d, dtype=np.int64).reshape(-1, 1)
+        acc = self.alpha * d + np.asarray(self.beta, dtype=np.int64)[chans]
+        m, a = _per_channel(self.rq.mult, n)[chans], _per_channel(self.rq.add, n)[chans]
         if self.bipolar:
-            return True
-        rq = self.on_dot()
-        if not _monotonic(rq):
-            return False
-        levels = (rq.hi - rq.lo + 1) if rq.overflow is None else (1 << rq.overflow.width)
-        return levels <= self.max_levels
+            return np.where(acc * m + a >= 0, 1, -1).astype(np.int64)
+        rq = self.rq
+        y = Requant(m, a, rq.shift, rq.lo, rq.hi, rq.zero, rq.rounding, rq.overflow)(acc)
+        return np.maximum(y, 0) if self.relu else y
+
+    # -- the form: the cheapest by a first-order cost model ---------------------------------
+    def monotonic(self) -> bool:
+        """Whether the output is a staircase of ``D`` (thresholds describe it)."""
+        return self.bipolar or _monotonic(self.rq)
+
+    def _levels(self) -> int:
+        if self.bipolar:
+            return 2
+        rq = self.rq
+        return (rq.hi - max(rq.lo, 0 if self.relu else rq.lo) + 1) if rq.overflow is None \
+            else (1 << rq.overflow.width)
+
+    def costs(self, pe: int) -> dict[str, float]:
+        """Estimated cost in LUTs (:data:`LUTS_PER_BRAM18`, :data:`LUTS_PER_DSP`) of each
+        form possible for a unit of ``pe`` PEs; ``pe`` PEs share the channels round robin."""
+        n = len(self.beta)
+        pe = max(1, min(pe, n))
+        nf = math.ceil(n / pe)
+        ranges = [h - l + 1 for l, h in zip(self.d_lo, self.d_hi)]
+        tw = range_shape(min(min(self.d_lo), -1), max(self.d_hi) + 1).width
+        ow = self.t_out.width
+        n_t = max(1, min(self._levels() - 1, max(ranges) - 1))
+        tables = math.ceil(nf / 64) if nf > 1 else 0  # LUTs per bit of a constant table
+        out: dict[str, float] = {}
+        if self.monotonic():
+            cmp = tw if nf > 1 else math.ceil(tw / 2)
+            out["compare"] = pe * (n_t * (cmp + tw * tables) + n_t + ow)
+            out["thresholds"] = pe * (ram_cost(nf, n_t * tw) + n_t * (tw + 1) + ow)
+        if not self.bipolar:
+            digits = len(csd(int(_per_channel(self.rq.mult, n)[0]))) if nf == 1 else MAX_ADD_TERMS + 1
+            mult = tw * digits if digits <= MAX_ADD_TERMS else LUTS_PER_DSP + 32 * tables
+            out["multiply"] = pe * (mult + 3 * ow + 16)
+        entries = max(sum(ranges[c] for c in range(p, n, pe)) for p in range(pe))
+        if entries <= TABLE_MAX_ENTRIES:
+            out["table"] = pe * (ram_cost(entries, ow) + tw + tw * tables)
+        return out
+
+    def form(self, pe: int) -> str:
+        """The cheapest form (:meth:`costs`) for a unit of ``pe`` PEs; logic before memory on
+        a tie (memory adds a cycle)."""
+        costs = {f: c for f, c in self.costs(pe).items() if f in self.forms}
+        if not costs:
+            raise ValueError(f"no form among {self.forms} computes this epilogue")
+        return min(costs, key=lambda f: (costs[f], f in RAM_FORMS, FORMS.index(f)))
 
     def _threshold_rows(self, rq: Requant, c: int) -> tuple[list[int], int, int]:
         """``(T, base, step)`` with ``y = base + step * #(D >= t for t in T)`` on channel ``c``."""
@@ -194,56 +298,113 @@ class RequantEpilogue:
             if m < 0:
                 return [(a // -m) + 1], 1, -2  # D <= floor(a / -m) gives +1
             return [], (1 if a >= 0 else -1), 2
+        if hi - lo < NARROW_CHECK_LIMIT:  # read off the reference's values
+            d = np.arange(lo, hi + 1)
+            y = self.values(d, [c])[:, 0]
+            base, top = int(y.min()), int(y.max())
+            if y[0] <= y[-1]:  # non-decreasing: smallest D reaching each level
+                return [int(d[np.searchsorted(y, v)]) for v in range(base + 1, top + 1)], base, 1
+            rev = y[::-1]  # non-increasing: count the D above each level's last
+            return [int(d[len(d) - np.searchsorted(rev, v)]) for v in range(base + 1, top + 1)][::-1], top, -1
         ts, base, inc = thresholds(rq, c, lo, hi)
         if inc:
             return ts, base, 1
         return sorted(t + 1 for t in ts), base + len(ts), -1
 
-    def apply(self, d: Value, chans: list[int], sel: Value | None) -> Value:
-        """The output for the dot ``d`` of channel ``chans[sel]``."""
-        d = Value.cast(d)
-        rq = self.on_dot()
+    def _out(self, y: Value) -> Value:
         out = shape_of(self.t_out)
-        if self.uses_thresholds():
-            if len(chans) == 1 and not self.bipolar:
-                c = chans[0]
-                return requant_unit(d, rq, c, self.d_lo[c], self.d_hi[c], self.max_levels)
-            return self._threshold_table(d, rq, chans, sel, out)
+        y = Value.cast(y)
+        return y[: out.width].as_signed() if out.signed else y[: out.width]
+
+    # -- logic forms ------------------------------------------------------------------------
+    def apply(self, m: Module, d: Value, chans: list[int], sel: Value | None, form: str) -> Value:
+        """The output for the dot ``d`` of channel ``chans[sel]`` in a logic form."""
+        d = Value.cast(d)
+        if form == "compare":
+            rows = [self._threshold_rows(self.dot_rq, c) for c in chans]
+            cols = self._threshold_columns(rows, chans)
+            hits = [d >= _sel_signal(m, col, sel, f"thr{k}") for k, col in enumerate(cols)]
+            return self._count_to_out(m, hits, rows, sel)
+        rq = self.dot_rq
+        mults = [int(rq.mult[c]) for c in chans]
+        adds = [int(rq.add[c]) for c in chans]
         if len(chans) == 1:
-            y = requant_expr(d, rq, chans[0])
+            x = const_mul(d, mults[0]) + adds[0]
         else:  # one multiplier for every channel of this PE: constants from tables
-            mults = [int(rq.mult[c]) for c in chans]
-            adds = [int(rq.add[c]) for c in chans]
-            m = _select(mults, sel, range_shape(min(mults), max(mults)))
-            a = _select(adds, sel, range_shape(min(adds), max(adds)))
-            x = d * m + a
-            y = requant_expr(x, Requant(np.int64(1), np.int64(0), rq.shift, rq.lo, rq.hi, rq.zero,
-                                        rq.rounding, rq.overflow))
+            mul = _sel_signal(m, mults, sel, "mult")
+            x = (d * mul) + _sel_signal(m, adds, sel, "add")
+        y = requant_expr(x, Requant(np.int64(1), np.int64(0), rq.shift, rq.lo, rq.hi, rq.zero,
+                                    rq.rounding, rq.overflow))
         if self.relu and not self.bipolar and not _monotonic(rq):
             y = Mux(y.as_signed() < 0, 0, y) if y.shape().signed else y
         return y
 
-    def _threshold_table(self, d: Value, rq: Requant, chans: list[int], sel: Value | None,
-                         out: Shape) -> Value:
-        rows = [self._threshold_rows(rq, c) for c in chans]
+    def _threshold_columns(self, rows, chans: list[int]) -> list[list[int]]:
+        """Column ``k``: threshold ``k`` of every channel, clamped to what ``D`` can reach
+        (channels with fewer thresholds get one ``D`` never reaches)."""
         n_t = max(len(t) for t, _, _ in rows)
-        never = max(self.d_hi[c] for c in chans) + 1  # D never reaches it
-        always = min(self.d_lo[c] for c in chans)  # D always reaches it
-        cmp_shape = range_shape(min(always, -1), never)
-        hits = []
-        for k in range(n_t):
-            col = [min(max(t[k], always), never) if k < len(t) else never for t, _, _ in rows]
-            hits.append(d >= _select(col, sel, cmp_shape))
+        never = max(self.d_hi[c] for c in chans) + 1
+        always = min(self.d_lo[c] for c in chans)
+        return [[min(max(t[k], always), never) if k < len(t) else never for t, _, _ in rows]
+                for k in range(n_t)]
+
+    def _count_to_out(self, m: Module, hits: list[Value], rows, sel: Value | None) -> Value:
+        """``base[c] + step[c] * (number of hits)``: steps are all +-1, or all +-2 (bipolar)."""
         count = popcount(hits)
-        bases = [b for _, b, _ in rows]
+        mag = count << 1 if self.bipolar else count
+        base = _sel_signal(m, [b for _, b, _ in rows], sel, "base")
         steps = [s for _, _, s in rows]
-        base = _select(bases, sel, range_shape(min(bases), max(bases)))
-        if all(s == steps[0] for s in steps):
-            y = base + count * steps[0] if steps[0] != 1 else base + count
+        if all(s > 0 for s in steps):
+            y = base + mag
+        elif all(s < 0 for s in steps):
+            y = base - mag
         else:
-            st = _select(steps, sel, range_shape(min(steps), max(steps)))
-            y = base + count * st
-        return y[: out.width].as_signed() if out.signed else y[: out.width]
+            neg = _sel_signal(m, [int(s < 0) for s in steps], sel, "down")
+            y = Mux(neg, base - mag, base + mag)
+        return self._out(y)
+
+    # -- memory forms -----------------------------------------------------------------------
+    def rom(self, chans: list[int], form: str) -> tuple[list[int], int]:
+        """``(words, width)`` of the ROM of a memory form for the channels ``chans`` (word
+        ``offset(k) + D`` of channel ``chans[k]`` for ``table``, word ``k`` for ``thresholds``)."""
+        if form == "table":
+            ow = self.t_out.width
+            words = []
+            for c in chans:
+                y = self.values(np.arange(self.d_lo[c], self.d_hi[c] + 1), [c])[:, 0]
+                words += [int(v) & ((1 << ow) - 1) for v in y]
+            return words, ow
+        rows = [self._threshold_rows(self.dot_rq, c) for c in chans]
+        cols = self._threshold_columns(rows, chans)
+        tw = range_shape(min(min(min(col) for col in cols), -1), max(max(col) for col in cols)).width
+        words = []
+        for k in range(len(chans)):
+            word = 0
+            for j, col in enumerate(cols):
+                word |= (col[k] & ((1 << tw) - 1)) << (j * tw)
+            words.append(word)
+        return words, len(cols) * tw
+
+    def rom_address(self, m: Module, d: Value, chans: list[int], sel: Value | None, form: str,
+                    depth: int) -> Value:
+        """The ROM address for the dot ``d`` of channel ``chans[sel]``."""
+        if form == "thresholds":
+            return sel if sel is not None else Const(0, 1)
+        starts = np.cumsum([0] + [self.d_hi[c] - self.d_lo[c] + 1 for c in chans])
+        offset = _sel_signal(m, [int(starts[k]) - self.d_lo[c] for k, c in enumerate(chans)], sel, "offset")
+        width = max(1, (depth - 1).bit_length())
+        return (Value.cast(d) + offset)[:width]
+
+    def from_rom(self, m: Module, word: Value, d: Value, chans: list[int], sel: Value | None,
+                 form: str) -> Value:
+        """The output from the ROM word read for the dot ``d`` (registered alongside it)."""
+        if form == "table":
+            return self._out(word)
+        rows = [self._threshold_rows(self.dot_rq, c) for c in chans]
+        cols = self._threshold_columns(rows, chans)
+        tw = len(word) // len(cols)
+        hits = [Value.cast(d) >= word[j * tw:(j + 1) * tw].as_signed() for j in range(len(cols))]
+        return self._count_to_out(m, hits, rows, sel)
 
 
 # -- the unit -------------------------------------------------------------------------------
@@ -278,6 +439,16 @@ class MVAU(wiring.Component):
         self.d_shape = range_shape(self.d_range[0] - 1, self.d_range[1])  # signed: wraps are exact
         self.w_shape = range_shape(int(w.min()), int(w.max()))
         super().__init__({"i": In(vector_stream(t_x, self.n_in)), "o": Out(vector_stream(t_out, self.n_out))})
+
+    @property
+    def form(self) -> str:
+        """The epilogue's form for this folding (:meth:`RequantEpilogue.form`)."""
+        return self.epilogue.form(self.pe)
+
+    @property
+    def cycles(self) -> tuple[int, int]:
+        """``(latency, interval)``: :func:`mvau_cycles` of this unit."""
+        return mvau_cycles(self.n_in, self.n_out, self.pe, self.simd, self.form in RAM_FORMS)
 
     @property
     def steps(self) -> int:
@@ -400,36 +571,56 @@ class MVAU(wiring.Component):
                         ws.append(field if self.xnor or not self.w_shape.signed else field.as_signed())
                     m.d.sync += p_dot[p].eq(self._dot(xs, ws))
 
-        # accumulate stage: accumulate over input groups, apply the epilogue when done
+        # accumulate stage: accumulate over input groups, apply the epilogue when done; a memory
+        # form reads its ROM there and writes the output one stage later
         width = self.d_shape.width
+        form, ram = self.form, self.form in RAM_FORMS
         outbuf = [Signal(shape_of(self.t_out), name=f"out_{j}") for j in range(self.n_out)]
         m.d.comb += [self.o.payload[j].eq(outbuf[j]) for j in range(self.n_out)]
-        with m.If(en):
-            m.d.sync += self.o.valid.eq(p_valid & p_last & (p_nf == nf_n - 1))
-            for p in range(pe):
-                chans = [k * pe + p for k in range(nf_n) if k * pe + p < self.n_out]
-                if not chans:
-                    continue
-                acc = Signal(self.d_shape, name=f"acc_{p}")
-                total = Signal(self.d_shape, name=f"total_{p}")
-                res = Signal(shape_of(self.t_out), name=f"res_{p}")
-                if sf_n == 1:
-                    m.d.comb += total.eq(p_dot[p])
+        done = p_valid & p_last  # a group of channels has its whole dot product
+        if ram:
+            q_valid, q_nf = Signal(), Signal(range(max(nf_n, 2)))
+            with m.If(en):
+                m.d.sync += [q_valid.eq(done), q_nf.eq(p_nf), self.o.valid.eq(q_valid & (q_nf == nf_n - 1))]
+            w_valid, w_nf = q_valid, q_nf
+        else:
+            with m.If(en):
+                m.d.sync += self.o.valid.eq(done & (p_nf == nf_n - 1))
+            w_valid, w_nf = done, p_nf
+        for p in range(pe):
+            chans = [k * pe + p for k in range(nf_n) if k * pe + p < self.n_out]
+            if not chans:
+                continue
+            acc = Signal(self.d_shape, name=f"acc_{p}")
+            total = Signal(self.d_shape, name=f"total_{p}")
+            res = Signal(shape_of(self.t_out), name=f"res_{p}")
+            if sf_n == 1:
+                m.d.comb += total.eq(p_dot[p])
+            else:
+                m.d.comb += total.eq((Mux(p_first, 0, acc) + p_dot[p])[:width])
+                with m.If(en & p_valid):
+                    m.d.sync += acc.eq(total)
+            sel = p_nf if len(chans) > 1 else None
+            if ram:
+                words, ww = self.epilogue.rom(chans, form)
+                m.submodules[f"epilogue_{p}"] = rom = Memory(shape=unsigned(ww), depth=len(words), init=words)
+                rd = rom.read_port(domain="sync")
+                m.d.comb += [rd.en.eq(en), rd.addr.eq(self.epilogue.rom_address(m, total, chans, sel, form, len(words)))]
+                q_total = Signal(self.d_shape, name=f"q_total_{p}")
+                with m.If(en):
+                    m.d.sync += q_total.eq(total)
+                q_sel = q_nf if len(chans) > 1 else None
+                m.d.comb += res.eq(self.epilogue.from_rom(m, rd.data, q_total, chans, q_sel, form))
+            else:
+                m.d.comb += res.eq(self.epilogue.apply(m, total, chans, sel, form))
+            with m.If(en & w_valid):
+                if nf_n == 1:
+                    m.d.sync += outbuf[chans[0]].eq(res)
                 else:
-                    m.d.comb += total.eq((Mux(p_first, 0, acc) + p_dot[p])[:width])
-                sel = p_nf if len(chans) > 1 else None
-                m.d.comb += res.eq(self.epilogue.apply(total, chans, sel))
-                with m.If(p_valid):
-                    if sf_n > 1:
-                        m.d.sync += acc.eq(total)
-                    with m.If(p_last):
-                        if nf_n == 1:
-                            m.d.sync += outbuf[chans[0]].eq(res)
-                        else:
-                            with m.Switch(p_nf):
-                                for k, j in enumerate(chans):
-                                    with m.Case(k):
-                                        m.d.sync += outbuf[j].eq(res)
+                    with m.Switch(w_nf):
+                        for k, j in enumerate(chans):
+                            with m.Case(k):
+                                m.d.sync += outbuf[j].eq(res)
         return m
 
 

@@ -250,28 +250,30 @@ class MacOp(Op):
         simd = int(node.attrs.get("simd") or n_in)
         return max(1, min(pe, n_out)), max(1, min(simd, n_in))
 
-    def mac_hardware(self, node: Node, graph: Graph, w: np.ndarray | None = None):
-        """A ``wiring.Component`` (:class:`~hetero.hw.mvau.MVAU`) with stream ports ``i`` (one
-        beat of ``n_in`` raw input values, zero point included: one vector) and ``o`` (one beat
-        of ``n_out`` raw values of the layer's output type) computing the whole layer, epilogue
-        included, on each beat independently, exactly as :meth:`reference` does. ``w``
-        [n_in, n_out] overrides the integer weights (default :meth:`mac_weights`)."""
-        from ..hw.mvau import MVAU, PlainEpilogue, RequantEpilogue
+    def mac_matrix(self, node: Node) -> np.ndarray:
+        """The matrix [n_in, n_out] the unit multiplies by: Conv's window-ordered weights
+        (``window_weights``) where the op has them, else :meth:`mac_weights`."""
+        window = getattr(self, "window_weights", None)
+        return window(node) if window is not None else self.mac_weights(node)
 
-        w = self.mac_weights(node) if w is None else np.asarray(w, dtype=np.int64)
+    def mac_epilogue(self, node: Node, graph: Graph, w: np.ndarray):
+        """``(epilogue, unit options)`` of the unit multiplying by ``w`` [n_in, n_out]: a
+        :class:`~hetero.hw.mvau.PlainEpilogue` or :class:`~hetero.hw.mvau.RequantEpilogue`
+        over the unit's dot ``D``, and the keyword arguments of :class:`~hetero.hw.mvau.MVAU`
+        that say what ``D`` is (``x_range``, ``xnor``, ``bipolar``)."""
+        from ..hw.mvau import PlainEpilogue, RequantEpilogue, dot_ranges
+
         n_in, n_out = w.shape
         t_in = graph.tensors[node.inputs[0]]
         t_out = graph.tensors[node.outputs[0]].dtype
-        pe, simd = self.pe_simd(node, n_in, n_out)
         if "requant" not in node.attrs:
             t_x, t_b, t_sum = t_in.dtype, node.types["bias"], node.types["sum"]
             b = np.asarray(node.params["b"], dtype=np.int64).reshape(-1)
             epi = PlainEpilogue(tuple(int(v) << (t_sum.frac_bits - t_b.frac_bits) for v in b),
                                 t_sum.frac_bits - t_x.frac_bits - node.types["weight"].frac_bits,
                                 t_sum, node.types["accum"], t_out)
-            return MVAU(w, t_x, t_out, epi, pe, simd)
+            return epi, {}
         bipolar_in = is_bipolar(graph, node.inputs[0])
-        x_range = (-1, 1) if bipolar_in else (t_in.dtype.min_raw, t_in.dtype.max_raw)
         xnor = bipolar_in and bool(np.all(np.abs(w) == 1))
         if xnor:  # x @ w == 2 * agreements - n_in
             alpha, beta = 2, tuple([-n_in] * n_out)
@@ -279,22 +281,42 @@ class MacOp(Op):
             alpha, beta = 2, tuple(int(v) for v in -w.sum(axis=0))
         else:  # the zero point folds into the offset: (x - z) @ w == x @ w - z * sum(w)
             alpha, beta = 1, tuple(int(v) for v in -t_in.zero_point * w.sum(axis=0))
+        x_range = (0, 1) if bipolar_in else (t_in.dtype.min_raw, t_in.dtype.max_raw)
+        d_lo, d_hi = dot_ranges(w, x_range, xnor)
         spec = node.attrs.get("out_spec")
-        unit = MVAU(w, t_in.dtype, t_out, None, pe, simd, x_range=x_range, xnor=xnor, bipolar=bipolar_in)
-        unit.epilogue = RequantEpilogue(node.attrs["requant"], alpha, beta, tuple(unit.d_lo), tuple(unit.d_hi),
-                                        relu=bool(node.attrs.get("relu")) and spec is None,
-                                        bipolar=spec is not None and spec.kind == "bipolar", t_out=t_out)
-        return unit
+        epi = RequantEpilogue(node.attrs["requant"], alpha, beta, tuple(d_lo), tuple(d_hi),
+                              relu=bool(node.attrs.get("relu")) and spec is None,
+                              bipolar=spec is not None and spec.kind == "bipolar", t_out=t_out)
+        return epi, {"x_range": (-1, 1) if bipolar_in else x_range, "xnor": xnor, "bipolar": bipolar_in}
+
+    def mac_hardware(self, node: Node, graph: Graph, w: np.ndarray | None = None):
+        """A ``wiring.Component`` (:class:`~hetero.hw.mvau.MVAU`) with stream ports ``i`` (one
+        beat of ``n_in`` raw input values, zero point included: one vector) and ``o`` (one beat
+        of ``n_out`` raw values of the layer's output type) computing the whole layer, epilogue
+        included, on each beat independently, exactly as :meth:`reference` does. ``w``
+        [n_in, n_out] overrides the integer weights (default :meth:`mac_weights`)."""
+        from ..hw.mvau import MVAU
+
+        w = self.mac_weights(node) if w is None else np.asarray(w, dtype=np.int64)
+        n_in, n_out = w.shape
+        epi, options = self.mac_epilogue(node, graph, w)
+        return MVAU(w, graph.tensors[node.inputs[0]].dtype, graph.tensors[node.outputs[0]].dtype, epi,
+                    *self.pe_simd(node, n_in, n_out), **options)
 
     def mac_cycles(self, node: Node, graph: Graph, n_in: int | None = None,
                    n_out: int | None = None) -> Cycles:
         """Latency and interval of :meth:`mac_hardware`'s unit for one vector (``n_in`` and
         ``n_out`` default to the weight matrix's shape)."""
-        from ..hw.mvau import mvau_cycles
+        from ..hw.mvau import RAM_FORMS, mvau_cycles
 
+        w = self.mac_matrix(node)
         if n_in is None or n_out is None:
-            n_in, n_out = self.mac_weights(node).shape
-        return Cycles(*mvau_cycles(n_in, n_out, *self.pe_simd(node, n_in, n_out)))
+            n_in, n_out = w.shape
+        pe, simd = self.pe_simd(node, n_in, n_out)
+        ram = False
+        if graph.tensors[node.inputs[0]].dtype is not None and "requant" in node.attrs:
+            ram = self.mac_epilogue(node, graph, w)[0].form(pe) in RAM_FORMS
+        return Cycles(*mvau_cycles(n_in, n_out, pe, simd, ram))
 
     # -- epilogue fusion ----------------------------------------------------------------------
     def fuse_scale_shift(self, node: Node, a: np.ndarray, b: np.ndarray) -> Node:
