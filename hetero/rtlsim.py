@@ -3,14 +3,19 @@
 :func:`simulate_beats` streams multi-beat AXI4-Stream inferences (the convention of
 :mod:`hetero.hw.stream`) through a Verilog top level and returns the raw output beats and the
 cycles each inference entered and left. Python only writes the stimulus file before and reads
-the result file after; the clock, the handshakes, backpressure (a seeded xorshift) and stall
-detection run in ``hetero/data/rtlsim_main.cpp``, about 100x faster than a cocotb loop.
+the result file after. The design sits in a small bench (``hetero/data/rtlsim_tb.v``) whose
+only port is the clock; at every rising edge the bench hands the design's outputs to the C++
+harness (``hetero/data/rtlsim_main.cpp``, one DPI call) and registers the inputs it returns,
+so Verilator evaluates the design's logic once per cycle and generates it once. The harness
+keeps the handshakes, the seeded backpressure (xorshift64*) and stall detection.
 
 Builds are cached under ``$HETERO_CACHE_DIR/rtlsim/<key>`` keyed by the Verilog text, the top
-name, the harness source, the build flags and tool versions; a file lock makes concurrent
-callers build each design once. The Verilator runtime is compiled once per flag set and kept
-as an archive beside the builds (a clean build of a second design skips it). Traced builds
-(``waves``) are separate cache entries.
+name, the bench and harness sources, the build flags and tool versions; a file lock makes
+concurrent callers build each design once. Verilator's output is compiled as two translation
+units (fast code optimized, slow code not) instead of verilated.mk's one per file; the
+Verilator runtime is compiled once per cache and flag set into an archive
+(:func:`prepare_runtime`), alongside the first design. Traced builds (``waves``, FST) are
+separate cache entries.
 """
 
 from __future__ import annotations
@@ -172,9 +177,9 @@ def simulate_beats(
     pack_words(beats, in_width, words_in).tofile(stim)
     result.unlink(missing_ok=True)
     threshold = min(int(round(backpressure * 2**32)), 2**32 - 1)
-    cmd = [str(exe), str(stim), str(result), str(n), str(b_in), str(out_beats), str(words_in),
-           str(words_out), str(probe_words), str(threshold), str(seed & (2**64 - 1)), str(stall_timeout),
-           str(RESET_CYCLES)] + ([str(wave_file)] if wave_file else [])
+    cmd = [str(exe), str(stim), str(result)] + [str(v) for v in (
+        n, b_in, out_beats, words_in, words_out, probe_words, threshold, seed & (2**64 - 1),
+        stall_timeout, RESET_CYCLES)] + ([str(wave_file)] if wave_file else [])
     with open(log, "w") as out:
         rc = subprocess.run(cmd, cwd=work_dir, stdout=out, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL, check=False).returncode
