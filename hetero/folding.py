@@ -29,7 +29,7 @@ from .ir import Graph, Node
 from .ops import op_of
 
 __all__ = ["FoldingTarget", "choose_pe_simd", "folds", "mac_dims", "set_folding", "layer_cost",
-           "DSP_BUDGET", "LUT_BUDGET"]
+           "estimate_fits", "DSP_BUDGET", "LUT_BUDGET"]
 
 DSP_BUDGET = 0.9  #: share of the board's DSPs the automatic folding may use
 LUT_BUDGET = 0.7  #: share of the board's LUTs the automatic folding may give to multipliers
@@ -209,3 +209,11 @@ def _fixed_floor(graph: Graph, free: list[Node], chosen: dict[str, tuple[int, in
         if t > worst[0]:
             worst = (t, n.name)
     return worst
+
+
+def estimate_fits(graph: Graph, board: Board) -> bool:
+    """Whether the MAC layers of ``graph`` as folded fit ``board`` by :func:`layer_cost`'s
+    first-order estimate (a quick screen; synthesis decides)."""
+    macs = {n.name: n for n in graph.nodes
+            if n.op in MAC_OPS and graph.tensors[n.inputs[0]].dtype is not None}
+    return _fits(_cost(graph, macs), board)

@@ -10,6 +10,7 @@ from .errors import UserError
 from .fixed import quantize
 from .ir import Graph
 from .ops import op_of
+from .quant import QuantSpec
 
 
 def check_inputs(graph: Graph, x: np.ndarray, source: str = "inputs", index: int = 0) -> np.ndarray:
@@ -37,7 +38,8 @@ def execute(graph: Graph, x: np.ndarray | Sequence[np.ndarray]) -> dict[str, np.
     """Run a batch through the graph; returns every tensor by name, shaped [N, *shape].
 
     ``x``: the batch for the single input, or a sequence with one batch per graph input.
-    Typed graph: inputs are quantized to the input type and every tensor holds raw int64 values
+    Typed graph: inputs are quantized to the input type (or by the quantizer the model declares
+    for them, e.g. FINN's BIPOLAR) and every tensor holds raw int64 values
     (an input left untyped is fed as real numbers to the model quantizer that consumes it).
     Untyped graph: plain float64 arithmetic (to check an import against onnxruntime).
     """
@@ -49,7 +51,12 @@ def execute(graph: Graph, x: np.ndarray | Sequence[np.ndarray]) -> dict[str, np.
     for k, (name, xk) in enumerate(zip(graph.inputs, xs)):
         xk = check_inputs(graph, xk, index=k)
         t_in = graph.tensors[name]
-        values[name] = xk if t_in.dtype is None else quantize(xk / (t_in.scale or 1.0), t_in.dtype) + t_in.zero_point
+        if t_in.dtype is None:
+            values[name] = xk
+        elif isinstance(t_in.quant, QuantSpec):  # a declared quantizer (e.g. FINN's BIPOLAR)
+            values[name] = np.round(t_in.quant.integers(xk)).astype(np.int64)
+        else:
+            values[name] = quantize(xk / (t_in.scale or 1.0), t_in.dtype) + t_in.zero_point
     for node in graph.nodes:
         outs = op_of(node).reference(node, graph, [values[i] for i in node.inputs])
         values.update(zip(node.outputs, outs))

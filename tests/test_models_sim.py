@@ -1,0 +1,66 @@
+"""Shared models through the whole hardware path: every layer's component joined by the top
+level, simulated in Verilator (native harness) and compared bit for bit with the reference;
+the design's interval equals the cycle model, its latency is within the model's bound (exact
+for one-beat layers). benchmarks/sim_models.py runs every shared model (docs/hardware.md)."""
+
+import re
+import tempfile
+
+import numpy as np
+import pytest
+
+from hetero.errors import UserError
+from hetero.flow import compile_model, random_inputs
+from hetero.folding import FoldingTarget
+from hetero.hw.stream import from_beats, to_beats
+from hetero.hw.top import TOP_NAME, Top, cycle_model, top_verilog
+from hetero.reference import execute
+from hetero.rtlsim import simulate_beats
+
+from conftest import SHARED
+
+pytestmark = [pytest.mark.verilator, pytest.mark.slow]
+
+MODELS = {  # name: (file, target interval, one-beat chain: latency model exact)
+    "jet_mlp": ("hls4ml_examplemodels_three_layer_keras.onnx", 16, True),
+    "conv2d_keras": ("hls4ml_examplemodels_conv2d_small_keras.onnx", 1, False),
+    "conv1d_keras": ("hls4ml_examplemodels_conv1d_small_keras.onnx", 1, False),
+    "unsw_w2a2": ("finn_unsw_nb15_mlp_w2a2_qonnxzoo.qonnx.onnx", 64, True),
+    "tfc_w1a1": ("finn_tfc_1w1a_qonnxzoo.qonnx.onnx", 64, True),
+    "ad01_int8": ("mlperftiny_ad01_autoencoder_int8_qdq_tf2onnx.onnx", 256, False),
+}
+
+
+def compile_for(path, target):
+    try:
+        return compile_model(path, board="pynq", target=FoldingTarget(target))
+    except UserError as e:  # streamed images: at least one cycle per pixel
+        need = re.search(r"needs at least (\d+) cycles", str(e))
+        assert need, e
+        return compile_model(path, board="pynq", target=FoldingTarget(int(need.group(1))))
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_model_is_bit_exact_and_cycle_exact_in_verilator(name):
+    file, target, chain = MODELS[name]
+    path = SHARED / "models" / file
+    if not path.exists():
+        pytest.skip("shared models missing")
+    g = compile_for(path, target)
+    top = Top(g)
+    x = random_inputs(g, 4, seed=1)
+    values = execute(g, x)
+    beats = to_beats(values[top.input_tensor], g.tensors[top.input_tensor].shape, top.in_layout)
+    with tempfile.TemporaryDirectory() as work:
+        r = simulate_beats(top_verilog(top), TOP_NAME, beats, in_width=top.in_type.width,
+                           in_signed=top.in_type.signed, out_beats=top.out_layout.beats,
+                           out_lanes=top.out_layout.lanes, out_width=top.out_type.width,
+                           out_signed=top.out_type.signed, work_dir=work, backpressure=0.0)
+    got = from_beats(r.outputs, g.tensors[top.output_tensor].shape, top.out_layout)
+    np.testing.assert_array_equal(got, values[top.output_tensor])
+    model = cycle_model(g)
+    assert np.diff(r.in_cycles)[-1] == model["interval"]  # steady state
+    if chain:
+        assert r.latency_cycles == model["latency"]
+    else:
+        assert r.latency_cycles <= model["latency"]
