@@ -439,10 +439,9 @@ def build(verilog: str, top: str, *, in_bits: int, out_bits: int, probe_bits: in
         with ThreadPoolExecutor(max_workers=1) as pool:  # the runtime alongside the design
             runtime = pool.submit(prepare_runtime, trace)
             with open(log, "w") as out:
-                ok, extra = _compile(build_dir, top, params, trace, out)
+                ok, names = _compile(build_dir, top, params, trace, out)
                 archive, reused = runtime.result()
-                objs = [build_dir / "obj" / f"{n}.o" for n in ("rtlsim_fast", "rtlsim_slow",
-                                                                *extra)]
+                objs = [build_dir / "obj" / f"{n}.o" for n in names]
                 ok = ok and _run([_cxx(), *map(str, objs), str(archive), "-o", str(exe),
                                   "-pthread", *(["-lz"] + ([] if shim else ["-llz4"])
                                                 if trace else [])], out)
@@ -469,13 +468,13 @@ def _cxx_flags(obj: Path, trace: bool) -> list[str]:
 
 def _compile(build_dir: Path, top: str, params: list[str], trace: bool,
              out) -> tuple[bool, list[str]]:
-    """Verilate, then compile two translation units in parallel: the model's fast code with
-    the harness at OPT_MODEL, its slow (construction, initial settle) code at OPT_SLOW. Return
-    (success, runtime files this Verilator wants beyond RUNTIME_SOURCES, compiled here too).
+    """Verilate, then compile in parallel the model's fast code with the harness at OPT_MODEL
+    and its slow (construction, initial settle) code at OPT_SLOW. Return
+    (success, the object files to link besides the runtime archive).
 
-    Two translation units, not verilated.mk's one per generated file: every file costs ~1.5 s
-    of g++ time just parsing verilated.h, and the precompiled headers meant to save that cost
-    3-4 s each to build."""
+    Few translation units (:func:`_units`), not verilated.mk's one per generated file: every
+    unit costs ~1.5 s of g++ time just parsing verilated.h, and the precompiled headers meant
+    to save that cost 3-4 s each to build."""
     obj, src = build_dir / "obj", build_dir / "src"
     if not _run([str(_verilator_bin()), "--cc", *BUILD_ARGS, "--top-module", _BENCH,
                  "--Mdir", str(obj), *(["--trace-fst"] if trace else []), *params,
@@ -485,20 +484,42 @@ def _compile(build_dir: Path, top: str, params: list[str], trace: bool,
         (obj / "lz4.h").write_text(_data("rtlsim_lz4/lz4.h"))
     lists = _make_lists(obj / f"V{_BENCH}_classes.mk")
     flags = [*_cxx_flags(obj, trace), f"-I{src}"]
-    fast = [*lists["VM_CLASSES_FAST"], *lists["VM_SUPPORT_FAST"]]
-    slow = [*lists["VM_CLASSES_SLOW"], *lists["VM_SUPPORT_SLOW"]]
-    (obj / "rtlsim_fast.cpp").write_text("".join(f'#include "{c}.cpp"\n' for c in fast)
-                                         + f'#include "{src / "rtlsim_main.cpp"}"\n')
-    (obj / "rtlsim_slow.cpp").write_text("".join(f'#include "{c}.cpp"\n' for c in slow))
-    jobs = [[_cxx(), *OPT_MODEL, *flags, "-c", "rtlsim_fast.cpp", "-o", "rtlsim_fast.o"],
-            [_cxx(), OPT_SLOW, *flags, "-c", "rtlsim_slow.cpp", "-o", "rtlsim_slow.o"]]
+    fast = _units(obj, [*lists["VM_CLASSES_FAST"], *lists["VM_SUPPORT_FAST"]])
+    slow = _units(obj, [*lists["VM_CLASSES_SLOW"], *lists["VM_SUPPORT_SLOW"]])
+    fast[0].append(str(src / "rtlsim_main.cpp"))
+    jobs, objects = [], []
+    for kind, units, opt in (("fast", fast, list(OPT_MODEL)), ("slow", slow, [OPT_SLOW])):
+        for k, unit in enumerate(units):
+            name = f"rtlsim_{kind}{k}"
+            (obj / f"{name}.cpp").write_text("".join(f'#include "{f}"\n' for f in unit))
+            jobs.append([_cxx(), *opt, *flags, "-c", f"{name}.cpp", "-o", f"{name}.o"])
+            objects.append(name)
     have = set(RUNTIME_SOURCES) | ({"verilated_fst_c"} if trace else set())
     extra = [r for r in [*lists["VM_GLOBAL_FAST"], *lists["VM_GLOBAL_SLOW"]] if r not in have]
     jobs += [[_cxx(), OPT_RUNTIME, *flags, "-c", str(_include() / f"{r}.cpp"), "-o", f"{r}.o"]
              for r in extra]
-    procs = [subprocess.Popen(cmd, cwd=obj, stdout=out, stderr=subprocess.STDOUT,
-                              stdin=subprocess.DEVNULL) for cmd in jobs]
-    return all([p.wait() == 0 for p in procs]), extra
+    objects += extra
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        codes = list(pool.map(lambda cmd: subprocess.run(
+            cmd, cwd=obj, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            check=False).returncode, jobs))
+    return all(c == 0 for c in codes), objects
+
+
+def _units(obj: Path, classes: list[str], unit_bytes: int = 2_000_000) -> list[list[str]]:
+    """Verilator's generated files grouped into translation units: one for a small design
+    (verilated.h is parsed once per unit, ~1.5 s of g++ each), up to one per CPU for a large
+    one (balanced by size), so that every core compiles."""
+    files = sorted((obj / f"{c}.cpp" for c in classes), key=lambda f: -f.stat().st_size)
+    total = sum(f.stat().st_size for f in files)
+    n = max(1, min(len(files), os.cpu_count() or 1, -(-total // unit_bytes)))
+    units: list[list[str]] = [[] for _ in range(n)]
+    sizes = [0] * n
+    for f in files:
+        k = sizes.index(min(sizes))
+        units[k].append(f.name)
+        sizes[k] += f.stat().st_size
+    return units
 
 
 def _make_lists(path: Path) -> dict[str, list[str] | str]:
