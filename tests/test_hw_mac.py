@@ -73,6 +73,26 @@ def test_popcount():
     assert got == [sum(c) for c in cases]
 
 
+@pytest.mark.parametrize("n", [1, 2, 3, 5, 9, 23])
+def test_popcount_of_a_wide_value_through_signals(n):
+    """The full-adder layer on whole vectors, with its intermediate signals in a module."""
+    m = Module()
+    v, out = Signal(n), Signal(8)
+    m.d.comb += out.eq(popcount(v, m))
+    vals = [0, (1 << n) - 1] + [int(x) for x in np.random.default_rng(n).integers(0, 1 << n, size=40)]
+    got = []
+
+    async def bench(ctx):
+        for x in vals:
+            ctx.set(v, x)
+            got.append(ctx.get(out))
+
+    sim = Simulator(m)
+    sim.add_testbench(bench)
+    sim.run()
+    assert got == [bin(x).count("1") for x in vals]
+
+
 # -- layers ---------------------------------------------------------------------------------
 def quant_dense(n_in, n_out, *, w_bits=2, x_type="ufixed<8,8>", x_scale=0.05, x_zero=0,
                 out: QuantSpec | None | str = "int4", relu=False, pe=None, simd=None, seed=0,
@@ -208,6 +228,99 @@ def test_unit_uses_window_weights_given():
     expected = op.reference(node, g, [x])[0]
     got, _, _ = run_stream(op.mac_hardware(node, g, w=node.params["W"][perm]), x[:, perm], 3)
     np.testing.assert_array_equal(got, expected)
+
+
+# -- epilogue forms: each one forced, bit-exact and cycle-exact -----------------------------
+def check_form(graph: Graph, form: str, x: np.ndarray, backpressure: float = 0.0):
+    """The layer's unit with its epilogue forced to ``form``: equal to the reference, and its
+    own cycle model (:attr:`MVAU.cycles`) equal to the simulated cycles."""
+    from dataclasses import replace
+
+    from hetero.hw.mvau import MVAU, RAM_FORMS
+
+    node = graph.nodes[0]
+    op = op_of(node)
+    w = op.mac_weights(node)
+    epi, options = op.mac_epilogue(node, graph, w)
+    unit = MVAU(w, graph.tensors["x"].dtype, graph.tensors["y"].dtype, replace(epi, forms=(form,)),
+                *op.pe_simd(node, *w.shape), **options)
+    assert unit.form == form
+    expected = op.reference(node, graph, [x])[0].reshape(len(x), -1)
+    got, ins, outs = run_stream(unit, x, graph.tensors["y"].size, backpressure=backpressure)
+    np.testing.assert_array_equal(got, expected)
+    latency, interval = unit.cycles
+    if backpressure == 0.0:
+        assert outs[0] - ins[0] == latency
+        assert set(np.diff(ins)) == {interval}
+    steps = unit.steps
+    assert latency == (2 if steps == 1 else steps + 3) + (form in RAM_FORMS)
+    return expected
+
+
+FORM_FOLDINGS = [(None, None), (1, 1), (3, 2)]
+
+
+@pytest.mark.parametrize("form", ["table", "thresholds", "compare", "multiply"])
+@pytest.mark.parametrize("pe,simd", FORM_FOLDINGS)
+def test_every_form_with_zero_point_and_relu(form, pe, simd):
+    g = quant_dense(7, 5, x_zero=37, relu=True, pe=pe, simd=simd, seed=20)
+    y = check_form(g, form, raw_inputs(g, 6))
+    assert len(np.unique(y)) > 2
+
+
+@pytest.mark.parametrize("form", ["table", "thresholds", "compare", "multiply"])
+@pytest.mark.parametrize("pe,simd", [(None, None), (2, 2)])
+def test_every_form_with_decreasing_channels(form, pe, simd):
+    g = quant_dense(5, 4, a=[1.0, -1.5, 0.5, -0.2], pe=pe, simd=simd, seed=21)
+    check_form(g, form, raw_inputs(g, 6))
+
+
+@pytest.mark.parametrize("form", ["table", "multiply"])
+@pytest.mark.parametrize("pe,simd", [(None, None), (2, 3)])
+def test_table_of_a_wrapping_result(form, pe, simd):
+    """ap_fixed WRAP is not monotonic: no thresholds, the table still equals the reference."""
+    g = quant_dense(6, 4, out=None, relu=True, result="fixed<6,3,RND,WRAP>", pe=pe, simd=simd, seed=22)
+    check_form(g, form, raw_inputs(g, 8))
+
+
+@pytest.mark.parametrize("form", ["compare", "thresholds"])
+def test_thresholds_refused_where_not_monotonic(form):
+    from dataclasses import replace
+
+    g = quant_dense(6, 4, out=None, result="fixed<6,3,RND,WRAP>", seed=22)
+    node = g.nodes[0]
+    epi, _ = op_of(node).mac_epilogue(node, g, op_of(node).mac_weights(node))
+    with pytest.raises(ValueError, match="no form"):
+        replace(epi, forms=(form,)).form(1)
+
+
+@pytest.mark.parametrize("form", ["table", "thresholds", "compare"])
+@pytest.mark.parametrize("pe,simd", [(None, None), (1, 2)])
+def test_every_form_bipolar_in_and_out(form, pe, simd):
+    g = quant_dense(7, 5, bipolar_in=True, bipolar_w=True, out="bipolar", pe=pe, simd=simd, seed=23)
+    assert set(np.unique(check_form(g, form, raw_inputs(g, 8)))) == {-1, 1}
+
+
+@pytest.mark.parametrize("form", ["table", "thresholds"])
+@pytest.mark.parametrize("pe,simd", [(None, None), (2, 3)])
+def test_memory_forms_under_backpressure(form, pe, simd):
+    g = quant_dense(6, 4, x_zero=11, relu=True, pe=pe, simd=simd, seed=24)
+    check_form(g, form, raw_inputs(g, 10, seed=9), backpressure=0.5)
+    g = quant_dense(6, 4, bipolar_in=True, w_bits=3, out="int8", pe=pe, simd=simd, seed=24)
+    check_form(g, form if form == "table" else "multiply", raw_inputs(g, 10, seed=9), backpressure=0.5)
+
+
+def test_many_levels_few_dot_values_take_a_table_not_a_multiplier():
+    """UNSW-NB15's first layer in small: bipolar inputs, 2-bit weights, 256 output levels, one
+    PE for every channel: the output table (ROM) is cheapest; the layer's cycle model counts
+    its read."""
+    g = quant_dense(12, 6, bipolar_in=True, out=QuantSpec("int", np.array(0.01), np.array(0.0), 0, 255),
+                    relu=True, pe=1, simd=4, seed=25)
+    unit = _unit(g)
+    assert unit.form == "table"
+    assert op_of(g.nodes[0]).cycles(g.nodes[0], g).latency == unit.steps + 4
+    y = check(g, raw_inputs(g, 6))
+    assert len(np.unique(y)) > 4
 
 
 # -- synthesis ------------------------------------------------------------------------------

@@ -342,7 +342,7 @@ class RequantEpilogue:
     def _threshold_columns(self, rows, chans: list[int]) -> list[list[int]]:
         """Column ``k``: threshold ``k`` of every channel, clamped to what ``D`` can reach
         (channels with fewer thresholds get one ``D`` never reaches)."""
-        n_t = max(len(t) for t, _, _ in rows)
+        n_t = max(1, max(len(t) for t, _, _ in rows))  # a memory word needs one at least
         never = max(self.d_hi[c] for c in chans) + 1
         always = min(self.d_lo[c] for c in chans)
         return [[min(max(t[k], always), never) if k < len(t) else never for t, _, _ in rows]
