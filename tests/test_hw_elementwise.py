@@ -196,7 +196,7 @@ FUNCTIONS = {"Sigmoid": lambda x: 1 / (1 + np.exp(-x)), "Tanh": np.tanh,
 
 
 @pytest.mark.parametrize("fn", list(FUNCTIONS))
-def test_full_tables_on_model_integers_and_narrow_inputs(fn):
+def test_full_tables_on_model_integers(fn):
     body = f"y = {fn}(d)"
     g = build(QIMG.format(body=body), **QC)
     op = g.nodes[-1].op
@@ -206,15 +206,64 @@ def test_full_tables_on_model_integers_and_narrow_inputs(fn):
     raw = np.arange(t_in.dtype.min_raw, t_in.dtype.max_raw + 1)[:, None]
     got = op_of(node).reference(node, g, [raw])[0] * t_out.dtype.lsb
     assert np.abs(got - FUNCTIONS[fn](t_in.to_real(raw))).max() <= t_out.dtype.lsb / 2 + 1e-12
-    if op != "Sigmoid":  # plain fixed point, narrow enough for a full table
-        cfg = {"Model": {"Precision": {"default": "fixed<10,4,RND,SAT>", "result": "fixed<8,2,RND,SAT>"}}}
-        check(build(VEC.format(body=f"y = {fn}(x)"), cfg), op, backpressure=0.5)
+
+
+# table span and largest slope over it (hetero/ops/sigmoid.py); HardSigmoid: no table
+BINNED = {"Sigmoid": (16, 0.25), "Tanh": (8, 1.0), "Elu<alpha = 0.3>": (8, 0.3), "Softplus": (16, 1.0),
+          "HardSigmoid": (0, 0.2), "Selu": (8, 1.0507009873554805 * 1.6732632423543772)}
+# the docstring's measured errors (TableSize 1024, fixed<16,6> into fixed<16,6>)
+MEASURED = {"Sigmoid": 0.00239, "Tanh": 0.00435, "Elu<alpha = 0.3>": 0.00158, "Softplus": 0.00830,
+            "HardSigmoid": 0.00040, "Selu": 0.00691}
+
+
+@pytest.mark.parametrize("fn", list(BINNED))
+def test_binned_tables_in_plain_fixed_point(fn):
+    """The default fixed<16,6> (every value would need a table of 8000+ entries): a binned
+    table of TableSize entries, plus the line beyond it where the function is one; bit-exact
+    across the table's ends, the line's start and the type's extremes."""
+    g = build(VEC.format(body=f"y = {fn}(x)"))
+    node = g.nodes[0]
+    op = node.op
+    assert node.attrs.get("table_size") == (None if op == "HardSigmoid" else 1024)
+    t = g.tensors["x"]
+    edges = np.array([-8, -4, 0, 4, 8, 2.5, -2.5, -1 / 64, 1 / 1024]) * 1024
+    edges = np.concatenate([edges - 1, edges, edges + 1, [-2**15, 2**15 - 1, -1]]).astype(np.int64)
+    x = np.concatenate([random_raw(t, (6,), 4, np.random.default_rng(11)), edges.reshape(-1, 6)])
+    check(g, op, inputs=[x])
+    # narrow types and a small table, on an image, under more backpressure
+    cfg = {"Model": {"TableSize": 64, "Precision": {"default": "fixed<10,4,RND,SAT>",
+                                                    "result": "fixed<8,2,RND,SAT>"}}}
+    check(build(IMG.format(body=f"y = {fn}(x)"), cfg), op, backpressure=0.5)
+
+
+@pytest.mark.parametrize("size", [1024, 256])
+@pytest.mark.parametrize("fn", list(BINNED))
+def test_binned_table_error_over_the_whole_input_type(fn, size):
+    """The docstring's figures: max |reference - function| over every fixed<16,6> value whose
+    image the output type holds is half a bin times the largest slope (the table is binned:
+    within an LSB of it) plus half an output LSB, plus the line coefficient's rounding."""
+    g = build(VEC.format(body=f"y = {fn}(x)"), {"Model": {"TableSize": size}})
+    node, t_in, t_out = g.nodes[0], g.tensors["x"], g.tensors["y"]
+    raw = np.arange(t_in.dtype.min_raw, t_in.dtype.max_raw + 1)[:, None]
+    got = op_of(node).reference(node, g, [raw])[0] * t_out.dtype.lsb
+    exact = FUNCTIONS[fn](raw * t_in.dtype.lsb)
+    err = np.abs(got - exact)[np.abs(exact) < 31.9].max()  # the output type holds +-32
+    span, slope = BINNED[fn]
+    half_bin = span / size / 2 * slope
+    coef = 32 * 2.0**-16 * (1.06 if fn == "Selu" else 0.2 if fn == "HardSigmoid" else 0)
+    assert half_bin - t_out.dtype.lsb <= err <= half_bin + t_out.dtype.lsb / 2 + coef
+    if size == 1024:
+        assert err <= MEASURED[fn]
 
 
 def test_full_table_of_a_wide_input_is_refused():
-    g = build(VEC.format(body="y = Tanh(x)"))  # fixed<16,6>: 8519 entries
+    g = build("""g (float[N, 6] x) => (float[N, 6] y) {
+        q = QuantizeLinear(x, s, z)
+        d = DequantizeLinear(q, s, z)
+        y = Tanh(d)
+    }""", opset=21, s=np.float32(0.001), z=np.int16(0))  # int16 at scale 0.001: 8000+ entries
     with pytest.raises(UserError, match="Tanh node 'y'.*more than 4096 entries"):
-        op_of(g.nodes[0]).hardware(g.nodes[0], g)
+        op_of(g.nodes[-1]).hardware(g.nodes[-1], g)
 
 
 # -- Add, Sub, Mul of two streams; bias Add ----------------------------------------------------

@@ -1,109 +1,261 @@
-"""Elementwise activations computed from a table of the function. Hardware for all of them:
-:class:`~hetero.hw.common.LaneTable`, one synchronous ROM per lane read in one register stage
-(latency ``beats``, interval ``beats``); the ROM holds exactly the reference's values.
+"""Elementwise activations computed from tables of the function. Two forms, chosen by the
+input's type; both give the reference's values bit for bit in hardware, one register stage per
+beat (latency ``beats``, interval ``beats``).
 
-Sigmoid of plain fixed point, through a binned table over [-8, 8): ``index = floor((x + 8) * N /
-16)`` clamped to [0, N-1], ``y = table[index]`` where the table holds sigmoid at each bin's centre
-rounded to the output type (RND, SAT). N (``TableSize``, default 1024) is a power of two.
-Error against the float sigmoid, over every value of the input type: at most half a bin's
-slope (16/N/8) plus half an output LSB; measured over all 65536 values of ``fixed<16,6>`` into
-``fixed<16,6>``: 0.00239 for N = 1024 (bound 0.00244), 0.00814 for N = 256 (bound 0.00830)
-(tests/test_hw_elementwise.py asserts both).
+**Plain fixed point** (hls4ml's semantics, no model quantizer scale): a *binned table* of ``N``
+entries (``TableSize``, default 1024, a power of two >= 16) over a fixed input range
+``[lo, lo + span)`` (``span`` a power of two): ``index = floor((x - lo) * N / span)`` clamped to
+``[0, N-1]``, ``y = table[index]``, the table holding the function at each bin's centre rounded
+to the output type (RND, SAT). Inputs beyond the range take the end entries, except where a
+function is a line there (Softplus, Elu, Selu to the right): those compute the line
+``y = slope * x`` exactly as an integer requantization to the output type (its rounding and
+overflow). Per function (hls4ml's ranges; hls4ml clamps Softplus at ``softplus(8)`` instead):
 
-Sigmoid of a model quantizer's integers (a scale or zero point), and Tanh, Selu, Elu, Softplus
-and HardSigmoid (:class:`FunctionOp`): the float reference is the ONNX definition in float64
-with the node's ``alpha``/``beta``/``gamma``. Typed, the output type is the config's ``result``
-(Sigmoid: its own) and the output is the function, computed in float64 on the exact real value
-of the raw input (``(raw - zero_point) * real_scale``), quantized to that type with its rounding
-and overflow (:func:`~hetero.fixed.quantize`): a *full table*, one entry per raw input value
-(:func:`full_table`; constant tails trimmed and reached by clamping the index). This is the one
-place typed values go through floats, as the op is a table by nature. Its error against the float
-function is the output's quantization alone: at most half an output LSB with a rounding type
-(one LSB with TRN) wherever the function lies in the output's range; measured 0.000488 (half of
-2**-10) for every function from ``fixed<10,4>`` and from int8 at scale 0.05 into ``fixed<16,6,RND>``
-(asserted in the test). Hardware only for tables of at most :data:`FULL_TABLE_MAX` entries: the
-input must be narrow (8-bit model integers need at most 256; from ``fixed<16,6>`` tanh needs 8519
-and is refused, naming the node).
+=============  ================  ===========================================
+function       table range       beyond it
+=============  ================  ===========================================
+Sigmoid        [-8, 8)           end entries
+Tanh           [-4, 4)           end entries
+Softplus       [-8, 8)           x >= 8: ``y = x``
+Elu            [-8, 0)           x >= 0: ``y = x``; x < -8: first entry
+Selu           [-8, 0)           x >= 0: ``y = gamma' * x``; x < -8: first entry
+HardSigmoid    none              ``y = clip(alpha' * x + beta, 0, 1)`` everywhere
+=============  ================  ===========================================
+
+``gamma'`` and ``alpha'`` are the node's ``gamma``/``alpha`` rounded to 16 significant bits (as
+hls4ml types them: ``ap_ufixed<16,1>``, ``ap_ufixed<16,0>``); the clip bounds of HardSigmoid
+are the output type's values of 0 and 1. Error against the float function: at most half a bin
+times the function's largest slope over the table range (Sigmoid 0.25, Tanh 1, Softplus 1,
+Elu ``alpha``, Selu ``gamma * alpha``) or the function's change beyond the range, whichever is
+larger, plus half an output LSB; on the lines half an output LSB plus the coefficient's
+rounding (``|x| * 2**-16`` relative). Measured over all 65536 values of ``fixed<16,6>`` into
+``fixed<16,6>`` (where the output type holds the function) with N = 1024 (N = 256):
+Sigmoid 0.00239 (0.00814), Tanh 0.00434 (0.0159), Softplus 0.00829 (0.0317),
+Elu(alpha = 0.3) 0.00158 (0.00459), Selu 0.00691 (0.0267), HardSigmoid 0.00039 (no table);
+tests/test_hw_elementwise.py asserts them and the bound.
+
+**Model-quantized tensors** (a scale or zero point): a *full table*, one entry per raw input
+value (:func:`full_table`; constant tails trimmed and reached by clamping the index), of the
+function computed in float64 on the exact real value of the raw input
+(``(raw - zero_point) * real_scale``) and quantized to the output type with its rounding and
+overflow (:func:`~hetero.fixed.quantize`). The float reference is the ONNX definition in
+float64 with the node's ``alpha``/``beta``/``gamma``. Its error against the float function is
+the output's quantization alone: at most half an output LSB with a rounding type (one LSB with
+TRN) wherever the function lies in the output's range; measured 0.000488 (half of 2**-10) for
+every function from int8 at scale 0.05 into ``fixed<16,6,RND>`` (asserted in the test).
+Hardware only for tables of at most :data:`FULL_TABLE_MAX` entries (8-bit model integers need
+at most 256); wider inputs are refused, naming the node.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+import math
+from dataclasses import dataclass, replace
+from typing import Callable
 
 import numpy as np
-from amaranth.hdl import Mux
+from amaranth.hdl import Module, Mux, Signal, Value
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
 
 from ..errors import UserError
 from ..fixed import FixedType, quantize
-from ..hw.common import LaneTable, stream_cycles, stream_layout
+from ..hw.common import LaneMap, LaneTable, lanes_stream, stream_cycles, stream_layout
 from ..hw.fixed_hw import shape_of
+from ..hw.requant_hw import requant_expr
 from ..ir import Tensor
 from ..onnx_import import attr
+from ..quant import AP_ROUNDING, Requant, make_requant
 from .base import Op, register
 
-RANGE = 8.0  # the table covers [-RANGE, RANGE)
 FULL_TABLE_INPUT_BITS = 20  # widest input whose every value a table is computed for
 FULL_TABLE_MAX = 4096  # most entries of a full table in hardware (per lane)
+COEF_BITS = 16  # significant bits of the slopes of the lines (hls4ml: ap_ufixed<16,1>)
 
 
-def table(size: int, t_out: FixedType) -> np.ndarray:
-    """Raw output values of the table (``size`` entries)."""
-    centres = -RANGE + (np.arange(size) + 0.5) * (2 * RANGE / size)
-    return quantize(1.0 / (1.0 + np.exp(-centres)), t_out.with_modes("RND", "SAT"))
+@dataclass(frozen=True)
+class Binned:
+    """A binned table over ``[lo, lo + span)`` (``span`` a power of two, ``lo`` a multiple of
+    ``span / 2``); for ``x >= lo + span`` the line ``y = slope * x`` when ``slope`` is set,
+    else the last entry."""
+
+    lo: float
+    span: float
+    slope: float | None = None
+
+    @property
+    def hi(self) -> float:
+        return self.lo + self.span
 
 
-def index_shift(size: int, frac_bits: int) -> int:
-    """Left shift (negative: right) taking a raw input to its bin offset from the table's middle."""
-    return int(np.log2(size)) - int(np.log2(2 * RANGE)) - frac_bits
+def round_coef(v: float) -> float:
+    """``v`` rounded to :data:`COEF_BITS` significant bits."""
+    if v == 0:
+        return 0.0
+    m, e = math.frexp(v)
+    return math.ldexp(round(math.ldexp(m, COEF_BITS)), e - COEF_BITS)
 
 
-class Sigmoid(Op):
-    name = "Sigmoid"
-    onnx_ops = ("Sigmoid",)
+def bin_table(f: Callable[[np.ndarray], np.ndarray], b: Binned, size: int, t_out: FixedType) -> np.ndarray:
+    """Raw output values of the table (``size`` entries): ``f`` at each bin's centre, RND, SAT."""
+    centres = b.lo + (np.arange(size) + 0.5) * (b.span / size)
+    return quantize(f(centres), t_out.with_modes("RND", "SAT"))
+
+
+def _bin_shift(b: Binned, size: int, frac_bits: int) -> int:
+    """Left shift (negative: right) taking a raw input to ``(x - lo) * size / span`` minus its
+    constant part :func:`_bin_base`."""
+    return int(math.log2(size)) - int(math.log2(b.span)) - frac_bits
+
+
+def _bin_base(b: Binned, size: int) -> int:
+    return int(round(-b.lo * size / b.span))
+
+
+def bin_index(x, b: Binned, size: int, frac_bits: int):
+    """``floor((x - lo) * size / span)`` of raw inputs ``x`` (numpy array or Amaranth value),
+    clamped to ``[0, size - 1]``."""
+    shift = _bin_shift(b, size, frac_bits)
+    idx = ((x << shift) if shift >= 0 else (x >> -shift)) + _bin_base(b, size)
+    if isinstance(x, np.ndarray):
+        return np.clip(idx, 0, size - 1)
+    return Mux(idx < 0, 0, Mux(idx > size - 1, size - 1, idx))
+
+
+def line_start(b: Binned, frac_bits: int) -> int:
+    """The smallest raw input at or beyond the table's right end."""
+    return math.ceil(math.ldexp(b.hi, frac_bits))
+
+
+def line_requant(slope: float, offset: float, t_in: FixedType, t_out: FixedType,
+                 clip: tuple[float, float] | None = None) -> Requant:
+    """``y = slope * x + offset`` from raw ``t_in`` values to raw ``t_out`` values, exactly:
+    ``t_out``'s rounding, then ``clip`` (reals, as ``t_out`` values) or ``t_out``'s overflow."""
+    ratio = slope * t_in.lsb / t_out.lsb
+    if clip is None:
+        from ..quant import requant_to_fixed
+
+        return requant_to_fixed(ratio, offset / t_out.lsb, t_out, in_bits=t_in.width + 1)
+    lo, hi = (int(quantize(v, t_out)) for v in clip)
+    return make_requant(ratio, offset / t_out.lsb, lo, hi, AP_ROUNDING[t_out.rounding],
+                        in_bits=t_in.width + 1)
+
+
+def _model_scaled(t: Tensor) -> bool:
+    return t.scale is not None or bool(t.zero_point)
+
+
+def _table_size(node, cfg) -> int:
+    size = cfg.table_size or 1024
+    if size & (size - 1) or size < 16:
+        raise UserError(f"{node.source}: TableSize {size} must be a power of two >= 16")
+    return size
+
+
+class TableActivation(Op):
+    """An elementwise function of one tensor computed as described above. Subclasses give the
+    float ``function`` and, for plain fixed point, its :class:`Binned` form (``binned``; None
+    for :meth:`line` everywhere)."""
+
     layer_types = ("Activation",)
+    defaults: dict[str, float] = {}
+
+    def function(self, attrs, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def binned(self, attrs) -> Binned | None:
+        raise NotImplementedError
+
+    def line(self, attrs, t_in: FixedType, t_out: FixedType) -> Requant:
+        """The line of the plain form beyond the table (or everywhere, without a table)."""
+        return line_requant(self.binned(attrs).slope, 0.0, t_in, t_out)
 
     def import_onnx(self, node, ctx) -> None:
-        ctx.add(node, self.name, [node.input[0]], [node.output[0]], [ctx.shape(node.input[0])])
+        x = node.input[0]
+        attrs = {k: float(np.float32(attr(node, k, v))) for k, v in self.defaults.items()}  # ONNX: float32
+        ctx.add(node, self.name, [x], [node.output[0]], [ctx.shape(x)], attrs=attrs)
+
+    def output_type(self, cfg) -> FixedType:
+        return cfg.type_of("result")
 
     def assign_types(self, node, inputs, outputs, cfg):
-        size = cfg.table_size or 1024
-        if size & (size - 1) or size < 16:
-            raise UserError(f"{node.source}: TableSize {size} must be a power of two >= 16")
-        t_out = cfg.type_of("result")
-        node = node.evolve(attrs={"table_size": size}, params={"table": table(size, t_out)})
-        return node, [replace(outputs[0], dtype=t_out)]
+        t_out = self.output_type(cfg)
+        out = replace(outputs[0], dtype=t_out, scale=None, zero_point=0, integer=False)
+        b = self.binned(node.attrs)
+        if b is None:
+            return node, [out]
+        size = _table_size(node, cfg)
+        table = bin_table(lambda v: self.function(node.attrs, v), b, size, t_out)
+        return node.evolve(attrs={"table_size": size}, params={"table": table}), [out]
 
     def reference(self, node, graph, inputs):
-        x = inputs[0]
-        t_in = graph.tensors[node.inputs[0]].dtype
-        if t_in is None:
-            return [1.0 / (1.0 + np.exp(-x))]
-        t = graph.tensors[node.inputs[0]]
-        if t.scale is not None or t.zero_point:  # a model scale: the exact function (see above)
-            return [quantize(1.0 / (1.0 + np.exp(-t.to_real(x))), graph.tensors[node.outputs[0]].dtype)]
-        size = node.attrs["table_size"]
-        shift = index_shift(size, t_in.frac_bits)
-        offset = (x << shift) if shift >= 0 else (x >> -shift)
-        idx = np.clip(offset + size // 2, 0, size - 1)
-        return [node.params["table"][idx]]
+        t_in = graph.tensors[node.inputs[0]]
+        if t_in.dtype is None:
+            return [self.function(node.attrs, np.asarray(inputs[0], dtype=np.float64))]
+        t_out = graph.tensors[node.outputs[0]].dtype
+        x = np.asarray(inputs[0], dtype=np.int64)
+        if _model_scaled(t_in):  # the exact function (a full table in hardware)
+            with np.errstate(over="ignore"):
+                return [quantize(self.function(node.attrs, t_in.to_real(x)), t_out)]
+        b = self.binned(node.attrs)
+        if b is None:
+            return [self.line(node.attrs, t_in.dtype, t_out)(x)]
+        y = node.params["table"][bin_index(x, b, node.attrs["table_size"], t_in.dtype.frac_bits)]
+        if b.slope is not None:
+            rq = self.line(node.attrs, t_in.dtype, t_out)
+            y = np.where(x >= line_start(b, t_in.dtype.frac_bits), rq(x), y)
+        return [y]
 
     def hardware(self, node, graph):
-        t_in, t_out = graph.tensors[node.inputs[0]], graph.tensors[node.outputs[0]]
-        layout = stream_layout(graph, node.inputs[0])
-        if t_in.scale is not None or t_in.zero_point:
-            return full_table_hw(node, t_in, t_out.dtype, layout.lanes, sigmoid)
-        size = node.attrs["table_size"]
-        shift = index_shift(size, t_in.dtype.frac_bits)
-
-        def index(x):
-            idx = ((x << shift) if shift >= 0 else (x >> -shift)) + size // 2
-            return Mux(idx < 0, 0, Mux(idx > size - 1, size - 1, idx))
-
-        return LaneTable(shape_of(t_in.dtype), shape_of(t_out.dtype), layout.lanes,
-                         node.params["table"], index)
+        t_in, t_out = graph.tensors[node.inputs[0]], graph.tensors[node.outputs[0]].dtype
+        lanes = stream_layout(graph, node.inputs[0]).lanes
+        if _model_scaled(t_in):
+            return full_table_hw(node, t_in, t_out, lanes, lambda v: self.function(node.attrs, v))
+        b, f = self.binned(node.attrs), t_in.dtype.frac_bits
+        shape_in, shape_out = shape_of(t_in.dtype), shape_of(t_out)
+        if b is None:
+            rq = self.line(node.attrs, t_in.dtype, t_out)
+            return LaneMap(shape_in, shape_out, lanes, lambda x, k: requant_expr(x, rq))
+        size, table = node.attrs["table_size"], node.params["table"]
+        index = lambda x: bin_index(x, b, size, f)  # noqa: E731
+        if b.slope is None:
+            return LaneTable(shape_in, shape_out, lanes, table, index)
+        rq = self.line(node.attrs, t_in.dtype, t_out)
+        return TableOrLine(shape_in, shape_out, lanes, table, index, line_start(b, f),
+                           lambda x: requant_expr(x, rq))
 
     def cycles(self, node, graph):
         return stream_cycles(stream_layout(graph, node.inputs[0]).beats)
+
+
+class TableOrLine(wiring.Component):
+    """``o.payload[k] = line(x) if x >= start else table[index(x)]`` (``x = i.payload[k]``):
+    a synchronous ROM per lane read in the one register stage, beside the registered line."""
+
+    def __init__(self, in_shape, out_shape, lanes: int, values: np.ndarray,
+                 index: Callable[[Value], Value], start: int, line: Callable[[Value], Value]):
+        self.lanes, self.values, self.index = lanes, [int(v) for v in values], index
+        self.start, self.line, self.out_shape = start, line, out_shape
+        super().__init__({"i": In(lanes_stream(in_shape, lanes)), "o": Out(lanes_stream(out_shape, lanes))})
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        en = Signal()
+        m.d.comb += [en.eq(~self.o.valid | self.o.ready), self.i.ready.eq(en)]
+        with m.If(en):
+            m.d.sync += self.o.valid.eq(self.i.valid)
+        for k in range(self.lanes):
+            x = self.i.payload[k]
+            rom = Memory(shape=self.out_shape, depth=len(self.values), init=self.values)
+            m.submodules[f"table_{k}"] = rom
+            rd = rom.read_port(domain="sync")
+            on_line, value = Signal(name=f"on_line_{k}"), Signal(self.out_shape, name=f"line_{k}")
+            with m.If(en):
+                m.d.sync += [on_line.eq(x >= self.start), value.eq(self.line(x))]
+            m.d.comb += [rd.en.eq(en), rd.addr.eq(self.index(x)),
+                         self.o.payload[k].eq(Mux(on_line, value, rd.data))]
+        return m
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
@@ -142,49 +294,32 @@ def full_table_hw(node, t_in: Tensor, t_out: FixedType, lanes: int, f) -> LaneTa
     return LaneTable(shape_of(t_in.dtype), shape_of(t_out), lanes, values, index)
 
 
-class FunctionOp(Op):
-    """An elementwise function of one tensor, typed as a table of exact values (see above)."""
-
-    layer_types = ("Activation",)
-    defaults: dict[str, float] = {}
-
-    def function(self, attrs, x: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+class Sigmoid(TableActivation):
+    name = "Sigmoid"
+    onnx_ops = ("Sigmoid",)
 
     def import_onnx(self, node, ctx) -> None:
-        x = node.input[0]
-        attrs = {k: float(np.float32(attr(node, k, v))) for k, v in self.defaults.items()}  # ONNX: float32
-        ctx.add(node, self.name, [x], [node.output[0]], [ctx.shape(x)], attrs=attrs)
+        ctx.add(node, self.name, [node.input[0]], [node.output[0]], [ctx.shape(node.input[0])])
 
-    def assign_types(self, node, inputs, outputs, cfg):
-        return node, [replace(outputs[0], dtype=cfg.type_of("result"), scale=None, zero_point=0,
-                              integer=False)]
+    def function(self, attrs, x):
+        return sigmoid(x)
 
-    def reference(self, node, graph, inputs):
-        t_in = graph.tensors[node.inputs[0]]
-        if t_in.dtype is None:
-            return [self.function(node.attrs, np.asarray(inputs[0], dtype=np.float64))]
-        y = self.function(node.attrs, t_in.to_real(inputs[0]))
-        return [quantize(y, graph.tensors[node.outputs[0]].dtype)]
-
-    def hardware(self, node, graph):
-        t_in, t_out = graph.tensors[node.inputs[0]], graph.tensors[node.outputs[0]]
-        return full_table_hw(node, t_in, t_out.dtype, stream_layout(graph, node.inputs[0]).lanes,
-                             lambda x: self.function(node.attrs, x))
-
-    def cycles(self, node, graph):
-        return stream_cycles(stream_layout(graph, node.inputs[0]).beats)
+    def binned(self, attrs):
+        return Binned(-8.0, 16.0)
 
 
-class Tanh(FunctionOp):
+class Tanh(TableActivation):
     name = "Tanh"
     onnx_ops = ("Tanh",)
 
     def function(self, attrs, x):
         return np.tanh(x)
 
+    def binned(self, attrs):
+        return Binned(-4.0, 8.0)
 
-class Selu(FunctionOp):
+
+class Selu(TableActivation):
     name = "Selu"
     onnx_ops = ("Selu",)
     defaults = {"alpha": 1.67326319217681884765625, "gamma": 1.05070102214813232421875}
@@ -193,8 +328,11 @@ class Selu(FunctionOp):
         neg = attrs["alpha"] * np.expm1(np.minimum(x, 0.0))
         return attrs["gamma"] * np.where(x > 0, x, neg)
 
+    def binned(self, attrs):
+        return Binned(-8.0, 8.0, round_coef(attrs["gamma"]))
 
-class Elu(FunctionOp):
+
+class Elu(TableActivation):
     name = "Elu"
     onnx_ops = ("Elu",)
     defaults = {"alpha": 1.0}
@@ -202,16 +340,22 @@ class Elu(FunctionOp):
     def function(self, attrs, x):
         return np.where(x < 0, attrs["alpha"] * np.expm1(np.minimum(x, 0.0)), x)
 
+    def binned(self, attrs):
+        return Binned(-8.0, 8.0, 1.0)
 
-class Softplus(FunctionOp):
+
+class Softplus(TableActivation):
     name = "Softplus"
     onnx_ops = ("Softplus",)
 
     def function(self, attrs, x):
         return np.logaddexp(0.0, x)
 
+    def binned(self, attrs):
+        return Binned(-8.0, 16.0, 1.0)
 
-class HardSigmoid(FunctionOp):
+
+class HardSigmoid(TableActivation):
     name = "HardSigmoid"
     onnx_ops = ("HardSigmoid",)
     defaults = {"alpha": 0.2, "beta": 0.5}
@@ -219,7 +363,12 @@ class HardSigmoid(FunctionOp):
     def function(self, attrs, x):
         return np.clip(attrs["alpha"] * x + attrs["beta"], 0.0, 1.0)
 
+    def binned(self, attrs):
+        return None
 
-register(Sigmoid())
-for _op in (Tanh, Selu, Elu, Softplus, HardSigmoid):
+    def line(self, attrs, t_in, t_out):
+        return line_requant(round_coef(attrs["alpha"]), attrs["beta"], t_in, t_out, clip=(0.0, 1.0))
+
+
+for _op in (Sigmoid, Tanh, Selu, Elu, Softplus, HardSigmoid):
     register(_op())
