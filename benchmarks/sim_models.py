@@ -84,7 +84,7 @@ def main() -> None:
     ap.add_argument("--target", type=int, default=64)
     ap.add_argument("--write", type=Path)
     args = ap.parse_args()
-    models = sorted(MODELS.glob("*.onnx"))
+    models = sorted(MODELS.glob("*.onnx"), key=lambda p: (p.stat().st_size, p.name))  # small first
     if args.names:
         models = [m for m in models if any(s in m.name for s in args.names)]
     rows = []
@@ -98,8 +98,9 @@ def main() -> None:
             row = {"model": m.name, "result": f"failed: {type(e).__name__}: {str(e)[:160]}"}
         rows.append(row)
         print(_line(row), flush=True)
+        if args.write:  # after every model: a long run leaves a table behind
+            args.write.write_text(_markdown(rows, args))
     if args.write:
-        args.write.write_text(_markdown(rows, args))
         print(f"wrote {args.write}")
 
 
