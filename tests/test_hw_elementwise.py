@@ -7,12 +7,12 @@ import numpy as np
 import onnx
 import onnx.parser
 import pytest
-from onnx import numpy_helper
+from onnx import TensorProto, helper, numpy_helper
 
 from hetero.config import Config
 from hetero.errors import UserError
 from hetero.hw.common import stream_layout
-from hetero.hw.stream import from_beats, to_beats
+from hetero.hw.stream import from_beats, tensor_layouts, to_beats
 from hetero.ir import Graph
 from hetero.onnx_import import import_onnx
 from hetero.ops import op_of
@@ -50,8 +50,9 @@ def check(graph: Graph, op: str, n: int = 5, seed: int = 0, backpressure: float 
     xs = inputs if inputs is not None else [random_raw(t, t.shape, n, rng) for t in ts]
     expected = o.reference(node, graph, xs)[0]
     t_out = graph.tensors[node.outputs[0]]
-    lay_out = stream_layout(graph, node.outputs[0])
-    beats = [to_beats(x, t.shape, stream_layout(graph, t.name)) for x, t in zip(xs, ts)]
+    layouts = tensor_layouts(graph)  # as the top level streams them
+    lay_out = layouts[node.outputs[0]]
+    beats = [to_beats(x, t.shape, layouts[t.name]) for x, t in zip(xs, ts)]
     feed = beats if len(beats) > 1 else beats[0]
     for bp in (0.0, backpressure):
         r = run_beats(o.hardware(node, graph), feed, lay_out.beats, lay_out.lanes, backpressure=bp, seed=seed)
@@ -344,6 +345,40 @@ def test_concat_of_model_scales_converts_each_input():
         y = Concat<axis = 1>(da, x)
     }""", sa=np.float32(0.07), za=np.int8(3))
     check(g, "Concat")
+
+
+CL_DOMAIN = "qonnx.custom_op.channels_last"
+
+
+def channels_last_concat(axis: int, cfg=None) -> Graph:
+    """x [H=2, W=3, C=3] channels-last (a QONNX channels-last 1x1 MaxPool reads it):
+    y = Concat(p, r, p) of the pool's output p and r = Relu(p), along ONNX ``axis``."""
+    nodes = [helper.make_node("MaxPool", ["x"], ["p"], domain=CL_DOMAIN, kernel_shape=[1, 1]),
+             helper.make_node("Relu", ["p"], ["r"]),
+             helper.make_node("Concat", ["p", "r", "p"], ["y"], axis=axis)]
+    g = helper.make_graph(nodes, "t", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 2, 3, 3])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13), helper.make_opsetid(CL_DOMAIN, 1)])
+    return run_pipeline(import_onnx(model), pipeline(Config.from_dict(cfg or {}), None))
+
+
+def test_concat_channels_of_channels_last_images():
+    g = channels_last_concat(3)
+    lay = tensor_layouts(g)["y"]
+    assert g.tensors["y"].shape == (2, 3, 9) and lay.channels_last and (lay.beats, lay.lanes) == (6, 9)
+    assert not g.nodes[-1].attrs["convert"]
+    xs, y = check(g, "Concat", backpressure=0.5)  # (random values for each of the three ports)
+    np.testing.assert_array_equal(y, np.concatenate(xs, axis=3))  # channels: the last axis
+    # different input types: each converted to the result type
+    g = channels_last_concat(3, {"LayerName": {"r": {"Precision": {"result": "ufixed<6,2,TRN,SAT>"}}}})
+    assert g.nodes[-1].attrs["convert"]
+    check(g, "Concat", seed=2)
+
+
+def test_concat_of_channels_last_images_along_space_is_refused():
+    g = channels_last_concat(2)
+    with pytest.raises(UserError, match="along the channels \\(stream lanes, axis 3\\) only, not axis 2"):
+        op_of(g.nodes[-1]).hardware(g.nodes[-1], g)
 
 
 def test_concat_along_space_is_refused():

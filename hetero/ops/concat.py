@@ -7,8 +7,10 @@ type through; otherwise each input is converted exactly to the config's ``result
 model scale) and the output has that type.
 
 Hardware (:class:`~hetero.hw.common.LaneJoin`, ports ``i0``, ``i1``, ... in node input order):
-along the lanes only: the channels of an image (lanes of ``i0``, then ``i1``, ...) or the one
-axis of a vector (1-beat tensors); a beat leaves when every input offers one (the top level adds
+along the lanes only: the channels of an image (lanes of ``i0``, then ``i1``, ...; the first
+per-inference axis of a channels-first tensor, the last of a channels-last one, as
+:func:`hetero.hw.stream.tensor_layouts` lays them out) or the one axis of a vector (1-beat
+tensors); a beat leaves when every input offers one (the top level adds
 the FIFOs that balance the branches), each lane converted as the reference does, one register
 stage: latency and interval ``beats``. Other axes are refused."""
 
@@ -20,10 +22,11 @@ import numpy as np
 
 from ..errors import UserError
 from ..onnx_import import attr, describe
-from ..hw.common import LaneJoin, is_channels_last, stream_cycles, stream_layout
+from ..hw.common import LaneJoin, stream_cycles
 from ..hw.fixed_hw import requantize as hw_requantize
 from ..hw.fixed_hw import shape_of
 from ..hw.requant_hw import requant_expr
+from ..hw.stream import tensor_layouts
 from ..quant import requant_to_fixed
 from .add import to_type
 from .base import Op, register
@@ -79,9 +82,15 @@ class Concat(Op):
     def hardware(self, node, graph):
         ts = [graph.tensors[i] for i in node.inputs]
         t_out = graph.tensors[node.outputs[0]]
+        layouts = tensor_layouts(graph)
+        lays = [layouts[i] for i in node.inputs]
+        out = layouts[node.outputs[0]]
         rank = len(t_out.shape)
-        lane_axis = rank - 1 if rank > 1 and is_channels_last(graph, node.outputs[0]) else 0
-        lays = [stream_layout(graph, i) for i in node.inputs]
+        lane_axis = rank - 1 if rank > 1 and out.channels_last else 0
+        if any(lay.channels_last != out.channels_last for lay in lays):
+            raise UserError(f"{node.source}: inputs laid out channels-first and channels-last "
+                            f"{[lay.channels_last for lay in lays]}; hardware concatenates "
+                            "tensors of one layout")
         if node.attrs["axis"] != lane_axis or len({lay.beats for lay in lays}) != 1:
             raise UserError(f"{node.source}: hardware concatenates along the channels (stream "
                             f"lanes, axis {lane_axis + 1}) only, not axis {node.attrs['axis'] + 1}")
@@ -93,7 +102,7 @@ class Concat(Op):
                         lambda ps, k: fns[where[k][0]](ps[where[k][0]][where[k][1]]))
 
     def cycles(self, node, graph):
-        return stream_cycles(stream_layout(graph, node.outputs[0]).beats)
+        return stream_cycles(tensor_layouts(graph)[node.outputs[0]].beats)
 
 
 def _converter(t, t_out):
