@@ -7,7 +7,7 @@ sends integers; the hardware's input is the quantizer's output (or the typed gra
 Streams follow :mod:`hetero.hw.stream`. A tensor read by several layers goes through a
 :class:`Fork`; every input of a layer that joins branches (Add, Concat, ...) gets a FIFO deep
 enough to hold what the other branches delay (from the cycle models), so residual branches
-never deadlock and keep the throughput of the slowest layer.
+never deadlock and the design keeps the interval of its slowest layer.
 
 Ports (Verilog names): ``clk``, ``rst`` (synchronous, active high), ``s_axis_tdata``,
 ``s_axis_tvalid``, ``s_axis_tready``, ``s_axis_tlast`` (ignored: the design counts beats),
@@ -33,6 +33,11 @@ from ..ops import op_of
 from .stream import StreamLayout, tensor_layouts
 
 TOP_NAME = "hetero_top"
+#: Smallest FIFO depth: Amaranth's SyncFIFOBuffered of depth 2 moves a beat every other cycle
+#: when it runs full; from 4 on it keeps one beat per cycle.
+MIN_FIFO = 4
+#: Cycles a beat spends in an empty SyncFIFOBuffered (write, then its output register).
+FIFO_LATENCY = 2
 
 
 @dataclass(frozen=True)
@@ -75,13 +80,13 @@ def hardware_part(graph: Graph) -> HardwarePart:
 
 
 def path_latency(graph: Graph, part: HardwarePart) -> dict[str, int]:
-    """Longest sum of layer latencies (cycle models) from the hardware input to every tensor:
-    exact for a chain of one-beat layers, an upper bound where layers stream several beats
+    """Longest sum of layer latencies (cycle models, plus :data:`FIFO_LATENCY` into a join)
+    from the hardware input to every tensor: exact for one-beat layers, an upper bound where layers stream several beats
     (a layer starts on the first beat its producer gives, not the last)."""
     delay = {part.input: 0}
     for n in part.nodes:
         c = op_of(n).cycles(n, graph)
-        start = max(delay[i] for i in n.inputs)
+        start = max(delay[i] for i in n.inputs) + (FIFO_LATENCY if len(n.inputs) > 1 else 0)
         for o in n.outputs:
             delay[o] = start + c.latency
     return delay
@@ -206,9 +211,10 @@ class Top(wiring.Component):
             else:
                 srcs = [(src_name, src)]
             for (s_name, s), (d_name, d, node) in zip(srcs, dsts):
+                depth = 0
                 if node is not None and len(node.inputs) > 1:  # a join: buffer against the others
-                    others = max(delay[i] for i in node.inputs)
-                    depth = others - delay[t] + 2
+                    depth = max(delay[i] for i in node.inputs) - delay[t] + MIN_FIFO
+                if depth:
                     q = fifo.SyncFIFOBuffered(width=width, depth=depth)
                     qname = f"fifo_{d_name.replace('.', '_')}"
                     self._fifos.append((qname, q))
