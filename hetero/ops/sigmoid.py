@@ -22,13 +22,14 @@ Selu           [-8, 0)           x >= 0: ``y = gamma' * x``; x < -8: first entry
 HardSigmoid    none              ``y = clip(alpha' * x + beta, 0, 1)`` everywhere
 =============  ================  ===========================================
 
-``gamma'`` and ``alpha'`` are the node's ``gamma``/``alpha`` rounded to 16 significant bits (as
-hls4ml types them: ``ap_ufixed<16,1>``, ``ap_ufixed<16,0>``); the clip bounds of HardSigmoid
-are the output type's values of 0 and 1. Error against the float function: at most half a bin
+``gamma'`` and ``alpha'`` are the node's ``gamma``/``alpha`` rounded to the fewest significant bits
+(at least 8) that keep the coefficient's error within a quarter output LSB over the input's range
+(hls4ml types them ``ap_ufixed<16,1>``, ``ap_ufixed<16,0>``; 18 bits from ``fixed<16,6>`` into
+``fixed<16,6>``); the clip bounds of HardSigmoid are the output type's values of 0 and 1. Error against the float function: at most half a bin
 times the function's largest slope over the table range (Sigmoid 0.25, Tanh 1, Softplus 1,
 Elu ``alpha``, Selu ``gamma * alpha``) or the function's change beyond the range, whichever is
-larger, plus half an output LSB; on the lines half an output LSB plus the coefficient's
-rounding (``|x| * 2**-16`` relative). Measured over all 65536 values of ``fixed<16,6>`` into
+larger, plus half an output LSB; on the lines three quarters of an output LSB (the rounding and
+the coefficient's). Measured over all 65536 values of ``fixed<16,6>`` into
 ``fixed<16,6>`` (where the output type holds the function) with N = 1024 (N = 256):
 Sigmoid 0.00239 (0.00814), Tanh 0.00434 (0.0159), Softplus 0.00829 (0.0317),
 Elu(alpha = 0.3) 0.00158 (0.00459), Selu 0.00691 (0.0267), HardSigmoid 0.00039 (no table);
@@ -71,7 +72,6 @@ from .base import Op, register
 
 FULL_TABLE_INPUT_BITS = 20  # widest input whose every value a table is computed for
 FULL_TABLE_MAX = 4096  # most entries of a full table in hardware (per lane)
-COEF_BITS = 16  # significant bits of the slopes of the lines (hls4ml: ap_ufixed<16,1>)
 
 
 @dataclass(frozen=True)
@@ -89,12 +89,15 @@ class Binned:
         return self.lo + self.span
 
 
-def round_coef(v: float) -> float:
-    """``v`` rounded to :data:`COEF_BITS` significant bits."""
+def round_coef(v: float, t_in: FixedType, t_out: FixedType) -> float:
+    """``v`` rounded to the fewest significant bits (at least 8) that keep ``|v' - v| * |x|``
+    within a quarter of ``t_out``'s LSB for every value ``x`` of ``t_in``."""
     if v == 0:
         return 0.0
+    x_max = max(-t_in.min_raw, t_in.max_raw) * t_in.lsb
+    bits = max(8, math.ceil(math.log2(x_max * abs(v) * 4 / t_out.lsb)))
     m, e = math.frexp(v)
-    return math.ldexp(round(math.ldexp(m, COEF_BITS)), e - COEF_BITS)
+    return math.ldexp(round(math.ldexp(m, bits)), e - bits)
 
 
 def bin_table(f: Callable[[np.ndarray], np.ndarray], b: Binned, size: int, t_out: FixedType) -> np.ndarray:
@@ -130,9 +133,10 @@ def line_start(b: Binned, frac_bits: int) -> int:
 
 def line_requant(slope: float, offset: float, t_in: FixedType, t_out: FixedType,
                  clip: tuple[float, float] | None = None) -> Requant:
-    """``y = slope * x + offset`` from raw ``t_in`` values to raw ``t_out`` values, exactly:
-    ``t_out``'s rounding, then ``clip`` (reals, as ``t_out`` values) or ``t_out``'s overflow."""
-    ratio = slope * t_in.lsb / t_out.lsb
+    """``y = slope' * x + offset`` from raw ``t_in`` values to raw ``t_out`` values, exactly:
+    ``t_out``'s rounding, then ``clip`` (reals, as ``t_out`` values) or ``t_out``'s overflow;
+    ``slope'`` is ``slope`` rounded by :func:`round_coef`."""
+    ratio = round_coef(slope, t_in, t_out) * t_in.lsb / t_out.lsb
     if clip is None:
         from ..quant import requant_to_fixed
 
@@ -329,7 +333,7 @@ class Selu(TableActivation):
         return attrs["gamma"] * np.where(x > 0, x, neg)
 
     def binned(self, attrs):
-        return Binned(-8.0, 8.0, round_coef(attrs["gamma"]))
+        return Binned(-8.0, 8.0, attrs["gamma"])
 
 
 class Elu(TableActivation):
@@ -367,7 +371,7 @@ class HardSigmoid(TableActivation):
         return None
 
     def line(self, attrs, t_in, t_out):
-        return line_requant(round_coef(attrs["alpha"]), attrs["beta"], t_in, t_out, clip=(0.0, 1.0))
+        return line_requant(attrs["alpha"], attrs["beta"], t_in, t_out, clip=(0.0, 1.0))
 
 
 for _op in (Sigmoid, Tanh, Selu, Elu, Softplus, HardSigmoid):
