@@ -9,8 +9,7 @@ Synthesis (Yosys ``synth_xilinx``) maps every ``*`` it can to a DSP block, even 
 * :func:`var_mul`: ``x * w`` of two signals (a weight read from a ROM) as partial products over
   the narrower operand's bits when it has at most :data:`MAX_ADD_TERMS` bits, else a ``*``
   (where a folded unit reuses one DSP across its steps);
-* :func:`popcount` and :func:`sum_tree`: balanced adder trees (XNOR-popcount for +-1 values;
-  a popcount starts with a layer of full adders written as wide bitwise operations).
+* :func:`popcount` and :func:`sum_tree`: balanced adder trees (XNOR-popcount for +-1 values).
 
 Every result is the exact product or sum (Amaranth arithmetic widens as needed).
 """
@@ -108,25 +107,13 @@ def _named(m: Module, v: Value, name: str) -> Signal:
 
 
 def popcount(bits, m: Module | None = None) -> Value:
-    """The number of ones among 1-bit values (a list), or among the bits of one value.
-
-    Built for few, wide operations: one layer of full adders as three bitwise operations on
-    the whole vector (every bit triple gives a 2-bit count: sum ``a ^ b ^ c``, carry
-    ``(a & b) | (c & (a ^ b))``, one LUT each), then a balanced adder tree of those counts.
-    With ``m``, the wide intermediate values are signals of ``m``'s comb domain: Amaranth
-    copies an expression for every use of one of its bits, a signal it names once."""
-    v = Cat(*bits) if isinstance(bits, (list, tuple)) else Value.cast(bits)
-    if m is not None and len(v) >= 3:
+    """The number of ones among 1-bit values (a list), or among the bits of one value, as a
+    balanced adder tree (Yosys turns it into its own compressor tree). With ``m`` a value is
+    first named as a signal of ``m``'s comb domain: Amaranth copies an expression for every
+    use of one of its bits, a signal it names once."""
+    if isinstance(bits, (list, tuple)):
+        return sum_tree([Value.cast(b).as_unsigned() for b in bits]) if bits else Const(0, 1)
+    v = Value.cast(bits)
+    if m is not None and not isinstance(v, Signal):
         v = _named(m, v, "pop_in")
-    n = len(v)
-    if n == 0:
-        return Const(0, 1)
-    k = n // 3
-    if k == 0:
-        return sum_tree([v[j] for j in range(n)])
-    a, b, c = v[:k], v[k:2 * k], v[2 * k:3 * k]
-    t = a ^ b
-    s, carry = t ^ c, (a & b) | (t & c)
-    if m is not None:
-        s, carry = _named(m, s, "pop_s"), _named(m, carry, "pop_c")
-    return sum_tree([Cat(s[j], carry[j]) for j in range(k)] + [v[j] for j in range(3 * k, n)])
+    return sum_tree([v[j] for j in range(len(v))]) if len(v) else Const(0, 1)

@@ -33,7 +33,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Shape, Signal, Value, signed, unsigned
+from amaranth.hdl import Array, Const, Module, Mux, Shape, Signal, Value, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -458,16 +458,21 @@ class MVAU(wiring.Component):
         i, j = sf * self.simd + s, nf * self.pe + p
         return int(self.w[i, j]) if i < self.n_in and j < self.n_out else None
 
-    def _dot(self, m: Module, xs, ws) -> Value:
-        """The dot product of one PE's simd inputs with its weights, wrapped to the
-        accumulator's width. ``xs``: the input lanes, or for bipolar inputs one bit per lane
-        (1 for +1) as a single value; ``ws``: the weights (ints: constants; values: ROM
-        fields), or for an XNOR unit one bit per weight (1 for +1) as a single value."""
+    def _dot(self, xs: list[Value], ws: list) -> Value:
+        """The dot product of one PE's simd inputs with its weights (ints: constants; values:
+        ROM fields), wrapped to the accumulator's width."""
         width = self.d_shape.width
-        if self.xnor:  # agreements of the two bit vectors, counted by one wide XNOR and a popcount
-            return popcount(~(Value.cast(xs) ^ ws), m)
+        if self.xnor:
+            bits = []
+            for x, w in zip(xs, ws):
+                xb = ~Value.cast(x)[-1]  # +1 has sign bit 0
+                if isinstance(w, int):
+                    bits.append(xb if w > 0 else ~xb)
+                else:
+                    bits.append(~(xb ^ w))
+            return popcount(bits)
         if self.bipolar:
-            xs = [xs[k] for k in range(len(xs))]
+            xs = [~Value.cast(x)[-1] for x in xs]  # +1 -> 1, -1 -> 0
         terms = []
         for x, w in zip(xs, ws):
             if isinstance(w, int):
@@ -476,22 +481,6 @@ class MVAU(wiring.Component):
             else:
                 terms.append(var_mul(x, w))
         return sum_tree(terms, width)
-
-    def _lanes(self, m: Module, lanes: list[Value]) -> Value | list[Value]:
-        """What :meth:`_dot` takes as inputs: the lanes, or for bipolar inputs their bits
-        (1 for +1: the sign bit inverted), as one signal."""
-        if not self.bipolar:
-            return lanes
-        bits = Signal(len(lanes), name="x_bits")
-        m.d.comb += bits.eq(~Cat(*(Value.cast(x)[-1] for x in lanes)))
-        return bits
-
-    def _const_weights(self, p: int) -> list[int] | Const:
-        """PE ``p``'s weights of a unit without ROM (one step): ints, or an XNOR unit's bits."""
-        ws = [self._weight(0, 0, p, s) for s in range(self.simd)]
-        if self.xnor:
-            return Const(sum(1 << s for s, w in enumerate(ws) if w > 0), self.simd)
-        return ws
 
     def _rom_words(self) -> tuple[list[int], int]:
         """ROM contents (one word per step, field (p, s) at bits ``(p*simd + s) * ww``) and ww."""
@@ -527,18 +516,13 @@ class MVAU(wiring.Component):
             m.d.comb += self.i.ready.eq(en)
             with m.If(en):
                 m.d.sync += [p_valid.eq(self.i.valid), p_first.eq(1), p_last.eq(1), p_nf.eq(0)]
-                xs = self._lanes(m, [self.i.payload[s] for s in range(simd)])
+                xs = [self.i.payload[s] for s in range(simd)]
                 for p in range(pe):
-                    m.d.sync += p_dot[p].eq(self._dot(m, xs, self._const_weights(p)))
+                    m.d.sync += p_dot[p].eq(self._dot(xs, [self._weight(0, 0, p, s) for s in range(simd)]))
         else:
             busy = Signal()
             sf, nf, step = Signal(range(max(sf_n, 2))), Signal(range(max(nf_n, 2))), Signal(range(steps))
-            # the vector waits in xbuf (bipolar: one bit per lane, 1 for +1), padded to sf_n * simd
-            # lanes that contribute nothing; stage 1 selects this step's simd lanes
-            lane_w = 1 if self.bipolar else x_shape.width
-            xbuf = Signal(self.n_in * lane_w)
-            pad = Const(0, lane_w)  # bipolar: -1 (bit 0); else 0
-            padded = Cat(xbuf, *([pad] * (sf_n * simd - self.n_in)))
+            xbuf = Signal(data.ArrayLayout(x_shape, self.n_in))
             last_step = (sf == sf_n - 1) & (nf == nf_n - 1)
             take = ~busy | last_step
             m.d.comb += self.i.ready.eq(en & take)
@@ -549,7 +533,8 @@ class MVAU(wiring.Component):
             # stage 1: the input slice for this step, aligned with the ROM word
             s1_valid, s1_first, s1_last = Signal(), Signal(), Signal()
             s1_nf = Signal(range(max(nf_n, 2)))
-            s1_x = Signal(simd * lane_w)
+            s1_x = Signal(data.ArrayLayout(x_shape, simd))
+            pad = -1 if self.bipolar else 0  # padding lanes contribute nothing
             with m.If(en):
                 with m.If(busy):
                     with m.If(sf == sf_n - 1):
@@ -566,25 +551,25 @@ class MVAU(wiring.Component):
                 with m.Else():
                     m.d.sync += busy.eq(self.i.valid)
                 with m.If(take & self.i.valid):
-                    lanes = [self.i.payload[k] for k in range(self.n_in)]
-                    m.d.sync += xbuf.eq(self._lanes(m, lanes) if self.bipolar else Cat(*lanes))
+                    m.d.sync += xbuf.eq(self.i.payload)
                 m.d.sync += [s1_valid.eq(busy), s1_first.eq(sf == 0), s1_last.eq(sf == sf_n - 1), s1_nf.eq(nf)]
-                m.d.sync += s1_x.eq(padded if sf_n == 1 else padded.word_select(sf, simd * lane_w))
-                m.d.sync += [p_valid.eq(s1_valid), p_first.eq(s1_first), p_last.eq(s1_last), p_nf.eq(s1_nf)]
-                if self.bipolar:
-                    xs = s1_x
+                if sf_n == 1:
+                    m.d.sync += s1_x.eq(xbuf)
                 else:
-                    xs = [s1_x[s * lane_w:(s + 1) * lane_w] for s in range(simd)]
-                    xs = [x.as_signed() for x in xs] if x_shape.signed else xs
+                    with m.Switch(sf):
+                        for k in range(sf_n):
+                            with m.Case(k):
+                                for s in range(simd):
+                                    i = k * simd + s
+                                    m.d.sync += s1_x[s].eq(xbuf[i] if i < self.n_in else pad)
+                m.d.sync += [p_valid.eq(s1_valid), p_first.eq(s1_first), p_last.eq(s1_last), p_nf.eq(s1_nf)]
+                xs = [s1_x[s] for s in range(simd)]
                 for p in range(pe):
-                    if self.xnor:
-                        ws = rd.data[p * simd:(p + 1) * simd]
-                    else:
-                        ws = []
-                        for s in range(simd):
-                            field = rd.data[(p * simd + s) * ww:(p * simd + s + 1) * ww]
-                            ws.append(field.as_signed() if self.w_shape.signed else field)
-                    m.d.sync += p_dot[p].eq(self._dot(m, xs, ws))
+                    ws = []
+                    for s in range(simd):
+                        field = rd.data[(p * simd + s) * ww:(p * simd + s + 1) * ww]
+                        ws.append(field if self.xnor or not self.w_shape.signed else field.as_signed())
+                    m.d.sync += p_dot[p].eq(self._dot(xs, ws))
 
         # accumulate stage: accumulate over input groups, apply the epilogue when done; a memory
         # form reads its ROM there and writes the output one stage later
