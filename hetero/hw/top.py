@@ -7,7 +7,8 @@ sends integers; the hardware's input is the quantizer's output (or the typed gra
 Streams follow :mod:`hetero.hw.stream`. A tensor read by several layers goes through a
 :class:`Fork`; every input of a layer that joins branches (Add, Concat, ...) gets a FIFO deep
 enough to hold what the other branches delay (from the cycle models), so residual branches
-never deadlock and the design keeps the interval of its slowest layer.
+never deadlock; an image between two layers passes a FIFO of a row, so bursty layers do not
+stall each other. The design keeps the interval of its slowest layer.
 
 Ports (Verilog names): ``clk``, ``rst`` (synchronous, active high), ``s_axis_tdata``,
 ``s_axis_tvalid``, ``s_axis_tready``, ``s_axis_tlast`` (ignored: the design counts beats),
@@ -214,6 +215,8 @@ class Top(wiring.Component):
                 depth = 0
                 if node is not None and len(node.inputs) > 1:  # a join: buffer against the others
                     depth = max(delay[i] for i in node.inputs) - delay[t] + MIN_FIFO
+                elif node is not None and t != part.input:
+                    depth = self._stage_fifo(t)
                 if depth:
                     q = fifo.SyncFIFOBuffered(width=width, depth=depth)
                     qname = f"fifo_{d_name.replace('.', '_')}"
@@ -221,6 +224,18 @@ class Top(wiring.Component):
                     self._links.append(_Link(f"{s_name} -> {qname}", s, q.w_stream))
                     s_name, s = qname, q.r_stream
                 self._links.append(_Link(f"{s_name} -> {d_name}", s, d))
+
+    def _stage_fifo(self, tensor: str) -> int:
+        """Depth of the FIFO between two layers streaming an image (0, none, for one-beat
+        tensors): a row of pixels plus two. Layers that scan padding or fold take and give beats
+        in bursts; without this slack two of them in a row stall each other below the slower
+        one's interval (conv2d_small_mp: 968 cycles instead of 729; with it, 729)."""
+        lay = self.layouts[tensor]
+        if lay.beats == 1:
+            return 0
+        shape = self.graph.tensors[tensor].shape
+        row = shape[-2] if lay.channels_last else shape[-1]
+        return max(MIN_FIFO, min(lay.beats, row + 2))
 
     def _width(self, tensor: str) -> int:
         t = self.graph.tensors[tensor]
