@@ -249,20 +249,23 @@ def boards(as_json) -> None:
 @click.option("--out", "-o", type=click.Path(path_type=Path),
               help="Folder for mismatches.npz (written only when outputs differ) and waves.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
-def sim(model, inputs, count, config, board, backpressure, seed, waves, out, quiet) -> None:
+@_folding_options
+def sim(model, inputs, count, config, board, backpressure, seed, waves, out, quiet,
+        target_interval, target_fps) -> None:
     """Simulate MODEL's RTL (native Verilator harness) and check it bit-exact against the
     reference. Exits 0 only when every output matches, 4 when any differs or the design stalls."""
+    from .boards import get as get_board
+    from .folding import FoldingTarget
     from .sim_flow import MismatchError, simulate_model
 
-    if board is not None:
-        from .boards import get as get_board
-
-        get_board(board)  # unknown board: fail before any work
+    # unknown board or contradictory targets: fail before any work
+    target = FoldingTarget.from_options(target_interval, target_fps,
+                                        get_board(board) if board is not None else None)
     wave_file = ((out if out is not None else Path(".")) / "waves.fst") if waves else None
     try:
         report = simulate_model(model, inputs=inputs, n=count, config=config, board=board,
                                 backpressure=backpressure, seed=seed, waves=wave_file, out=out,
-                                progress=_stderr_progress(quiet))
+                                progress=_stderr_progress(quiet), target=target)
     except MismatchError as e:
         click.echo(e.report.summary())
         raise

@@ -19,6 +19,7 @@ import numpy as np
 
 from .config import Config
 from .errors import SimulationError, UserError
+from .folding import FoldingTarget
 from .flow import Progress, StageTimer, _runs_dir, compile_model, load_inputs, random_inputs
 from .reference import check_inputs, execute
 from .rtlsim import RtlSimResult, prepare_runtime, simulate_beats
@@ -69,12 +70,14 @@ def simulate_model(model: str | Path, *, inputs: str | Path | np.ndarray | None 
                    n: int | None = None, config: Config | str | Path | None = None,
                    board: str | None = None, backpressure: float = 0.0, seed: int = 0,
                    waves: str | Path | None = None, out: str | Path | None = None,
-                   progress: Progress | None = None) -> SimReport:
+                   progress: Progress | None = None,
+                   target: FoldingTarget = FoldingTarget()) -> SimReport:
     """Simulate ``model``'s hardware on a batch and compare it bit-exact with the reference.
 
     ``inputs``: a batch (array or .npy file, first axis = batch); default ``n`` (100)
     standard-normal inputs drawn with ``seed``; ``n`` also truncates a given batch.
-    ``board``: fold the design for that board, as ``hetero synth`` would. ``backpressure``: the
+    ``board``: fold the design for that board, as ``hetero synth`` would; ``target``: the
+    interval the folding aims at (:mod:`hetero.folding`). ``backpressure``: the
     probability that the output is not ready in a cycle. ``waves``: FST file to write.
     ``out``: folder for ``mismatches.npz`` (inputs, expected, got as raw integers of the
     output tensor), written only when outputs differ.
@@ -100,7 +103,7 @@ def simulate_model(model: str | Path, *, inputs: str | Path | np.ndarray | None 
                                daemon=True)
     runtime.start()  # the Verilator runtime compiles (first run only) while Python works
     with timer.stage("compile model"):
-        graph = compile_model(model, config, board)
+        graph = compile_model(model, config, board, target=target)
         top = Top(graph, probes=True)
     x = _batch(graph, inputs, n, seed)
     with timer.stage(f"reference ({len(x)} inferences)"):

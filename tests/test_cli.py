@@ -2,6 +2,7 @@
 nothing half-written)."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -143,3 +144,21 @@ def test_import_quantized_model_lists_layers_and_what_lacks_hardware():
     assert len(dense) == 4 and dense[0]["macs"] == 490 * 256 and dense[0]["out_type"].startswith("ufixed<3,3>")
     assert report["totals"]["macs"] == 490 * 256 + 2 * 256 * 256 + 256 * 12
     assert all(row["hardware"] == "yes" or row["hardware"].startswith("no: ") for row in report["layers"])
+
+
+@pytest.mark.verilator
+def test_sim_folds_to_the_target_interval(tmp_path):
+    r = hetero("sim", model_path("two_layer"), "--board", "pynq", "--target-interval", "8", "-n", "6")
+    assert r.returncode == 0, r.stderr
+    interval = float(re.search(r"interval\s+([\d.]+) cycles", r.stdout).group(1))
+    assert interval <= 8 and "bit-exact: yes" in r.stdout
+
+
+def test_bad_folding_targets_are_one_line_errors(tmp_path):
+    assert_one_line_error(hetero("sim", model_path("two_layer"), "--target-interval", "0"), 2,
+                          "--target-interval must be at least 1")
+    assert_one_line_error(hetero("sim", model_path("two_layer"), "--target-fps", "1000"), 2,
+                          "--target-fps needs a board")
+    assert_one_line_error(hetero("synth", model_path("two_layer"), "-b", "pynq", "-o", tmp_path / "o",
+                                 "--target-interval", "4", "--target-fps", "5"), 2, "give one of them")
+    assert not (tmp_path / "o").exists()
