@@ -39,7 +39,7 @@ Adapting a node test to the design (hetero sees a model as a stream of inference
   GlobalAveragePool (+ one rounding of the division); the scale for DequantizeLinear; the function's largest
   slope for LeakyRelu, Elu, Selu, Tanh, Sigmoid. Table error: half a bin times the largest slope
   for the binned-table ops of :data:`TABLE_SLOPE` (Sigmoid: a TableSize-entry table over
-  [-8, 8)); none for Tanh/Elu/Selu, computed per raw input value. QuantizeLinear outputs are
+  [-8, 8); Tanh, Elu, Selu: over [-4, 4), [-8, 0), [-8, 0)). QuantizeLinear outputs are
   integers: their input error divided by the scale, plus one step (a rounding may flip).
   While Softmax is computed as argmax in fixed point, its index must be one of the largest
   expected probabilities (within the tolerance).
@@ -93,12 +93,12 @@ EXPECTED_ROUNDED = {
 }
 FIXED_WIDTH = 24  # bits of the fixed-mode type (a Dense/Conv exact sum of two 24-bit operands fits 62 bits)
 
-#: activations computed through a binned table over [-8, 8) (hetero/ops/sigmoid.py), with their
-#: largest slope: their error beyond the LSB terms is half a bin (16 / TableSize, read from the
-#: typed node) times that slope. Tanh, Elu, Selu are computed exactly per raw input value: no
-#: table term.
-TABLE_SLOPE = {"Sigmoid": 0.25}
-TABLE_SPAN = 16.0
+#: activations computed through a binned table (hetero/ops/sigmoid.py): the span of the table's
+#: range and the function's largest slope over it (Elu, Selu: from alpha and gamma, in
+#: _sensitivity); their error beyond the LSB terms is half a bin (span / TableSize, read from the
+#: typed node) times that slope.
+TABLE_SLOPE = {"Sigmoid": 0.25, "Tanh": 1.0, "Elu": 1.0, "Selu": 1.0, "Softplus": 1.0}
+TABLE_SPAN = {"Sigmoid": 16.0, "Tanh": 8.0, "Elu": 8.0, "Selu": 8.0, "Softplus": 16.0}
 
 # reasons of the design's limits (EXPECTED_UNSUPPORTED)
 _BATCH = "operates across the batch axis"
@@ -541,17 +541,19 @@ def _sensitivity(n: onnx.NodeProto, vals: dict, table_size: int | None = None) -
     if op == "LeakyRelu":
         alpha = abs(float(_attr(n, "alpha", 0.01)))
         return [max(1.0, alpha)], _amax(ins[0]), 0.0
-    table = TABLE_SPAN / table_size / 2 * TABLE_SLOPE.get(op, 1.0) if table_size else 0.0
+    table = TABLE_SPAN.get(op, 16.0) / table_size / 2 * TABLE_SLOPE.get(op, 1.0) if table_size else 0.0
     if op == "Elu":
         alpha = abs(float(_attr(n, "alpha", 1.0)))
-        return [max(1.0, alpha)], 1.0, table
+        return [max(1.0, alpha)], 1.0, table * alpha
     if op == "Selu":
         alpha = abs(float(_attr(n, "alpha", 1.67326319217681884765625)))
         gamma = abs(float(_attr(n, "gamma", 1.05070102214813232421875)))
-        return [gamma * max(1.0, alpha)], 1.0, table
+        return [gamma * max(1.0, alpha)], 1.0, table * gamma * alpha
     if op == "Sigmoid":
         return [0.25], 0.0, table
     if op == "Tanh":
+        return [1.0], 0.0, table
+    if op == "Softplus":
         return [1.0], 0.0, table
     if op == "Softmax":  # compared as argmax while that is the fixed-point strategy
         return [1.0], 0.0, table

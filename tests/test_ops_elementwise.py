@@ -358,13 +358,15 @@ def test_table_activations(text):
     gt = typed(g, cfg)
     t_out = gt.tensors["y"].dtype
     got = predict(gt, x)
-    # exactly the function of the quantized input, quantized to the output type
-    op = op_of(gt.nodes[0])
-    xq = q(x, gt.tensors["x"].dtype)
-    np.testing.assert_array_equal(got, quantize(op.function(gt.nodes[0].attrs, xq), t_out) * t_out.lsb)
+    # plain fixed point, as hls4ml: a binned table of TableSize (1024) entries (HardSigmoid: an
+    # exact line); the table adds half a bin times the largest slope (hetero/ops/sigmoid.py)
+    node = gt.nodes[0]
+    assert node.attrs.get("table_size") == (None if node.op == "HardSigmoid" else 1024)
+    span, slope = {"Tanh": (8, 1.0), "Softplus": (16, 1.0), "HardSigmoid": (0, 0.0),
+                   "Elu": (8, node.attrs.get("alpha")), "Selu": (8, np.prod([node.attrs.get(k, 1) for k in ("alpha", "gamma")]))}[node.op]
     in_range = (np.abs(x) < 3.9) & (np.abs(ref) < 3.9)  # the input and output types hold +-4
-    # within: slope (< 2) times half an input LSB, plus half an output LSB (both 2**-9)
-    assert np.abs(got - ref)[in_range].max() <= 2.0 * 2.0**-10 + 2.0**-10
+    # within: slope (< 2) times half an input LSB, plus half an output LSB (both 2**-9), plus the table's
+    assert np.abs(got - ref)[in_range].max() <= 2.0 * 2.0**-10 + 2.0**-10 + span / 1024 / 2 * slope + 2.0**-13
 
 
 def test_sigmoid_keeps_its_table():
@@ -446,7 +448,9 @@ def test_sub_and_mul_of_two_tensors(op):
     g, ref = check_float(m, x)
     assert g.nodes[1].op == op
     gt = typed(g)
-    tanh = q(np.tanh(q(x)))
+    # hls4ml's binned tanh: 1024 bins over [-4, 4), each the tanh of its centre
+    idx = np.clip(np.floor((q(x) + 4) * 128), 0, 1023)
+    tanh = q(np.tanh(-4 + (idx + 0.5) / 128))
     expected = q(x) - tanh if op == "Sub" else q(q(x) * tanh)
     np.testing.assert_array_equal(predict(gt, x), expected)
     if op == "Mul":

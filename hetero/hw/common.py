@@ -37,7 +37,7 @@ from ..fixed import FixedType
 from ..ir import Graph, Node, Tensor
 from ..quant import Requant
 from .fixed_hw import shape_of, vector_stream
-from .stream import StreamLayout, layout_of
+from .stream import StreamLayout, tensor_layouts
 
 __all__ = ["lanes_stream", "stream_layout", "is_channels_last", "lane_values", "lane_requants",
            "centred_range", "stream_cycles",
@@ -45,9 +45,6 @@ __all__ = ["lanes_stream", "stream_layout", "is_channels_last", "lane_values", "
            "Passthrough"]
 
 # ops whose output keeps its input's shape and layout (the stream layout passes through them)
-_LAYOUT_KEEPING = ("Relu", "LeakyRelu", "Clip", "Sigmoid", "Tanh", "Selu", "Elu", "Softplus",
-                   "HardSigmoid", "Quantize", "Dequantize", "ScaleShift", "Add", "Sub", "Mul")
-
 
 def lanes_stream(shape: Shape, lanes: int) -> stream.Signature:
     """A stream whose payload is ``lanes`` values of the Amaranth ``shape``."""
@@ -55,34 +52,13 @@ def lanes_stream(shape: Shape, lanes: int) -> stream.Signature:
 
 
 def is_channels_last(graph: Graph, name: str) -> bool:
-    """Whether tensor ``name`` is laid out channels-last: as the nearest layer with a
-    ``channels_last`` attribute (Conv, pools) that reaches it, backwards or forwards, through
-    ops that keep the shape; channels-first when there is none."""
-    seen: set[str] = set()
-    todo = [name]
-    while todo:
-        t = todo.pop(0)
-        if t in seen:
-            continue
-        seen.add(t)
-        shape = graph.tensors[t].shape
-        near: list[Node] = []
-        p = graph.producer(t)
-        if p is not None:
-            near.append(p)
-        near += graph.consumers(t)
-        for n in near:
-            if "channels_last" in n.attrs:
-                return bool(n.attrs["channels_last"])
-        for n in near:
-            if n.op in _LAYOUT_KEEPING:
-                todo += [x for x in (*n.inputs, *n.outputs) if graph.tensors[x].shape == shape]
-    return False
+    """Whether tensor ``name`` is laid out channels-last (:func:`hetero.hw.stream.tensor_layouts`)."""
+    return tensor_layouts(graph)[name].channels_last
 
 
 def stream_layout(graph: Graph, name: str) -> StreamLayout:
-    """How tensor ``name`` streams (:func:`hetero.hw.stream.layout_of` with its layout)."""
-    return layout_of(graph.tensors[name], is_channels_last(graph, name))
+    """How tensor ``name`` streams (:func:`hetero.hw.stream.tensor_layouts`)."""
+    return tensor_layouts(graph)[name]
 
 
 def lane_values(values: np.ndarray, shape: tuple[int, ...], layout: StreamLayout,

@@ -74,10 +74,16 @@ def from_beats(beats: np.ndarray, shape: tuple[int, ...], layout: StreamLayout) 
     return flat.reshape((n,) + tuple(shape))
 
 
+#: Ops whose output layout is not their input's even at equal rank.
+_LAYOUT_CHANGING = ("Transpose", "Reshape")
+
+
 def tensor_layouts(graph) -> dict[str, StreamLayout]:
     """The stream layout of every typed tensor of ``graph``: a tensor is channels-last when a
     node that produces or consumes it says so (``attrs["channels_last"]``, QONNX channels-last
-    convolutions and pools), or when it comes unchanged in rank from a channels-last tensor."""
+    convolutions and pools), or when an op other than Transpose/Reshape makes it from a
+    channels-last tensor of the same rank. Every component and the top level use this one
+    answer."""
     last: dict[str, bool] = {}
     for n in graph.nodes:
         if "channels_last" in n.attrs:
@@ -87,6 +93,7 @@ def tensor_layouts(graph) -> dict[str, StreamLayout]:
         for name in n.outputs:
             if "channels_last" in n.attrs:
                 last[name] = bool(n.attrs["channels_last"])
-            elif n.inputs and len(graph.tensors[name].shape) == len(graph.tensors[n.inputs[0]].shape):
+            elif (n.inputs and n.op not in _LAYOUT_CHANGING
+                  and len(graph.tensors[name].shape) == len(graph.tensors[n.inputs[0]].shape)):
                 last.setdefault(name, last.get(n.inputs[0], False))
     return {name: layout_of(t, last.get(name, False)) for name, t in graph.tensors.items()}
