@@ -44,8 +44,6 @@ __all__ = ["lanes_stream", "stream_layout", "is_channels_last", "lane_values", "
            "LaneMap", "LaneTable", "LaneJoin", "Regroup", "regroup_source",
            "Passthrough"]
 
-# ops whose output keeps its input's shape and layout (the stream layout passes through them)
-
 def lanes_stream(shape: Shape, lanes: int) -> stream.Signature:
     """A stream whose payload is ``lanes`` values of the Amaranth ``shape``."""
     return stream.Signature(data.ArrayLayout(shape, lanes))
