@@ -1,7 +1,8 @@
 """Shared models through the whole hardware path: every layer's component joined by the top
 level, simulated in Verilator (native harness) and compared bit for bit with the reference;
 the design's interval equals the cycle model, its latency is within the model's bound (exact
-for one-beat layers). benchmarks/sim_models.py runs every shared model (docs/hardware.md)."""
+for one-beat layers). benchmarks/sim_models.py runs every shared model (docs/hardware.md);
+TFC-w1a1 (a larger build) is in benchmarks/finn_compare.py, its XNOR units in test_hw_mac."""
 
 import re
 import tempfile
@@ -26,7 +27,6 @@ MODELS = {  # name: (file, target interval, one-beat chain: latency model exact)
     "conv2d_keras": ("hls4ml_examplemodels_conv2d_small_keras.onnx", 1, False),
     "conv1d_keras": ("hls4ml_examplemodels_conv1d_small_keras.onnx", 1, False),
     "unsw_w2a2": ("finn_unsw_nb15_mlp_w2a2_qonnxzoo.qonnx.onnx", 64, True),
-    "tfc_w1a1": ("finn_tfc_1w1a_qonnxzoo.qonnx.onnx", 64, True),
     "ad01_int8": ("mlperftiny_ad01_autoencoder_int8_qdq_tf2onnx.onnx", 256, False),
 }
 
