@@ -76,6 +76,24 @@ def random_inputs(graph: Graph, n: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal((n,) + shape)
 
 
+def input_batch(graph: Graph, inputs: str | Path | np.ndarray | None, n: int | None,
+                seed: int) -> np.ndarray:
+    """The batch to run: ``inputs`` (array or .npy file) truncated to ``n``, or ``n`` (default
+    100) seeded random inputs. Raises UserError naming the file, or on an empty batch."""
+    if isinstance(inputs, (str, Path)):
+        x = check_inputs(graph, load_inputs(inputs), str(inputs))
+    elif inputs is not None:
+        x = check_inputs(graph, inputs)
+    else:
+        x = random_inputs(graph, n or 100, seed)
+    if n is not None:
+        x = x[:n]
+    if len(x) == 0:
+        raise UserError(f"{inputs if inputs is not None else '-n'}: no inputs to simulate "
+                        "(empty batch)")
+    return x
+
+
 @dataclass
 class StageTimer:
     """Wall time per stage, reported to a progress callback as each stage starts."""
@@ -170,16 +188,7 @@ def synth(model: str | Path, board: str, out: str | Path, config: str | Path | N
             x_cal = load_calibration(calibrate, float_graph)
             cfg = calibrated_config(float_graph, x_cal, cfg, b)
         graph = run_pipeline(float_graph, pipeline(cfg, b, target))
-    if isinstance(inputs, (str, Path)):
-        x = check_inputs(graph, load_inputs(inputs), str(inputs))
-    elif inputs is not None:
-        x = check_inputs(graph, inputs)
-    else:
-        x = random_inputs(graph, n or 100, seed)
-    if n is not None:
-        x = x[:n]
-    if len(x) == 0:
-        raise UserError("no inputs to simulate (-n must be at least 1)")
+    x = input_batch(graph, inputs, n, seed)
     run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=_runs_dir()))  # logs outlive a failure
     with atomic_output(Path(out)) as tmp:
         with timer.stage("verilog"):

@@ -20,8 +20,8 @@ import numpy as np
 from .config import Config
 from .errors import SimulationError, UserError
 from .folding import FoldingTarget
-from .flow import Progress, StageTimer, _runs_dir, compile_model, load_inputs, random_inputs
-from .reference import check_inputs, execute
+from .flow import Progress, StageTimer, _runs_dir, compile_model, input_batch
+from .reference import execute
 from .rtlsim import RtlSimResult, prepare_runtime, simulate_beats
 
 __all__ = ["SimReport", "simulate_model"]
@@ -105,7 +105,7 @@ def simulate_model(model: str | Path, *, inputs: str | Path | np.ndarray | None 
     with timer.stage("compile model"):
         graph = compile_model(model, config, board, target=target)
         top = Top(graph, probes=True)
-    x = _batch(graph, inputs, n, seed)
+    x = input_batch(graph, inputs, n, seed)
     with timer.stage(f"reference ({len(x)} inferences)"):
         values = execute(graph, x)
         hw_in, expected = values[top.input_tensor], values[top.output_tensor]
@@ -154,20 +154,6 @@ def _prepare_runtime(trace: bool, compiled: list[bool]) -> None:
         compiled.append(not prepare_runtime(trace)[1])
     except Exception:  # noqa: BLE001 - the build retries it and reports the error itself
         pass
-
-
-def _batch(graph, inputs, n: int | None, seed: int) -> np.ndarray:
-    if isinstance(inputs, (str, Path)):
-        x = check_inputs(graph, load_inputs(inputs), str(inputs))
-    elif inputs is not None:
-        x = check_inputs(graph, inputs)
-    else:
-        x = random_inputs(graph, n or 100, seed)
-    if n is not None:
-        x = x[:n]
-    if len(x) == 0:
-        raise UserError(f"{inputs}: no inputs to simulate (empty batch)")
-    return x
 
 
 def _verilog(top) -> str:
