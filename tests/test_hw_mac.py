@@ -375,3 +375,14 @@ def test_fold_input_affine_keeps_the_float_model_and_its_integer_weights():
     plain = g.with_nodes([nodes[0], nodes[1], Node("fc", "Dense", ("x2",), ("y",), attrs={"n_in": 6, "n_out": 4},
                                                     params={"W": wq * w_scale, "b": np.zeros(4)})])
     assert fold_input_affine(plain) is plain  # float weights: the prefix stays (it rounds)
+
+
+@pytest.mark.parametrize("chunk_bits", [8, 12, 20])
+def test_wide_weight_words_split_over_several_memories(monkeypatch, chunk_bits):
+    """Amaranth caps a value at 65,536 bits: ROM words wider than ROM_CHUNK_BITS are split (a
+    folded depthwise layer of sww-DSCNN needs 327,680-bit words); small chunks here."""
+    from hetero.hw import mvau
+
+    monkeypatch.setattr(mvau, "ROM_CHUNK_BITS", chunk_bits)
+    g = quant_dense(6, 5, w_bits=4, x_type="fixed<8,8>", x_zero=-5, out="int8", pe=5, simd=3, seed=3)
+    check(g, raw_inputs(g, 8))

@@ -151,6 +151,8 @@ TABLE_MAX_ENTRIES = 1 << 15
 #: Epilogue forms (:meth:`RequantEpilogue.form`); the last two read a memory: one cycle more.
 FORMS = ("compare", "multiply", "table", "thresholds")
 RAM_FORMS = ("table", "thresholds")
+#: Widest single weight memory (bits); wider ROM words are split over several memories.
+ROM_CHUNK_BITS = 1 << 15
 
 
 def ram_cost(depth: int, width: int) -> float:
@@ -527,9 +529,18 @@ class MVAU(wiring.Component):
             take = ~busy | last_step
             m.d.comb += self.i.ready.eq(en & take)
             words, ww = self._rom_words()
-            m.submodules.weights = rom = Memory(shape=unsigned(simd * pe * ww), depth=steps, init=words)
-            rd = rom.read_port(domain="sync")
-            m.d.comb += [rd.addr.eq(step), rd.en.eq(en)]
+            # one ROM word of pe*simd weights per step, split into memories of at most
+            # ROM_CHUNK_BITS bits (Amaranth's netlist caps a value at 65,536 bits)
+            chunk = max(ww, ROM_CHUNK_BITS // ww * ww)
+            rom_parts = []
+            for k, lo in enumerate(range(0, simd * pe * ww, chunk)):
+                width = min(chunk, simd * pe * ww - lo)
+                rom = Memory(shape=unsigned(width), depth=steps,
+                             init=[(w >> lo) & ((1 << width) - 1) for w in words])
+                m.submodules[f"weights{k}" if k else "weights"] = rom
+                rd = rom.read_port(domain="sync")
+                m.d.comb += [rd.addr.eq(step), rd.en.eq(en)]
+                rom_parts.append(rd.data)
             # stage 1: the input slice for this step, aligned with the ROM word
             s1_valid, s1_first, s1_last = Signal(), Signal(), Signal()
             s1_nf = Signal(range(max(nf_n, 2)))
@@ -567,7 +578,8 @@ class MVAU(wiring.Component):
                 for p in range(pe):
                     ws = []
                     for s in range(simd):
-                        field = rd.data[(p * simd + s) * ww:(p * simd + s + 1) * ww]
+                        off = (p * simd + s) * ww
+                        field = rom_parts[off // chunk][off % chunk:off % chunk + ww]
                         ws.append(field if self.xnor or not self.w_shape.signed else field.as_signed())
                     m.d.sync += p_dot[p].eq(self._dot(xs, ws))
 
