@@ -42,7 +42,18 @@ from .stream import StreamLayout, tensor_layouts
 __all__ = ["lanes_stream", "stream_layout", "is_channels_last", "lane_values", "lane_requants",
            "centred_range", "stream_cycles",
            "LaneMap", "LaneTable", "LaneJoin", "Regroup", "regroup_source",
-           "Passthrough"]
+           "Passthrough", "register_stage"]
+
+def register_stage(m: Module, i, o) -> Signal:
+    """The handshake of a one-register stage from stream ``i`` to ``o``: returns ``en``, high
+    when the output register may load (empty, or its beat is being taken); ``i`` is ready then
+    and ``o.valid`` loads ``i.valid``. The caller loads the payload under ``m.If(en)``."""
+    en = Signal()
+    m.d.comb += [en.eq(~o.valid | o.ready), i.ready.eq(en)]
+    with m.If(en):
+        m.d.sync += o.valid.eq(i.valid)
+    return en
+
 
 def lanes_stream(shape: Shape, lanes: int) -> stream.Signature:
     """A stream whose payload is ``lanes`` values of the Amaranth ``shape``."""
@@ -103,10 +114,8 @@ class LaneMap(wiring.Component):
 
     def elaborate(self, platform) -> Module:
         m = Module()
-        en = Signal()
-        m.d.comb += [en.eq(~self.o.valid | self.o.ready), self.i.ready.eq(en)]
+        en = register_stage(m, self.i, self.o)
         with m.If(en):
-            m.d.sync += self.o.valid.eq(self.i.valid)
             for k in range(self.lanes):
                 m.d.sync += self.o.payload[k].eq(self.fn(self.i.payload[k], k))
         return m
@@ -124,10 +133,7 @@ class LaneTable(wiring.Component):
 
     def elaborate(self, platform) -> Module:
         m = Module()
-        en = Signal()
-        m.d.comb += [en.eq(~self.o.valid | self.o.ready), self.i.ready.eq(en)]
-        with m.If(en):
-            m.d.sync += self.o.valid.eq(self.i.valid)
+        en = register_stage(m, self.i, self.o)
         for k in range(self.lanes):
             rom = Memory(shape=self.out_shape, depth=len(self.values), init=self.values)
             m.submodules[f"table_{k}"] = rom

@@ -62,7 +62,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..errors import UserError
 from ..fixed import FixedType, quantize
-from ..hw.common import LaneMap, LaneTable, lanes_stream, stream_cycles, stream_layout
+from ..hw.common import LaneMap, LaneTable, lanes_stream, register_stage, stream_cycles, stream_layout
 from ..hw.fixed_hw import shape_of
 from ..hw.requant_hw import requant_expr
 from ..ir import Tensor
@@ -245,10 +245,7 @@ class TableOrLine(wiring.Component):
 
     def elaborate(self, platform) -> Module:
         m = Module()
-        en = Signal()
-        m.d.comb += [en.eq(~self.o.valid | self.o.ready), self.i.ready.eq(en)]
-        with m.If(en):
-            m.d.sync += self.o.valid.eq(self.i.valid)
+        en = register_stage(m, self.i, self.o)
         for k in range(self.lanes):
             x = self.i.payload[k]
             rom = Memory(shape=self.out_shape, depth=len(self.values), init=self.values)
