@@ -29,10 +29,8 @@ from hetero import boards as boards_db  # noqa: E402
 from hetero.errors import UserError  # noqa: E402
 from hetero.flow import compile_model, random_inputs  # noqa: E402
 from hetero.folding import FoldingTarget, estimate_fits  # noqa: E402
-from hetero.hw.stream import from_beats, to_beats  # noqa: E402
-from hetero.hw.top import TOP_NAME, Top, cycle_model, top_verilog  # noqa: E402
-from hetero.reference import execute  # noqa: E402
-from hetero.rtlsim import simulate_beats  # noqa: E402
+from hetero.hw.top import cycle_model  # noqa: E402
+from hetero.sim_flow import simulate_graph  # noqa: E402
 
 MODELS = ROOT.parent / "shared" / "models"
 BOARDS = ("icebreaker", "arty-a7-35", "pynq-z2", "zcu104", "alveo-u250")
@@ -53,25 +51,15 @@ def run_one(model: Path, n: int, target: int, seed: int = 0) -> dict:
     """Simulate ``n`` inferences of ``model``; returns a row of the table."""
     t0 = time.perf_counter()
     g = compile_for(model, target)
-    top = Top(g)
-    verilog = top_verilog(top)
-    x = random_inputs(g, n, seed)
-    values = execute(g, x)
-    in_beats = to_beats(values[top.input_tensor], g.tensors[top.input_tensor].shape, top.in_layout)
     with tempfile.TemporaryDirectory(prefix="simall-") as work:
-        r = simulate_beats(verilog, TOP_NAME, in_beats, in_width=top.in_type.width,
-                           in_signed=top.in_type.signed, out_beats=top.out_layout.beats,
-                           out_lanes=top.out_layout.lanes, out_width=top.out_type.width,
-                           out_signed=top.out_type.signed, work_dir=work,
-                           stall_timeout=5_000_000)
-    got = from_beats(r.outputs, g.tensors[top.output_tensor].shape, top.out_layout)
-    exact = bool(np.array_equal(got, values[top.output_tensor]))
+        run = simulate_graph(g, random_inputs(g, n, seed), work, stall_timeout=5_000_000)
+    r, exact = run.sim, run.bit_exact
     model_cycles = cycle_model(g)
     fits = {}
     for b in BOARDS:  # each board gets its own default folding (the fastest that fits)
         board = boards_db.get(b)
         fits[b] = estimate_fits(compile_model(model, board=board), board)
-    return {"model": model.name, "exact": exact, "n": n, "layers": len(top.part.nodes),
+    return {"model": model.name, "exact": exact, "n": n, "layers": len(run.top.part.nodes),
             "latency": r.latency_cycles, "latency_model": model_cycles["latency"],
             "interval": int(np.diff(r.in_cycles)[-1]) if n > 1 else float("nan"),  # steady state
             "interval_model": model_cycles["interval"],

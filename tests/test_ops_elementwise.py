@@ -7,9 +7,7 @@ from fractions import Fraction
 
 import numpy as np
 import onnx
-import onnx.parser
 import pytest
-from onnx import numpy_helper
 
 import hetero.ops  # noqa: F401  (registers the ops of hetero/ops/__init__.py)
 from hetero.ops import (add, clip, concat, leaky_relu, pad, reshape, resize, sigmoid,  # noqa: F401
@@ -23,17 +21,8 @@ from hetero.onnxrt import batch_free, run_float
 from hetero.passes import assign_precision
 from hetero.reference import execute, predict
 
+from conftest import parse_model
 
-def parse(text: str, opset: int = 13, **consts) -> onnx.ModelProto:
-    """A model from onnx.parser text; ``consts`` become initializers (float64 as float32, other
-    numpy types as they are)."""
-    model = onnx.parser.parse_model(f'<ir_version: 8, opset_import: ["" : {opset}]>\n' + text)
-    for name, value in consts.items():
-        v = np.asarray(value)
-        v = v.astype(np.float32) if v.dtype == np.float64 else v
-        model.graph.initializer.append(numpy_helper.from_array(v, name))
-    onnx.checker.check_model(model)
-    return model
 
 
 def check_float(model, x, rtol=1e-5, atol=1e-6):
@@ -64,7 +53,7 @@ def q(x, t=DEFAULT):
 # -- Transpose ----------------------------------------------------------------------------------
 
 def test_transpose_float_typed_and_refused_batch_move():
-    m = parse("g (float[N, 2, 3, 4] x) => (float[N, 3, 4, 2] y) { y = Transpose<perm = [0, 2, 3, 1]>(x) }")
+    m = parse_model("g (float[N, 2, 3, 4] x) => (float[N, 3, 4, 2] y) { y = Transpose<perm = [0, 2, 3, 1]>(x) }")
     x = rng_x(5, 2, 3, 4)
     g, _ = check_float(m, x)
     assert g.nodes[0].op == "Transpose" and g.nodes[0].attrs["perm"] == (1, 2, 0)
@@ -74,16 +63,16 @@ def test_transpose_float_typed_and_refused_batch_move():
     np.testing.assert_array_equal(predict(gt, x), np.transpose(q(x), (0, 2, 3, 1)))  # bit-exact
     # its hardware (a regrouping of the beats): tests/test_hw_elementwise.py
     # identity permutation vanishes
-    m = parse("g (float[N, 2, 3] x) => (float[N, 2, 3] y) { t = Transpose<perm = [0, 1, 2]>(x) \n y = Relu(t) }")
+    m = parse_model("g (float[N, 2, 3] x) => (float[N, 2, 3] y) { t = Transpose<perm = [0, 1, 2]>(x) \n y = Relu(t) }")
     assert [n.op for n in import_onnx(m).nodes] == ["Relu"]
     with pytest.raises(UserError, match="Transpose node 'y'.*batch axis"):
-        import_onnx(parse("g (float[N, 2, 3] x) => (float[2, N, 3] y) { y = Transpose<perm = [1, 0, 2]>(x) }"))
+        import_onnx(parse_model("g (float[N, 2, 3] x) => (float[2, N, 3] y) { y = Transpose<perm = [1, 0, 2]>(x) }"))
     with pytest.raises(UserError, match="Transpose node 'y'"):
-        import_onnx(parse("g (float[N, 2, 3] x) => (float[3, 2, N] y) { y = Transpose(x) }"))
+        import_onnx(parse_model("g (float[N, 2, 3] x) => (float[3, 2, N] y) { y = Transpose(x) }"))
 
 
 def test_transpose_of_integers_keeps_them_integer():
-    m = parse("""g (float[N, 2, 3] x) => (uint8[N, 3, 2] y) {
+    m = parse_model("""g (float[N, 2, 3] x) => (uint8[N, 3, 2] y) {
         q = QuantizeLinear(x, s, z)
         y = Transpose<perm = [0, 2, 1]>(q)
     }""", s=np.float32(0.05), z=np.uint8(100))
@@ -108,7 +97,7 @@ def test_transpose_of_integers_keeps_them_integer():
 def test_squeeze_unsqueeze_flatten(opset, text, shape):
     consts = {"axes": np.array([1, -1]), "axes2": np.array([-1])}
     consts = {k: v for k, v in consts.items() if f"{k})" in text}
-    m = parse(f"g (float[N, 1, 3, 1] x) => (float y) {{ {text} }}", opset=opset, **consts)
+    m = parse_model(f"g (float[N, 1, 3, 1] x) => (float y) {{ {text} }}", opset=opset, **consts)
     x = rng_x(4, 1, 3, 1)
     g, _ = check_float(m, x)
     assert g.tensors[g.outputs[0]].shape == shape
@@ -122,19 +111,19 @@ def test_squeeze_unsqueeze_flatten(opset, text, shape):
     ("y = Unsqueeze(x, axes)", "batch axis"),
 ])
 def test_reshapes_across_the_batch_axis_are_refused(text, match):
-    m = parse(f"g (float[N, 2, 3] x) => (float y) {{ {text} }}", axes=np.array([0]))
+    m = parse_model(f"g (float[N, 2, 3] x) => (float y) {{ {text} }}", axes=np.array([0]))
     with pytest.raises(UserError, match=f"node 'y'.*{match}"):
         import_onnx(m)
 
 
 def test_squeeze_of_a_dimension_not_one_is_refused():
-    m = parse("g (float[N, 2, 3] x) => (float y) { y = Squeeze(x, axes) }", axes=np.array([1]))
+    m = parse_model("g (float[N, 2, 3] x) => (float y) { y = Squeeze(x, axes) }", axes=np.array([1]))
     with pytest.raises(UserError, match="Squeeze node 'y': cannot squeeze axis 1 of size 2"):
         import_onnx(m)
 
 
 def test_reshape_passes_a_model_scale_through():
-    m = parse("""g (float[N, 2, 3] x) => (float[N, 6] y) {
+    m = parse_model("""g (float[N, 2, 3] x) => (float[N, 6] y) {
         q = QuantizeLinear(x, s, z)
         d = DequantizeLinear(q, s, z)
         y = Reshape(d, shape)
@@ -157,7 +146,7 @@ CONCAT = """g (float[N, 3] x) => (float[N, 6] y) {
 
 def test_concat_float_and_same_type_passes_through():
     x = rng_x(6, 3)
-    g, ref = check_float(parse(CONCAT), x)
+    g, ref = check_float(parse_model(CONCAT), x)
     assert g.nodes[1].attrs["axis"] == 0 and g.tensors["y"].shape == (6,)
     gt = typed(g)
     assert not gt.nodes[1].attrs["convert"] and gt.tensors["y"].dtype == DEFAULT
@@ -169,7 +158,7 @@ def test_concat_of_different_types_converts_exactly_to_the_result_type():
            "LayerName": {"r": {"Precision": {"result": "ufixed<8,4,TRN,SAT>"}},
                          "y": {"Precision": {"result": "fixed<8,3,RND,SAT>"}}}}
     x = np.array([[65 / 64, -3 / 64, 7.5]])
-    g = typed(import_onnx(parse(CONCAT)), cfg)
+    g = typed(import_onnx(parse_model(CONCAT)), cfg)
     assert g.nodes[1].attrs["convert"] and str(g.tensors["y"].dtype) == "fixed<8,3,RND,SAT>"
     # x part: 6 -> 5 fraction bits, RND (half up), SAT at 127/32; relu part: 4 fraction bits
     # (65/64 truncated to 1.0), shifted to 5, SAT
@@ -178,7 +167,7 @@ def test_concat_of_different_types_converts_exactly_to_the_result_type():
 
 
 def test_concat_of_model_scales_converts_with_integer_multipliers():
-    m = parse("""g (float[N, 2, 2] x) => (float[N, 2, 4] y) {
+    m = parse_model("""g (float[N, 2, 2] x) => (float[N, 2, 4] y) {
         a = QuantizeLinear(x, sa, za)
         da = DequantizeLinear(a, sa, za)
         y = Concat<axis = -1>(da, x)
@@ -192,9 +181,9 @@ def test_concat_of_model_scales_converts_with_integer_multipliers():
 
 def test_concat_refusals():
     with pytest.raises(UserError, match="Concat node 'y'.*batch axis"):
-        import_onnx(parse("g (float[N, 3] x) => (float y) { r = Relu(x) \n y = Concat<axis = 0>(x, r) }"))
+        import_onnx(parse_model("g (float[N, 3] x) => (float y) { r = Relu(x) \n y = Concat<axis = 0>(x, r) }"))
     with pytest.raises(UserError, match="Concat node 'y': input 'c' is a constant"):
-        import_onnx(parse("g (float[N, 3] x) => (float y) { y = Concat<axis = 1>(x, c) }", c=np.ones((1, 3))))
+        import_onnx(parse_model("g (float[N, 3] x) => (float y) { y = Concat<axis = 1>(x, c) }", c=np.ones((1, 3))))
 
 
 # -- Pad ----------------------------------------------------------------------------------------
@@ -211,7 +200,7 @@ def test_concat_refusals():
 ])
 def test_pad(opset, text, consts):
     consts = {k: (np.array(v) if isinstance(v, list) else v) for k, v in consts.items()}
-    m = parse(f"g (float[N, 2, 3, 4] x) => (float y) {{ {text} }}", opset=opset, **consts)
+    m = parse_model(f"g (float[N, 2, 3, 4] x) => (float y) {{ {text} }}", opset=opset, **consts)
     x = rng_x(3, 2, 3, 4)
     g, ref = check_float(m, x)
     got = predict(typed(g), x)
@@ -219,7 +208,7 @@ def test_pad(opset, text, consts):
 
 
 def test_pad_typed_constant_is_the_nearest_raw_value():
-    m = parse("g (float[N, 2] x) => (float[N, 4] y) { y = Pad(x, pads, v) }",
+    m = parse_model("g (float[N, 2] x) => (float[N, 4] y) { y = Pad(x, pads, v) }",
               pads=np.array([0, 1, 0, 1]), v=np.float32(0.3))
     g = typed(import_onnx(m), {"Model": {"Precision": "fixed<8,4,RND,SAT>"}})
     assert g.nodes[0].attrs["raw_value"] == 5  # 0.3 * 16 = 4.8 -> 5
@@ -227,7 +216,7 @@ def test_pad_typed_constant_is_the_nearest_raw_value():
 
 
 def test_pad_of_the_batch_axis_is_refused():
-    m = parse("g (float[N, 2] x) => (float y) { y = Pad(x, pads) }", pads=np.array([1, 0, 0, 0]))
+    m = parse_model("g (float[N, 2] x) => (float y) { y = Pad(x, pads) }", pads=np.array([1, 0, 0, 0]))
     with pytest.raises(UserError, match="Pad node 'y'.*batch axis"):
         import_onnx(m)
 
@@ -258,9 +247,9 @@ RESIZE_CASES = [
 def test_resize_nearest_matches_onnxruntime_and_onnx_reference(coord, nearest, scales, sizes):
     attrs = f'<mode = "nearest", coordinate_transformation_mode = "{coord}", nearest_mode = "{nearest}">'
     if scales is not None:
-        m = parse(f"g (float[N, 2, 4, 4] x) => (float y) {{ y = Resize{attrs}(x, , s) }}", s=np.array(scales, dtype=np.float32))
+        m = parse_model(f"g (float[N, 2, 4, 4] x) => (float y) {{ y = Resize{attrs}(x, , s) }}", s=np.array(scales, dtype=np.float32))
     else:
-        m = parse(f"g (float[N, 2, 4, 4] x) => (float y) {{ y = Resize{attrs}(x, , , s) }}", s=np.array(sizes))
+        m = parse_model(f"g (float[N, 2, 4, 4] x) => (float y) {{ y = Resize{attrs}(x, , , s) }}", s=np.array(sizes))
     x = rng_x(3, 2, 4, 4)
     g, ref = check_float(m, x, rtol=0, atol=0)
     np.testing.assert_array_equal(ref, reference_evaluator(m, x))
@@ -277,20 +266,20 @@ def test_resize_nearest_matches_onnxruntime_and_onnx_reference(coord, nearest, s
      {"s": np.array([7, 9])}),
 ])
 def test_upsample_and_old_resize(opset, text, consts):
-    m = parse(f"g (float[N, 2, 4, 4] x) => (float y) {{ {text} }}", opset=opset, **consts)
+    m = parse_model(f"g (float[N, 2, 4, 4] x) => (float y) {{ {text} }}", opset=opset, **consts)
     x = rng_x(3, 2, 4, 4)
     check_float(m, x, rtol=0, atol=0)
 
 
 def test_resize_refusals():
     with pytest.raises(UserError, match="Resize node 'y': mode 'linear' not supported; only nearest"):
-        import_onnx(parse('g (float[N, 2, 4] x) => (float y) { y = Resize<mode = "linear">(x, , s) }',
+        import_onnx(parse_model('g (float[N, 2, 4] x) => (float y) { y = Resize<mode = "linear">(x, , s) }',
                           s=np.array([1, 1, 2], dtype=np.float32)))
     with pytest.raises(UserError, match="Resize node 'y': scale 2.0 on the batch axis"):
-        import_onnx(parse('g (float[N, 2, 4] x) => (float y) { y = Resize(x, , s) }',
+        import_onnx(parse_model('g (float[N, 2, 4] x) => (float y) { y = Resize(x, , s) }',
                           s=np.array([2, 1, 2], dtype=np.float32)))
     with pytest.raises(UserError, match="tf_crop_and_resize"):
-        import_onnx(parse('g (float[N, 2, 4] x) => (float y) { y = Resize<coordinate_transformation_mode '
+        import_onnx(parse_model('g (float[N, 2, 4] x) => (float y) { y = Resize<coordinate_transformation_mode '
                           '= "tf_crop_and_resize">(x, r, s) }', s=np.array([1, 1, 2], dtype=np.float32),
                           r=np.array([0, 0, 0, 1, 1, 1], dtype=np.float32)))
 
@@ -306,7 +295,7 @@ def test_resize_refusals():
     (13, "y = Clip(x, lo, hi)", {"lo": np.float32(1.0), "hi": np.float32(-1.0)}),
 ])
 def test_clip(opset, text, consts):
-    m = parse(f"g (float[N, 5] x) => (float[N, 5] y) {{ {text} }}", opset=opset, **consts)
+    m = parse_model(f"g (float[N, 5] x) => (float[N, 5] y) {{ {text} }}", opset=opset, **consts)
     x = rng_x(8, 5, scale=4)
     g, ref = check_float(m, x)
     got = predict(typed(g), x)
@@ -314,13 +303,13 @@ def test_clip(opset, text, consts):
 
 
 def test_clip_typed_saturates_in_the_raw_domain():
-    m = parse("g (float[N, 4] x) => (float[N, 4] y) { y = Clip(x, lo, hi) }", lo=np.float32(0.3), hi=np.float32(2.0))
+    m = parse_model("g (float[N, 4] x) => (float[N, 4] y) { y = Clip(x, lo, hi) }", lo=np.float32(0.3), hi=np.float32(2.0))
     g = typed(import_onnx(m), {"Model": {"Precision": "fixed<8,4,RND,SAT>"}})
     assert (g.nodes[0].attrs["raw_min"], g.nodes[0].attrs["raw_max"]) == (5, 32)  # 0.3 * 16 = 4.8 -> 5
     assert g.tensors["y"].dtype == g.tensors["x"].dtype
     np.testing.assert_array_equal(predict(g, np.array([[0.25, 0.3125, 1.0, 3.0]])), [[0.3125, 0.3125, 1.0, 2.0]])
     # huge bounds (ONNX's defaults are float max) never wrap
-    m = parse("g (float[N, 4] x) => (float[N, 4] y) { y = Clip(x, lo, hi) }", lo=np.float32(-3e38), hi=np.float32(3e38))
+    m = parse_model("g (float[N, 4] x) => (float[N, 4] y) { y = Clip(x, lo, hi) }", lo=np.float32(-3e38), hi=np.float32(3e38))
     g = typed(import_onnx(m), {"Model": {"Precision": "fixed<8,4>"}})
     assert (g.nodes[0].attrs["raw_min"], g.nodes[0].attrs["raw_max"]) == (-128, 127)
 
@@ -328,7 +317,7 @@ def test_clip_typed_saturates_in_the_raw_domain():
 # -- LeakyRelu ----------------------------------------------------------------------------------
 
 def test_leaky_relu():
-    m = parse("g (float[N, 6] x) => (float[N, 6] y) { y = LeakyRelu<alpha = 0.1>(x) }")
+    m = parse_model("g (float[N, 6] x) => (float[N, 6] y) { y = LeakyRelu<alpha = 0.1>(x) }")
     x = rng_x(10, 6)
     g, ref = check_float(m, x)
     gt = typed(g)
@@ -336,7 +325,7 @@ def test_leaky_relu():
     assert np.abs(predict(gt, x) - ref).max() <= 2.0**-10 + 1e-9
     assert op_of(gt.nodes[0]).macs(gt.nodes[0], gt) == 6
     # alpha a power of two: exact shifts; 6 -> 4 fraction bits with RND
-    m = parse("g (float[N, 4] x) => (float[N, 4] y) { y = LeakyRelu<alpha = 0.25>(x) }")
+    m = parse_model("g (float[N, 4] x) => (float[N, 4] y) { y = LeakyRelu<alpha = 0.25>(x) }")
     g = typed(import_onnx(m), {"Model": {"Precision": "fixed<10,4,RND,SAT>"},
                                "LayerName": {"y": {"Precision": {"result": "fixed<8,4,RND,SAT>"}}}})
     x = np.array([[-1.0, -0.15625, 0.5, 2.046875]])  # raw -64, -10, 32, 131 (LSB 1/64)
@@ -351,7 +340,7 @@ def test_leaky_relu():
                                   "Elu<alpha = 0.3>(x)", "Softplus(x)", "HardSigmoid(x)",
                                   "HardSigmoid<alpha = 0.3, beta = 0.4>(x)"])
 def test_table_activations(text):
-    m = parse(f"g (float[N, 7] x) => (float[N, 7] y) {{ y = {text} }}")
+    m = parse_model(f"g (float[N, 7] x) => (float[N, 7] y) {{ y = {text} }}")
     x = np.concatenate([rng_x(6, 7, scale=3), [[-40, -1e-3, 0, 1e-3, 40, 2.5, -2.5]]])
     g, ref = check_float(m, x)
     cfg = {"Model": {"Precision": {"default": "fixed<16,6,RND,SAT>", "result": "fixed<12,3,RND,SAT>"}}}
@@ -370,7 +359,7 @@ def test_table_activations(text):
 
 
 def test_sigmoid_keeps_its_table():
-    m = parse("g (float[N, 4] x) => (float[N, 4] y) { y = Sigmoid(x) }")
+    m = parse_model("g (float[N, 4] x) => (float[N, 4] y) { y = Sigmoid(x) }")
     x = rng_x(5, 4)
     g, ref = check_float(m, x)
     gt = typed(g, {"Model": {"TableSize": 256}})
@@ -388,7 +377,7 @@ def two_tensor_sub_mul(monkeypatch):
 
 
 def test_residual_add_is_exact_on_power_of_two_types():
-    m = parse("g (float[N, 4] x) => (float[N, 4] y) { r = Relu(x) \n y = Add(r, x) }")
+    m = parse_model("g (float[N, 4] x) => (float[N, 4] y) { r = Relu(x) \n y = Add(r, x) }")
     x = rng_x(8, 4)
     g, ref = check_float(m, x)
     assert g.nodes[1].op == "Add" and g.nodes[1].inputs == ("r", "x") and not g.nodes[1].params
@@ -405,7 +394,7 @@ def test_residual_add_is_exact_on_power_of_two_types():
 
 
 def test_add_broadcasts_per_inference_shapes():
-    m = parse("""g (float[N, 3, 1] x) => (float[N, 3, 3] y) {
+    m = parse_model("""g (float[N, 3, 1] x) => (float[N, 3, 3] y) {
         t = Transpose<perm = [0, 2, 1]>(x)
         y = Add(x, t)
     }""")
@@ -416,7 +405,7 @@ def test_add_broadcasts_per_inference_shapes():
 
 
 def test_add_of_model_scales_uses_integer_multipliers():
-    m = parse("""g (float[N, 6] x) => (float[N, 6] y) {
+    m = parse_model("""g (float[N, 6] x) => (float[N, 6] y) {
         a = QuantizeLinear(x, sa, za)
         da = DequantizeLinear(a, sa, za)
         b = QuantizeLinear(x, sb)
@@ -440,7 +429,7 @@ def test_add_of_model_scales_uses_integer_multipliers():
 @pytest.mark.usefixtures("two_tensor_sub_mul")
 @pytest.mark.parametrize("op", ["Sub", "Mul"])
 def test_sub_and_mul_of_two_tensors(op):
-    m = parse(f"""g (float[N, 2, 3] x) => (float[N, 2, 3] y) {{
+    m = parse_model(f"""g (float[N, 2, 3] x) => (float[N, 2, 3] y) {{
         t = Tanh(x)
         y = {op}(x, t)
     }}""")
@@ -458,7 +447,7 @@ def test_sub_and_mul_of_two_tensors(op):
 
 
 def test_two_tensor_add_of_different_ranks_is_refused():
-    m = parse("""g (float[N, 4] x) => (float y) {
+    m = parse_model("""g (float[N, 4] x) => (float y) {
         u = Unsqueeze(x, axes)
         y = Add(u, x)
     }""", axes=np.array([1]))
@@ -476,36 +465,36 @@ def test_two_tensor_add_of_different_ranks_is_refused():
     (11, "LogSoftmax(x)", (0, 1, 2)),
 ])
 def test_softmax_on_any_axis(opset, text, axes):
-    m = parse(f"g (float[N, 2, 3, 4] x) => (float[N, 2, 3, 4] y) {{ y = {text} }}", opset=opset)
+    m = parse_model(f"g (float[N, 2, 3, 4] x) => (float[N, 2, 3, 4] y) {{ y = {text} }}", opset=opset)
     x = rng_x(3, 2, 3, 4)
     g, _ = check_float(m, x)
     assert g.nodes[0].attrs["axes"] == axes
 
 
 def test_softmax_typed_is_argmax_over_the_last_axis_only():
-    m = parse("g (float[N, 2, 5] x) => (float[N, 2, 5] y) { y = Softmax(x) }")
+    m = parse_model("g (float[N, 2, 5] x) => (float[N, 2, 5] y) { y = Softmax(x) }")
     x = rng_x(4, 2, 5)
     g = typed(import_onnx(m))
     assert g.tensors["y"].shape == (2, 1)
     np.testing.assert_array_equal(predict(g, x), np.argmax(q(x), axis=-1)[..., None])
-    m = parse("g (float[N, 2, 5] x) => (float[N, 2, 5] y) { y = Softmax<axis = 1>(x) }")
+    m = parse_model("g (float[N, 2, 5] x) => (float[N, 2, 5] y) { y = Softmax<axis = 1>(x) }")
     with pytest.raises(UserError, match="argmax over the last axis only"):
         typed(import_onnx(m))
     with pytest.raises(UserError, match="Softmax node 'y'.*batch axis"):
-        import_onnx(parse("g (float[N, 5] x) => (float[N, 5] y) { y = Softmax<axis = 0>(x) }"))
+        import_onnx(parse_model("g (float[N, 5] x) => (float[N, 5] y) { y = Softmax<axis = 0>(x) }"))
 
 
 def test_dropout_in_training_mode_is_refused_unless_its_ratio_is_zero():
     text = "g (float[N, 3] x) => (float[N, 3] y) { y = Dropout(x, r, t) }"
     with pytest.raises(UserError, match="Dropout node 'y': training mode"):
-        import_onnx(parse(text, r=np.float32(0.3), t=np.array(True)))
+        import_onnx(parse_model(text, r=np.float32(0.3), t=np.array(True)))
     x = rng_x(2, 3)
-    check_float(parse(text, r=np.float32(0.0), t=np.array(True)), x)
-    check_float(parse(text, r=np.float32(0.3), t=np.array(False)), x)
+    check_float(parse_model(text, r=np.float32(0.0), t=np.array(True)), x)
+    check_float(parse_model(text, r=np.float32(0.3), t=np.array(False)), x)
 
 
 def test_sigmoid_of_a_model_scale_is_the_exact_function():
-    m = parse("""g (float[N, 4] x) => (float[N, 4] y) {
+    m = parse_model("""g (float[N, 4] x) => (float[N, 4] y) {
         a = QuantizeLinear(x, s, z)
         d = DequantizeLinear(a, s, z)
         y = Sigmoid(d)

