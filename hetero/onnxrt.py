@@ -25,10 +25,12 @@ def batch_free(model: onnx.ModelProto) -> onnx.ModelProto:
     return model
 
 
-def session(model: onnx.ModelProto | str | Path, threads: int = 1, as_defined: bool = True):
+def session(model: onnx.ModelProto | str | Path, threads: int = 1, as_defined: bool = True,
+            providers: list[str] | None = None):
     """An onnxruntime session. ``as_defined``: no fused QDQ kernels, so a quantized model
     computes what ONNX defines (the fused integer kernels saturate 16-bit pair sums on CPUs
-    without VNNI); set it False to time onnxruntime as it runs by default."""
+    without VNNI); set it False to time onnxruntime as it runs by default. ``providers``:
+    onnxruntime's execution providers (default: the CPU only)."""
     import onnxruntime as ort
 
     if not isinstance(model, onnx.ModelProto):
@@ -41,7 +43,7 @@ def session(model: onnx.ModelProto | str | Path, threads: int = 1, as_defined: b
         opts.add_session_config_entry("session.disable_quant_qdq", "1")
     try:
         return ort.InferenceSession(batch_free(model).SerializeToString(), opts,
-                                    providers=["CPUExecutionProvider"])
+                                    providers=providers or ["CPUExecutionProvider"])
     except Exception as e:
         raise UserError(f"onnxruntime cannot run this model: {str(e).splitlines()[0]}") from None
 
