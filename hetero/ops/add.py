@@ -159,6 +159,40 @@ class TwoTensorOp(Op):
     def cycles(self, node, graph):
         return stream_cycles(stream_layout(graph, node.inputs[0]).beats)
 
+    def hls(self, node, graph):
+        """hetero_elementwise.h ``add2`` (inputs of one shape and layout), as the reference
+        computes: plain alignment, or one requantization of both."""
+        from ..hls.binding import HlsCall, int_array, no_requant, requant_config
+        from ..hw.stream import tensor_layouts
+
+        ta, tb = (graph.tensors[i] for i in node.inputs)
+        t_out = graph.tensors[node.outputs[0]].dtype
+        lays = tensor_layouts(graph)
+        if ta.dtype is None or tb.dtype is None or ta.shape != tb.shape \
+                or lays[node.inputs[0]] != lays[node.inputs[1]]:
+            return None
+        plain = ta.scale is None and tb.scale is None
+        fa, fb = ta.dtype.frac_bits, tb.dtype.frac_bits
+        f = max(fa, fb)
+        cfg = {"n": ta.size, "op": ("Add", "Sub", "Mul").index(self.name), "zero0": ta.zero_point,
+               "zero1": tb.zero_point, "shift0": f - fa, "shift1": f - fb, "sum_frac": f}
+        rq, arrays = no_requant()
+        mult = int_array([1, 1])
+        if self.name == "Mul":
+            cfg["sum_frac"] = fa + fb
+            if not plain:
+                rq, arrays = requant_config(requant_to_fixed(
+                    ta.real_scale * tb.real_scale / t_out.lsb, 0.0, t_out, in_bits=ta.dtype.width + tb.dtype.width + 2))
+                mult = arrays[0][1]
+        elif not (plain and max(ta.dtype.width + f - fa, tb.dtype.width + f - fb) + 1 < _MAX_BITS):
+            plain = False
+            full = requant_to_fixed(np.array([ta.real_scale, tb.real_scale]) / t_out.lsb, 0.0, t_out,
+                                    in_bits=max(ta.dtype.width, tb.dtype.width) + 2)
+            rq, _ = requant_config(_final(full))
+            mult = int_array(full.mult)
+        cfg["plain"] = plain
+        return HlsCall("add2", "hetero_elementwise.h", cfg, nested={"rq": rq}, arrays=(("mult", mult),))
+
 
 class Add(TwoTensorOp):
     name = "Add"
@@ -217,6 +251,24 @@ class Add(TwoTensorOp):
         if "B" not in node.params:
             return super().cycles(node, graph)
         return stream_cycles(stream_layout(graph, node.inputs[0]).beats)
+
+    def hls(self, node, graph):
+        """hetero_elementwise.h ``bias_add`` for a constant bias (one per element); two tensors:
+        :meth:`TwoTensorOp.hls`."""
+        if "B" not in node.params:
+            return super().hls(node, graph)
+        from ..hls.binding import HlsCall, int_array
+
+        t_in = graph.tensors[node.inputs[0]]
+        if t_in.dtype is None:
+            return None
+        t_b = node.types["bias"]
+        frac = max(t_in.dtype.frac_bits, t_b.frac_bits)
+        b = np.asarray(node.params["B"])
+        b = int_array(b if b.size == 1 else np.broadcast_to(b, t_in.shape))
+        return HlsCall("bias_add", "hetero_elementwise.h",
+                       {"n": t_in.size, "n_b": int(b.size), "x_shift": frac - t_in.dtype.frac_bits,
+                        "b_shift": frac - t_b.frac_bits, "sum_frac": frac}, arrays=(("b", b),))
 
 
 class Sub(TwoTensorOp):

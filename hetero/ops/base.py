@@ -79,6 +79,12 @@ class Op:
         """The parallelism chosen for this node, for reports."""
         return {}
 
+    # -- HLS C++ ------------------------------------------------------------------------------
+    def hls(self, node: Node, graph: Graph) -> "HlsCall | None":
+        """The HLS C++ kernel call of this node (:class:`hetero.hls.binding.HlsCall`), or None
+        where the op has no kernel in hdl_templates/hls (the HLS project then names the node)."""
+        return None
+
 
 REGISTRY: dict[str, Op] = {}
 ONNX_TO_OP: dict[str, Op] = {}

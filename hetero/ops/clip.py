@@ -85,5 +85,13 @@ class Clip(Op):
     def cycles(self, node, graph):
         return stream_cycles(stream_layout(graph, node.inputs[0]).beats)
 
+    def hls(self, node, graph):
+        """hetero_activation.h ``clip`` on raw values."""
+        from ..hls.binding import HlsCall
+
+        t = graph.tensors[node.inputs[0]]
+        return HlsCall("clip", "hetero_activation.h",
+                       {"n": t.size, "lo": node.attrs["raw_min"], "hi": node.attrs["raw_max"]})
+
 
 register(Clip())

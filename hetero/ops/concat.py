@@ -104,6 +104,34 @@ class Concat(Op):
     def cycles(self, node, graph):
         return stream_cycles(tensor_layouts(graph)[node.outputs[0]].beats)
 
+    def hls(self, node, graph):
+        """hetero_elementwise.h ``concat2``: two inputs, each kept or converted as the reference's
+        :func:`~hetero.ops.add.to_type` does."""
+        from ..hls.binding import HlsCall, int_array, no_requant, requant_config
+
+        if len(node.inputs) != 2:
+            return None
+        ts = [graph.tensors[i] for i in node.inputs]
+        t_out = graph.tensors[node.outputs[0]]
+        axis = node.attrs["axis"]
+        cfg = {"outer": int(np.prod(t_out.shape[:axis], dtype=np.int64))}
+        nested, arrays = {}, []
+        for j, t in enumerate(ts):
+            cfg[f"size{j}"] = int(np.prod(t.shape[axis:], dtype=np.int64))
+            p, mult = no_requant()[0], int_array([1])
+            p.update(mode=0, frac=0, zero=0)
+            if node.attrs.get("convert"):
+                if t.scale is None and not t.zero_point:
+                    p.update(mode=1, frac=t.dtype.frac_bits)
+                else:
+                    rq = requant_to_fixed(t.real_scale / t_out.dtype.lsb, 0.0, t_out.dtype, in_bits=t.dtype.width + 1)
+                    p, rq_arrays = requant_config(rq)
+                    p.update(mode=2, frac=0, zero=t.zero_point)
+                    mult = rq_arrays[0][1]
+            nested[f"p{j}"] = p
+            arrays.append((f"mult{j}", mult))
+        return HlsCall("concat2", "hetero_elementwise.h", cfg, nested=nested, arrays=tuple(arrays))
+
 
 def _converter(t, t_out):
     """:func:`~hetero.ops.add.to_type` as logic on one lane."""

@@ -293,5 +293,23 @@ class Conv(MacOp):
         return {"pe": pe, "simd": simd, "folds": steps, "reuse_factor": steps,
                 "multipliers": pe * simd}
 
+    def hls(self, node, graph):
+        """hetero_mac.h ``conv`` (1D as one row, or 2D), pipelined at the folding's steps per pixel."""
+        a = node.attrs
+        n = len(a["kernel_shape"])
+        if n > 2:
+            return None
+
+        def two(v, one):
+            return (one, int(v[0])) if n == 1 else (int(v[0]), int(v[1]))
+
+        (ih, iw), (kh, kw), (sh, sw) = two(a["in_size"], 1), two(a["kernel_shape"], 1), two(a["strides"], 1)
+        (dh, dw), (oh, ow), (pt, pl) = two(a["dilations"], 1), two(a["out_size"], 1), two(a["pads"][:n], 0)
+        geometry = {"in_channels": a["in_channels"], "out_channels": a["out_channels"], "group": a["group"],
+                    "channels_last": bool(a["channels_last"]), "in_h": ih, "in_w": iw, "k_h": kh, "k_w": kw,
+                    "stride_h": sh, "stride_w": sw, "dil_h": dh, "dil_w": dw, "pad_top": pt, "pad_left": pl,
+                    "out_h": oh, "out_w": ow, "fold": max(1, self.parallelism(node)["folds"] // max(1, a["out_channels"]))}
+        return self.mac_hls(node, graph, "conv", geometry)
+
 
 register(Conv())

@@ -101,5 +101,11 @@ class Dense(MacOp):
     def hardware(self, node, graph):
         return self.mac_hardware(node, graph)
 
+    def hls(self, node, graph):
+        """hetero_mac.h ``dense`` with this node's ``pe`` x ``simd`` folding."""
+        pe, simd = self.pe_simd(node, node.attrs["n_in"], node.attrs["n_out"])
+        return self.mac_hls(node, graph, "dense", {"n_in": node.attrs["n_in"], "n_out": node.attrs["n_out"],
+                                                   "pe": pe, "simd": simd})
+
 
 register(Dense())

@@ -69,5 +69,15 @@ class LeakyRelu(Op):
     def macs(self, node, graph) -> int:
         return graph.tensors[node.outputs[0]].size
 
+    def hls(self, node, graph):
+        """hetero_activation.h ``leaky_relu`` with the two requantizations of the reference."""
+        from ..hls.binding import HlsCall, requant_config
+
+        t = graph.tensors[node.inputs[0]]
+        pos, pos_arrays = requant_config(node.attrs["pos"], "pos_")
+        neg, neg_arrays = requant_config(node.attrs["neg"], "neg_")
+        return HlsCall("leaky_relu", "hetero_activation.h", {"n": t.size, "zero_point": t.zero_point},
+                       nested={"pos": pos, "neg": neg}, arrays=pos_arrays + neg_arrays)
+
 
 register(LeakyRelu())

@@ -332,3 +332,30 @@ class MacOp(Op):
         w = node.params["W"]
         out = graph.tensors[node.outputs[0]]
         return int(out.size * (w.size // max(w.shape[self.weight_out_axis], 1)))
+
+    # -- HLS C++ ------------------------------------------------------------------------------
+    def mac_hls(self, node: Node, graph: Graph, kernel: str, geometry: dict):
+        """The :class:`~hetero.hls.binding.HlsCall` of hetero_mac.h's ``kernel`` (dense, conv)
+        with the exact sum over ``params["W"]`` and the reference's epilogue; ``geometry``: the
+        kernel's own sizes and parallelism."""
+        from ..hls.binding import HlsCall, int_array, no_requant, requant_config
+
+        t_in = graph.tensors[node.inputs[0]]
+        if t_in.dtype is None:
+            return None
+        cfg = {**geometry, "zero_point": t_in.zero_point, "plain": "requant" not in node.attrs}
+        if "requant" in node.attrs:
+            spec = node.attrs.get("out_spec")
+            rq, arrays = requant_config(node.attrs["requant"], shape=(self.n_channels(node),))
+            b = int_array([0])
+            cfg.update(relu=bool(node.attrs.get("relu")) and spec is None, prod_shift=0, bias_shift=0,
+                       bipolar=spec is not None and spec.kind == "bipolar", n_bias=1)
+        else:
+            t_sum, t_b = node.types["sum"], node.types["bias"]
+            b = int_array(node.params["b"])
+            rq, arrays = no_requant()
+            cfg.update(relu=False, bipolar=False, n_bias=int(b.size), bias_shift=t_sum.frac_bits - t_b.frac_bits,
+                       prod_shift=t_sum.frac_bits - t_in.dtype.frac_bits - node.types["weight"].frac_bits)
+        types = {"sum_t": node.types["sum"], "accum_t": node.types["accum"]}
+        return HlsCall(kernel, "hetero_mac.h", cfg, types, {"rq": rq},
+                       (("w", int_array(node.params["W"])), ("b", b)) + arrays)

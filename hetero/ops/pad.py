@@ -185,5 +185,21 @@ class Pad(Op):
             return Cycles(beats - 1, beats)
         return Cycles(*geo.cycles())
 
+    def hls(self, node, graph):
+        """hetero_movement.h ``pad`` (constant mode, pads >= 0, up to 4 axes)."""
+        from ..hls.binding import HlsCall
+
+        begin, end = node.attrs["begin"], node.attrs["end"]
+        shape = graph.tensors[node.inputs[0]].shape
+        if node.attrs["mode"] != "constant" or min(list(begin) + list(end), default=0) < 0 or len(shape) > 4:
+            return None
+        pad = 4 - len(shape)
+        e = [1] * pad + [int(d) for d in shape]
+        b = [0] * pad + [int(v) for v in begin]
+        d = [1] * pad + [int(s) + int(x) + int(y) for s, x, y in zip(shape, begin, end)]
+        cfg = {"n": int(np.prod(shape)), "value": node.attrs["raw_value"], **{f"d{k}": d[k] for k in range(4)},
+               **{f"b{k}": b[k] for k in range(4)}, **{f"e{k}": e[k] for k in range(4)}}
+        return HlsCall("pad", "hetero_movement.h", cfg)
+
 
 register(Pad())

@@ -282,6 +282,30 @@ class _Pool(Op):
     def parallelism(self, node):
         return {"lanes": int(node.attrs["channels"]), "taps": int(np.prod(node.attrs["kernel_shape"]))}
 
+    def hls(self, node, graph):
+        """hetero_pool.h ``pool`` (1D as one row, or 2D): max, or the exact centred sum and the
+        reference's requantization per output position."""
+        from ..hls.binding import HlsCall, no_requant, requant_config
+
+        a = node.attrs
+        t_in = graph.tensors[node.inputs[0]]
+        n = len(a["kernel_shape"])
+        if n > 2 or t_in.dtype is None:
+            return None
+
+        def two(v, one):
+            return (one, int(v[0])) if n == 1 else (int(v[0]), int(v[1]))
+
+        (ih, iw), (kh, kw), (sh, sw) = two(a["in_size"], 1), two(a["kernel_shape"], 1), two(a["strides"], 1)
+        (dh, dw), (oh, ow), (pt, pl) = two(a["dilations"], 1), two(a["out_size"], 1), two(a["pads"][:n], 0)
+        is_max = self.name == "MaxPool"
+        rq, arrays = no_requant() if is_max else requant_config(a["requant"], shape=(oh * ow,))
+        cfg = {"channels": a["channels"], "channels_last": bool(a["channels_last"]), "in_h": ih, "in_w": iw,
+               "k_h": kh, "k_w": kw, "stride_h": sh, "stride_w": sw, "dil_h": dh, "dil_w": dw, "pad_top": pt,
+               "pad_left": pl, "out_h": oh, "out_w": ow, "is_max": is_max, "fill": t_in.dtype.min_raw,
+               "zero_point": t_in.zero_point}
+        return HlsCall("pool", "hetero_pool.h", cfg, nested={"rq": rq}, arrays=arrays)
+
 
 class MaxPool(_Pool):
     name = "MaxPool"

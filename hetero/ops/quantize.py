@@ -206,6 +206,19 @@ class Quantize(Op):
     def cycles(self, node, graph):
         return stream_cycles(stream_layout(graph, node.inputs[0]).beats)
 
+    def hls(self, node, graph):
+        """hetero_elementwise.h ``requant_map``: the quantizer's requantization (or sign)."""
+        from ..hls.binding import HlsCall, no_requant, requant_config
+
+        t = graph.tensors[node.inputs[0]]
+        if t.dtype is None:
+            return None
+        bipolar = node.attrs["spec"].kind == "bipolar"
+        rq, arrays = no_requant() if bipolar else requant_config(node.attrs["requant"])
+        return HlsCall("requant_map", "hetero_elementwise.h",
+                       {"n": t.size, "zero_point": t.zero_point, "bipolar": bipolar}, nested={"rq": rq},
+                       arrays=arrays)
+
 
 class Dequantize(Op):
     name = "Dequantize"
@@ -253,6 +266,12 @@ class Dequantize(Op):
 
     def cycles(self, node, graph):
         return stream_cycles(stream_layout(graph, node.inputs[0]).beats, 0)
+
+    def hls(self, node, graph):
+        """hetero_movement.h ``copy``: the bits pass unchanged."""
+        from ..hls.binding import HlsCall
+
+        return HlsCall("copy", "hetero_movement.h", {"n": graph.tensors[node.inputs[0]].size})
 
 
 class Threshold(Op):

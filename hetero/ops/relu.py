@@ -54,5 +54,15 @@ class Relu(Op):
     def cycles(self, node, graph):
         return stream_cycles(stream_layout(graph, node.inputs[0]).beats)
 
+    def hls(self, node, graph):
+        """hetero_activation.h ``relu``."""
+        from ..hls.binding import HlsCall
+
+        t = graph.tensors[node.inputs[0]]
+        if t.dtype is None:
+            return None
+        return HlsCall("relu", "hetero_activation.h", {"n": t.size, "zero_point": t.zero_point,
+                                                       "centre": t.scale is not None or bool(t.zero_point)})
+
 
 register(Relu())

@@ -170,5 +170,11 @@ class Reshape(Op):
     def cycles(self, node, graph):
         return movement_cycles(graph, node, np.arange(graph.tensors[node.inputs[0]].size))
 
+    def hls(self, node, graph):
+        """hetero_movement.h ``copy``: the bits pass unchanged."""
+        from ..hls.binding import HlsCall
+
+        return HlsCall("copy", "hetero_movement.h", {"n": graph.tensors[node.inputs[0]].size})
+
 
 register(Reshape())

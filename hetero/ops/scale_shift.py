@@ -130,5 +130,17 @@ class ScaleShift(Op):
     def cycles(self, node, graph):
         return stream_cycles(stream_layout(graph, node.inputs[0]).beats)
 
+    def hls(self, node, graph):
+        """hetero_elementwise.h ``requant_map``: the reference's requantization per element."""
+        from ..hls.binding import HlsCall, requant_config
+
+        t = graph.tensors[node.inputs[0]]
+        if t.dtype is None:
+            return None
+        rq, arrays = requant_config(node.attrs["requant"], shape=t.shape)
+        return HlsCall("requant_map", "hetero_elementwise.h",
+                       {"n": t.size, "zero_point": t.zero_point, "bipolar": False}, nested={"rq": rq},
+                       arrays=arrays)
+
 
 register(ScaleShift())

@@ -232,6 +232,35 @@ class TableActivation(Op):
     def cycles(self, node, graph):
         return stream_cycles(stream_layout(graph, node.inputs[0]).beats)
 
+    def hls(self, node, graph):
+        """hetero_activation.h ``table_activation``: the reference's binned table (and line), or
+        the full table of every raw input of a model-quantized tensor."""
+        from ..hls.binding import HlsCall, int_array, no_requant, requant_config
+
+        t_in = graph.tensors[node.inputs[0]]
+        t_out = graph.tensors[node.outputs[0]].dtype
+        cfg = {"n": t_in.size, "binned": True, "first": 0, "bin_shift": 0, "bin_base": 0,
+               "has_line": False, "line_start": 0}
+        line, line_arrays = no_requant("line_")
+        if _model_scaled(t_in):
+            if t_in.dtype.width > FULL_TABLE_INPUT_BITS:
+                return None
+            first, table = full_table(t_in, t_out, lambda v: self.function(node.attrs, v))
+            cfg.update(binned=False, first=first, table_size=len(table))
+        else:
+            b = self.binned(node.attrs)
+            frac = t_in.dtype.frac_bits
+            table = node.params["table"] if b is not None else [0]
+            size = node.attrs["table_size"] if b is not None else 0
+            cfg["table_size"] = size
+            if b is not None:
+                cfg.update(bin_shift=_bin_shift(b, size, frac), bin_base=_bin_base(b, size))
+            if b is None or b.slope is not None:
+                line, line_arrays = requant_config(self.line(node.attrs, t_in.dtype, t_out), "line_")
+                cfg.update(has_line=True, line_start=0 if b is None else line_start(b, frac))
+        return HlsCall("table_activation", "hetero_activation.h", cfg, nested={"line": line},
+                       arrays=(("table", int_array(table)),) + line_arrays)
+
 
 class TableOrLine(wiring.Component):
     """``o.payload[k] = line(x) if x >= start else table[index(x)]`` (``x = i.payload[k]``):

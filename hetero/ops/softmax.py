@@ -148,6 +148,25 @@ class Softmax(Op):
             return Cycles(n, n)
         return Cycles(1, 1)
 
+    def hls(self, node, graph):
+        """hetero_activation.h ``argmax``, or ``softmax_table`` (the integer softmax) over the
+        last axis."""
+        from ..hls.binding import HlsCall, requant_config
+
+        t_in = graph.tensors[node.inputs[0]]
+        strategy = node.attrs.get("strategy")
+        last = (len(t_in.shape) - 1,)
+        cfg = {"n": t_in.size, "group": t_in.shape[-1]}
+        if strategy == "argmax":
+            return HlsCall("argmax", "hetero_activation.h", cfg)
+        if strategy != "table" or tuple(node.attrs.get("axes", last)) != last:
+            return None
+        rq, arrays = requant_config(node.attrs["requant"])
+        table = node.params["exp_table"]
+        cfg.update(exp_shift=node.attrs["exp_shift"], div_bits=node.attrs["div_bits"], exp_entries=len(table))
+        return HlsCall("softmax_table", "hetero_activation.h", cfg, nested={"rq": rq},
+                       arrays=(("exp_table", table),) + arrays)
+
 
 class ArgmaxHW(wiring.Component):
     def __init__(self, t_in: FixedType, n: int, t_out: FixedType):

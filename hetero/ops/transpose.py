@@ -243,5 +243,21 @@ class Transpose(Op):
         if "batch_perm" in node.attrs:
             raise UserError(_unresolved_message(node.source, node.attrs["batch_perm"]))
 
+    def hls(self, node, graph):
+        """hetero_movement.h ``transpose`` (up to 4 axes) with the input's strides permuted."""
+        from ..hls.binding import HlsCall
+
+        self._refuse_placeholder(node)
+        shape = graph.tensors[node.inputs[0]].shape
+        perm = tuple(node.attrs["perm"])
+        if len(shape) > 4:
+            return None
+        strides = [int(s) for s in np.cumprod((1,) + tuple(shape[:0:-1]))[::-1]]
+        pad = 4 - len(shape)
+        dims = [1] * pad + [int(shape[p]) for p in perm]
+        steps = [0] * pad + [strides[p] for p in perm]
+        cfg = {"n": int(np.prod(shape)), **{f"d{k}": dims[k] for k in range(4)}, **{f"s{k}": steps[k] for k in range(4)}}
+        return HlsCall("transpose", "hetero_movement.h", cfg)
+
 
 register(Transpose())
