@@ -93,11 +93,9 @@ def choose_pe_simd(n_in: int, n_out: int, max_folds: int) -> tuple[int, int]:
 
 
 def mac_dims(node: Node) -> tuple[int, int]:
-    """(n_in, n_out) of a MAC layer's matrix-vector unit (Conv: the window's lanes)."""
-    a = node.attrs
-    if node.op == "Dense":
-        return int(a["n_in"]), int(a["n_out"])
-    return int(math.prod(a["kernel_shape"])) * int(a["in_channels"]), int(a["out_channels"])
+    """(n_in, n_out) of a MAC layer's matrix-vector unit (:meth:`MacOp.mac_dims`: a grouped
+    convolution sums the taps of one group's channels)."""
+    return op_of(node).mac_dims(node)
 
 
 def _with(node: Node, pe: int, simd: int) -> Node:

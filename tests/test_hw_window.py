@@ -156,6 +156,24 @@ def test_conv_folded_mac_unit_is_cycle_exact(pe, simd):
     check(g, seed=4, backpressure=0.4)
 
 
+@pytest.mark.parametrize("key,pe,simd", [("depthwise", 1, 9), ("depthwise", 2, 4), ("groups2", 3, 5),
+                                          ("depthwise_mult2", 4, 3)])
+def test_grouped_conv_folds_over_its_own_taps(key, pe, simd):
+    """A folded depthwise/grouped layer steps over the K*C_in/group inputs of each output,
+    not over a block-diagonal matrix's zeros: bit-exact and cycle-exact, with backpressure."""
+    cases = dict(CONV_CASES, depthwise_mult2=((3, 5, 6), (6, 1, 3, 3), dict(group=3, pads=[1, 1, 1, 1])))
+    x_shape, w_shape, attrs = cases[key]
+    g = conv_graph(x_shape, w_shape, **attrs)
+    node = g.nodes[0].evolve(attrs={"pe": pe, "simd": simd})
+    g = g.with_nodes([node])
+    n_in = int(np.prod(w_shape[1:]))  # taps x input channels of one group
+    assert op_of(node).mac_dims(node) == (n_in, w_shape[0])
+    p = op_of(node).parallelism(node)
+    assert p["folds"] == -(-w_shape[0] // pe) * -(-n_in // simd)
+    check(g)
+    check(g, seed=6, backpressure=0.4)
+
+
 # -- pooling ------------------------------------------------------------------------------------
 POOL_CASES = {
     "max_k2_s2": ("MaxPool", (3, 6, 7), dict(kernel_shape=[2, 2], strides=[2, 2])),

@@ -13,6 +13,12 @@ distributed RAM), the vector waits in a buffer while the steps run, and the next
 accepted during the last step: interval ``F``, latency ``F + 3``. All stages advance together on
 ``en = ~o.valid | o.ready``.
 
+Grouped units (depthwise and grouped convolutions, FINN's VVAU): ``lanes[i, j]`` names the input
+lane that weight ``w[i, j]`` multiplies, so ``w`` holds only the ``K*C_in/group`` weights each
+output really uses and each PE reads its own inputs; the input beat keeps all ``n_lanes`` lanes.
+A folded depthwise layer then takes ``C_out/pe * K/simd`` steps instead of stepping over the
+zeros of a block-diagonal matrix.
+
 Each step computes, per PE, the integer dot product ``D`` of the simd inputs with their weights
 (:mod:`hetero.hw.arith`: shift-adds for constant weights, partial products for narrow ROM
 weights, XNOR-popcount when inputs and weights are both +-1, a DSP multiplier otherwise) and
@@ -423,9 +429,16 @@ class MVAU(wiring.Component):
     """
 
     def __init__(self, w: np.ndarray, t_x: FixedType, t_out: FixedType, epilogue, pe: int, simd: int,
-                 x_range: tuple[int, int] | None = None, xnor: bool = False, bipolar: bool = False):
+                 x_range: tuple[int, int] | None = None, xnor: bool = False, bipolar: bool = False,
+                 lanes: np.ndarray | None = None, n_lanes: int | None = None):
         w = np.asarray(w, dtype=np.int64)
         self.n_in, self.n_out = w.shape
+        # grouped (depthwise) units: output j multiplies w[:, j] by input lanes lanes[:, j]
+        self.lanes = None if lanes is None else np.asarray(lanes, dtype=np.int64)
+        if self.lanes is not None and self.lanes.shape != w.shape:
+            raise ValueError(f"lanes {self.lanes.shape} must match the weights {w.shape}")
+        self.n_lanes = n_lanes if n_lanes is not None else (
+            self.n_in if self.lanes is None else int(self.lanes.max()) + 1)
         self.w, self.t_x, self.t_out, self.epilogue, self.xnor = w, t_x, t_out, epilogue, xnor
         self.pe, self.simd = max(1, min(pe, self.n_out)), max(1, min(simd, self.n_in))
         self.nf, self.sf = folds(self.n_in, self.n_out, self.pe, self.simd)
@@ -440,7 +453,7 @@ class MVAU(wiring.Component):
         self.d_range = (min(d_lo), max(d_hi))
         self.d_shape = range_shape(self.d_range[0] - 1, self.d_range[1])  # signed: wraps are exact
         self.w_shape = range_shape(int(w.min()), int(w.max()))
-        super().__init__({"i": In(vector_stream(t_x, self.n_in)), "o": Out(vector_stream(t_out, self.n_out))})
+        super().__init__({"i": In(vector_stream(t_x, self.n_lanes)), "o": Out(vector_stream(t_out, self.n_out))})
 
     @property
     def form(self) -> str:
@@ -459,6 +472,13 @@ class MVAU(wiring.Component):
     def _weight(self, nf: int, sf: int, p: int, s: int) -> int | None:
         i, j = sf * self.simd + s, nf * self.pe + p
         return int(self.w[i, j]) if i < self.n_in and j < self.n_out else None
+
+    def _lane(self, nf: int, sf: int, p: int, s: int) -> int | None:
+        """The input lane multiplied by weight (nf, sf, p, s) (None: padding)."""
+        i, j = sf * self.simd + s, nf * self.pe + p
+        if i >= self.n_in or j >= self.n_out:
+            return None
+        return i if self.lanes is None else int(self.lanes[i, j])
 
     def _dot(self, xs: list[Value], ws: list) -> Value:
         """The dot product of one PE's simd inputs with its weights (ints: constants; values:
@@ -518,13 +538,13 @@ class MVAU(wiring.Component):
             m.d.comb += self.i.ready.eq(en)
             with m.If(en):
                 m.d.sync += [p_valid.eq(self.i.valid), p_first.eq(1), p_last.eq(1), p_nf.eq(0)]
-                xs = [self.i.payload[s] for s in range(simd)]
                 for p in range(pe):
+                    xs = [self.i.payload[self._lane(0, 0, p, s)] for s in range(simd)]
                     m.d.sync += p_dot[p].eq(self._dot(xs, [self._weight(0, 0, p, s) for s in range(simd)]))
         else:
             busy = Signal()
             sf, nf, step = Signal(range(max(sf_n, 2))), Signal(range(max(nf_n, 2))), Signal(range(steps))
-            xbuf = Signal(data.ArrayLayout(x_shape, self.n_in))
+            xbuf = Signal(data.ArrayLayout(x_shape, self.n_lanes))
             last_step = (sf == sf_n - 1) & (nf == nf_n - 1)
             take = ~busy | last_step
             m.d.comb += self.i.ready.eq(en & take)
@@ -544,7 +564,9 @@ class MVAU(wiring.Component):
             # stage 1: the input slice for this step, aligned with the ROM word
             s1_valid, s1_first, s1_last = Signal(), Signal(), Signal()
             s1_nf = Signal(range(max(nf_n, 2)))
-            s1_x = Signal(data.ArrayLayout(x_shape, simd))
+            # per step, each PE's simd inputs (shared by all PEs unless the unit is grouped)
+            grouped = self.lanes is not None
+            s1_x = Signal(data.ArrayLayout(x_shape, simd * (pe if grouped else 1)))
             pad = -1 if self.bipolar else 0  # padding lanes contribute nothing
             with m.If(en):
                 with m.If(busy):
@@ -564,7 +586,15 @@ class MVAU(wiring.Component):
                 with m.If(take & self.i.valid):
                     m.d.sync += xbuf.eq(self.i.payload)
                 m.d.sync += [s1_valid.eq(busy), s1_first.eq(sf == 0), s1_last.eq(sf == sf_n - 1), s1_nf.eq(nf)]
-                if sf_n == 1:
+                if grouped:
+                    with m.Switch(step):
+                        for k in range(steps):
+                            with m.Case(k):
+                                for p in range(pe):
+                                    for s in range(simd):
+                                        lane = self._lane(k // sf_n, k % sf_n, p, s)
+                                        m.d.sync += s1_x[p * simd + s].eq(pad if lane is None else xbuf[lane])
+                elif sf_n == 1:
                     m.d.sync += s1_x.eq(xbuf)
                 else:
                     with m.Switch(sf):
@@ -574,8 +604,8 @@ class MVAU(wiring.Component):
                                     i = k * simd + s
                                     m.d.sync += s1_x[s].eq(xbuf[i] if i < self.n_in else pad)
                 m.d.sync += [p_valid.eq(s1_valid), p_first.eq(s1_first), p_last.eq(s1_last), p_nf.eq(s1_nf)]
-                xs = [s1_x[s] for s in range(simd)]
                 for p in range(pe):
+                    xs = [s1_x[(p * simd if grouped else 0) + s] for s in range(simd)]
                     ws = []
                     for s in range(simd):
                         off = (p * simd + s) * ww

@@ -21,9 +21,9 @@ Hardware (1D and 2D): a :class:`~hetero.hw.window.WindowGenerator` (padding with
 zero point, i.e. 0 in the ``x - zero_point`` domain the reference computes in) feeding the MAC
 unit of :meth:`~hetero.ops.mac.MacOp.mac_hardware`, which treats each window beat as one vector
 of ``K_h*K_w*C_in`` lanes in ``(ky, kx, c)`` order and returns one output pixel of ``C_out``
-lanes. Groups (depthwise included) use a block-diagonal weight matrix: free when fully parallel
-(zero weights are skipped), but a folded unit spends steps on the zeros (see
-:meth:`Conv.window_weights`). Cycles: :meth:`WindowGeometry.cycles
+lanes. Groups (depthwise included) make a grouped unit: each output channel multiplies only the
+``K_h*K_w*C_in/group`` lanes of its group (:meth:`Conv.window_weights`, :meth:`Conv.window_lanes`),
+so folding a depthwise layer steps over its taps, not over every channel's zeros. Cycles: :meth:`WindowGeometry.cycles
 <hetero.hw.window.WindowGeometry.cycles>` with the MAC unit's own latency and interval.
 """
 
@@ -245,6 +245,13 @@ class Conv(MacOp):
         return int(graph.tensors[node.outputs[0]].size * per_output)
 
     # -- hardware -----------------------------------------------------------------------------
+    def mac_dims(self, node: Node) -> tuple[int, int]:
+        """(n_in, n_out) of the unit: the kernel taps times the input channels of one group
+        (a depthwise unit sums ``K_h*K_w`` products per output), and the output channels."""
+        a = node.attrs
+        return (int(np.prod(a["kernel_shape"])) * int(a["in_channels"]) // int(a["group"]),
+                int(a["out_channels"]))
+
     def window_geometry(self, node: Node) -> WindowGeometry:
         """The sliding window this convolution reads (raises UserError beyond 2D)."""
         a = node.attrs
@@ -255,39 +262,44 @@ class Conv(MacOp):
                                          a["strides"], a["dilations"], a["pads"], a["out_size"])
 
     def window_weights(self, node: Node) -> np.ndarray:
-        """The integer weights as a matrix [K_h*K_w*C_in, C_out] whose rows follow the window's
-        lane order ``(ky, kx, c)``. With groups it is block diagonal: output channel ``o`` of
-        group ``g`` sees only the input channels of ``g`` (a folded unit still steps over the
-        zeros: a depthwise unit with ``K_h*K_w`` inputs per channel would need ``C_in`` times
-        fewer input steps)."""
-        a = node.attrs
+        """The integer weights as a matrix [K_h*K_w*C_in/group, C_out]: row ``t*cg + c`` of
+        column ``o`` is the weight of kernel tap ``t = ky*K_w + kx`` and input channel ``c`` of
+        ``o``'s group (``cg = C_in/group``); without groups the rows follow the window's lane
+        order ``(ky, kx, c)``. :meth:`window_lanes` says which window lane each weight takes."""
         w = np.asarray(node.params["W"], dtype=np.int64)
         if w.ndim == 3:
             w = w[:, :, None, :]
         o_n, cg, kh, kw = w.shape
+        return w.transpose(2, 3, 1, 0).reshape(kh * kw * cg, o_n)
+
+    def window_lanes(self, node: Node) -> np.ndarray | None:
+        """For grouped convolutions, the window lane (``(ky, kx, c)`` order) each entry of
+        :meth:`window_weights` multiplies; None without groups (row ``i`` takes lane ``i``)."""
+        a = node.attrs
         group, c = int(a["group"]), int(a["in_channels"])
-        og = o_n // group
-        mat = np.zeros((kh, kw, c, o_n), dtype=np.int64)
-        for g in range(group):
-            mat[:, :, g * cg:(g + 1) * cg, g * og:(g + 1) * og] = w[g * og:(g + 1) * og].transpose(2, 3, 1, 0)
-        return mat.reshape(kh * kw * c, o_n)
+        if group == 1:
+            return None
+        cg, o_n = c // group, int(a["out_channels"])
+        taps = int(np.prod(a["kernel_shape"]))
+        t, cc, o = np.meshgrid(np.arange(taps), np.arange(cg), np.arange(o_n), indexing="ij")
+        return (t * c + (o // (o_n // group)) * cg + cc).reshape(taps * cg, o_n)
 
     def hardware(self, node, graph):
         t_in = graph.tensors[node.inputs[0]]
         require_typed(node, graph)
         geo = self.window_geometry(node)
-        mac = self.mac_hardware(node, graph, self.window_weights(node))
+        mac = self.mac_hardware(node, graph, self.window_weights(node), lanes=self.window_lanes(node),
+                                n_lanes=geo.window_lanes)
         return Chain(WindowGenerator(geo, shape_of(t_in.dtype), pad=t_in.zero_point), mac)
 
     def cycles(self, node, graph):
         geo = self.window_geometry(node)
-        unit = self.mac_cycles(node, graph, geo.window_lanes, int(node.attrs["out_channels"]))
+        unit = self.mac_cycles(node, graph)
         return Cycles(*geo.cycles(unit.latency, unit.interval))
 
     def parallelism(self, node):
         a = node.attrs
-        n_in = int(np.prod(a["kernel_shape"])) * int(a["in_channels"])
-        n_out = int(a["out_channels"])
+        n_in, n_out = self.mac_dims(node)
         pe, simd = self.pe_simd(node, n_in, n_out)
         steps = math.ceil(n_out / pe) * math.ceil(n_in / simd)
         return {"pe": pe, "simd": simd, "folds": steps, "reuse_factor": steps,

@@ -89,6 +89,9 @@ class Dense(MacOp):
         return lo, hi
 
     # -- hardware -----------------------------------------------------------------------------
+    def mac_dims(self, node):
+        return int(node.attrs["n_in"]), int(node.attrs["n_out"])
+
     def parallelism(self, node):
         pe, simd = self.pe_simd(node, node.attrs["n_in"], node.attrs["n_out"])
         nf, sf = folds(node.attrs["n_in"], node.attrs["n_out"], pe, simd)

@@ -289,19 +289,26 @@ class MacOp(Op):
                               bipolar=spec is not None and spec.kind == "bipolar", t_out=t_out)
         return epi, {"x_range": (-1, 1) if bipolar_in else x_range, "xnor": xnor, "bipolar": bipolar_in}
 
-    def mac_hardware(self, node: Node, graph: Graph, w: np.ndarray | None = None):
+    def mac_dims(self, node: Node) -> tuple[int, int]:
+        """(n_in, n_out): the inputs each output sums and the outputs of the unit."""
+        n_in, n_out = self.mac_matrix(node).shape
+        return int(n_in), int(n_out)
+
+    def mac_hardware(self, node: Node, graph: Graph, w: np.ndarray | None = None,
+                     lanes: np.ndarray | None = None, n_lanes: int | None = None):
         """A ``wiring.Component`` (:class:`~hetero.hw.mvau.MVAU`) with stream ports ``i`` (one
         beat of ``n_in`` raw input values, zero point included: one vector) and ``o`` (one beat
         of ``n_out`` raw values of the layer's output type) computing the whole layer, epilogue
         included, on each beat independently, exactly as :meth:`reference` does. ``w``
-        [n_in, n_out] overrides the integer weights (default :meth:`mac_weights`)."""
+        [n_in, n_out] overrides the integer weights (default :meth:`mac_weights`); ``lanes``
+        and ``n_lanes`` make a grouped unit (see :class:`~hetero.hw.mvau.MVAU`)."""
         from ..hw.mvau import MVAU
 
         w = self.mac_weights(node) if w is None else np.asarray(w, dtype=np.int64)
         n_in, n_out = w.shape
         epi, options = self.mac_epilogue(node, graph, w)
         return MVAU(w, graph.tensors[node.inputs[0]].dtype, graph.tensors[node.outputs[0]].dtype, epi,
-                    *self.pe_simd(node, n_in, n_out), **options)
+                    *self.pe_simd(node, n_in, n_out), lanes=lanes, n_lanes=n_lanes, **options)
 
     def mac_cycles(self, node: Node, graph: Graph, n_in: int | None = None,
                    n_out: int | None = None) -> Cycles:
