@@ -10,7 +10,8 @@ An op module (``hetero/ops/<name>.py``) subclasses :class:`Op` and registers an 
   the graph is untyped);
 * :meth:`Op.hardware`: an Amaranth ``wiring.Component`` with stream ports ``i`` and ``o``;
 * :meth:`Op.cycles`: latency and interval of that component, equal to what the RTL takes;
-* :meth:`Op.parallelism`: the parallelism chosen, for reports.
+* :meth:`Op.parallelism`: the parallelism chosen, for reports;
+* :meth:`Op.resources`: estimated LUT/FF/DSP/BRAM of that component (:mod:`hetero.resources`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from amaranth.lib import wiring
 
     from ..config import LayerConfig
+    from ..resources import Resources
     from ..onnx_import import ImportContext
 
 
@@ -78,6 +80,20 @@ class Op:
     def parallelism(self, node: Node) -> dict[str, Any]:
         """The parallelism chosen for this node, for reports."""
         return {}
+
+    # -- resources (hetero.resources) -----------------------------------------------------------
+    def resources(self, node: Node, graph: Graph, family: str = "xc7") -> "Resources":
+        """Estimated LUT/FF/DSP/BRAM of :meth:`hardware` on a ``family`` part, pure arithmetic
+        on the graph (no elaboration). Default: a one-register lane stage, i.e. the output
+        beat's bits as FFs and ``stream_lut_per_bit`` LUTs per input bit."""
+        from ..hw.common import stream_layout
+        from ..resources import Resources, coeffs
+
+        c = coeffs(family)
+        bits_in = sum(stream_layout(graph, i).lanes * graph.tensors[i].dtype.width for i in node.inputs)
+        t_out = graph.tensors[node.outputs[0]]
+        bits_out = stream_layout(graph, node.outputs[0]).lanes * t_out.dtype.width
+        return Resources(lut=c["stream_lut_per_bit"] * bits_in, ff=c["stream_ff_per_bit"] * bits_out + 1)
 
     # -- HLS C++ ------------------------------------------------------------------------------
     def hls(self, node: Node, graph: Graph) -> "HlsCall | None":

@@ -366,3 +366,19 @@ class MacOp(Op):
         types = {"sum_t": node.types["sum"], "accum_t": node.types["accum"]}
         return HlsCall(kernel, "hetero_mac.h", cfg, types, {"rq": rq},
                        (("w", int_array(node.params["W"])), ("b", b)) + arrays)
+
+    # -- resources ----------------------------------------------------------------------------
+    def mac_resources(self, node: Node, graph: Graph, family: str, w: np.ndarray | None = None,
+                      n_lanes: int | None = None):
+        """:func:`hetero.resources.mvau` of :meth:`mac_hardware`'s unit (same weights, epilogue
+        and folding; ``w`` and ``n_lanes`` as there)."""
+        from ..resources import mvau
+
+        w = self.mac_weights(node) if w is None else np.asarray(w, dtype=np.int64)
+        n_in, n_out = w.shape
+        epi, options = self.mac_epilogue(node, graph, w)
+        return mvau(w, graph.tensors[node.inputs[0]].dtype, graph.tensors[node.outputs[0]].dtype, epi,
+                    *self.pe_simd(node, n_in, n_out), n_lanes=n_lanes, family=family, **options)
+
+    def resources(self, node, graph, family="xc7"):
+        return self.mac_resources(node, graph, family)
