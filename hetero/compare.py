@@ -373,17 +373,21 @@ def _resources(report: dict) -> tuple[str, dict] | None:
 
 
 def baselines(model: onnx.ModelProto, report: dict, board, x: np.ndarray | None = None,
-              threads: int = 1, budget_s: float = BUDGET_S) -> dict:
+              threads: int = 1, budget_s: float = BUDGET_S,
+              runnable: tuple[onnx.ModelProto | None, str] | None = None) -> dict:
     """What ``report.json`` holds under ``baselines``: ``cpu`` (or null with ``cpu_note``),
     ``gpu`` (or null with ``gpu_note``), ``fpga``, and ``graph_timed`` (which ONNX graph the
-    CPU and GPU ran)."""
-    graph, note = runnable_model(model)
+    CPU and GPU ran). ``runnable``: :func:`runnable_model`'s answer, where already known."""
+    graph, note = runnable or runnable_model(model)
     out: dict = {"graph_timed": note if graph is not None else None}
     if graph is None:
         out.update(cpu=None, cpu_note=f"CPU not timed: {note}", gpu=None,
                    gpu_note=f"GPU not timed: {note}")
     else:
-        out["cpu"] = cpu_baseline(graph, x, threads, budget_s)
+        try:
+            out["cpu"] = cpu_baseline(graph, x, threads, budget_s)
+        except UserError as e:
+            out.update(cpu=None, cpu_note=f"CPU not timed: {e}")
         gpu, gpu_note = gpu_baseline(graph, x, budget_s)
         out["gpu"] = gpu
         if gpu_note:
@@ -470,3 +474,69 @@ def fixed_point_errors(float_values: dict, fixed_graph, fixed_values: dict, bins
             "hist": {"edges": [float(e) for e in edges], "counts": [int(c) for c in counts]},
         })
     return rows
+
+
+# -- the report sections ----------------------------------------------------------------------
+
+ERROR_SAMPLES = 256  # inputs whose per-layer errors the histograms show
+
+
+def hardware_predictions(graph, got: np.ndarray) -> np.ndarray:
+    """The simulated hardware's raw outputs as :func:`hetero.reference.predict` gives the
+    reference's: class indices for an argmax output, real values otherwise."""
+    t = graph.tensors[graph.outputs[0]]
+    if graph.producer(graph.outputs[0]).attrs.get("strategy") == "argmax":
+        return np.asarray(got).astype(np.int64)
+    return t.onnx_value(got)
+
+
+def add_to_report(report: dict, onnx_model: onnx.ModelProto, float_graph, graph, x: np.ndarray,
+                  values: dict, got: np.ndarray, board, *, config=None, labels=None,
+                  threads: int = 1, budget_s: float = BUDGET_S, stage=None) -> dict:
+    """Add ``baselines``, ``fixed_point_error``, ``published`` and (with ``labels``: a .npy
+    path or an array) ``accuracy`` to ``report``, in place. ``float_graph``: the imported
+    (untyped) graph; ``graph``: the compiled one; ``values``: the reference's tensors on ``x``;
+    ``got``: the simulated hardware's outputs; ``stage``: a context-manager factory
+    (``StageTimer.stage``) that shows progress."""
+    from contextlib import nullcontext
+
+    from .calibrate import float_graph as pre_precision
+    from .reference import execute, predict
+    from .report_html import published_for
+
+    stage = stage or (lambda name: nullcontext())
+    with stage("compare: CPU/GPU"):
+        runnable, note = runnable_model(onnx_model)
+        report["baselines"] = baselines(onnx_model, report, board, x, threads, budget_s,
+                                        runnable=(runnable, note))
+    with stage("compare: float vs fixed"):
+        fg = pre_precision(float_graph, config, board)
+        k = min(len(x), ERROR_SAMPLES)
+        fv = execute(fg, x[:k])
+        report["fixed_point_error"] = {"samples": int(k), "layers": fixed_point_errors(
+            fv, graph, {name: v[:k] for name, v in values.items()})}
+        if labels is not None:
+            y = labels if isinstance(labels, np.ndarray) else load_labels(labels, len(x))
+            y = np.asarray(y)[:len(x)]
+            y_ort = None
+            if runnable is not None:
+                from .onnxrt import run_float
+
+                try:
+                    y_ort = run_float(runnable, x)
+                except Exception:  # onnxruntime's errors: a graph that fixes its batch size
+                    try:
+                        y_ort = np.concatenate([run_float(runnable, x[i:i + 1]) for i in range(len(x))])
+                    except Exception:
+                        y_ort = None
+            acc = accuracy(y, float=predict(fg, x), onnxruntime=y_ort,
+                           fixed_reference=predict(graph, x), hardware=hardware_predictions(graph, got))
+            if y_ort is None:
+                acc.pop("onnxruntime")
+            report["accuracy"] = {"samples": int(len(x)),
+                                  "labels": str(labels) if not isinstance(labels, np.ndarray) else "array",
+                                  **acc}
+    published = published_for(report["model"], board.name)
+    if published:
+        report["published"] = published
+    return report

@@ -167,9 +167,13 @@ def synth(model: str | Path, board: str, out: str | Path, config: str | Path | N
           inputs: str | Path | np.ndarray | None = None, n: int | None = None, seed: int = 0,
           synthesize: bool = True, backpressure: float = 0.0,
           progress: Progress | None = None, calibrate: str | Path | np.ndarray | None = None,
-          target: FoldingTarget = FoldingTarget()) -> dict:
+          target: FoldingTarget = FoldingTarget(), labels: str | Path | np.ndarray | None = None,
+          compare: bool = True) -> dict:
     """Generate, simulate and synthesize ``model`` for ``board``; write ``out/rtl/*.v``,
-    ``out/report.json`` (and logs); return the report. Raises UserError (and subclasses) on
+    ``out/report.json`` (and logs); return the report. ``compare`` adds CPU/GPU baselines,
+    float-vs-fixed errors and (with ``labels``, a .npy of classes for ``inputs``) accuracy, and
+    writes ``out/report.html`` and ``out/report.md`` (:mod:`hetero.compare`,
+    :mod:`hetero.report_html`). Raises UserError (and subclasses) on
     bad input, a failing tool or a simulation that stalls; a mismatch against the reference is
     reported (``simulation.bit_exact`` false) and raised as SimulationError after the report is
     written."""
@@ -189,6 +193,12 @@ def synth(model: str | Path, board: str, out: str | Path, config: str | Path | N
             cfg = calibrated_config(float_graph, x_cal, cfg, b)
         graph = run_pipeline(float_graph, pipeline(cfg, b, target))
     x = input_batch(graph, inputs, n, seed)
+    if labels is not None:
+        if inputs is None:
+            raise UserError("--labels needs --inputs (the inputs the labels belong to)")
+        from .compare import load_labels
+
+        labels = load_labels(labels, len(x)) if not isinstance(labels, np.ndarray) else labels
     run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=_runs_dir()))  # logs outlive a failure
     with atomic_output(Path(out)) as tmp:
         with timer.stage("verilog"):
@@ -232,6 +242,14 @@ def synth(model: str | Path, board: str, out: str | Path, config: str | Path | N
             report["float_agreement"] = _float_agreement(onnx_model, graph, x)
         if calibrate is not None:
             report["calibration"] = calibration_summary(float_graph, graph, x_cal)
+        if compare:  # CPU/GPU baselines, float vs fixed, accuracy; report.html and report.md
+            from .compare import add_to_report
+            from .report_html import write_report
+
+            add_to_report(report, onnx_model, float_graph, graph, x, values, got, b, config=cfg,
+                          labels=labels, stage=timer.stage)
+            with timer.stage("report"):
+                write_report(report, tmp)
         (tmp / "report.json").write_text(json.dumps(report, indent=2) + "\n")
         if mismatches:
             np.savez(tmp / "mismatches.npz", inputs=x, expected=expected, got=got)
