@@ -75,12 +75,12 @@ Add2:
 }
 
 // One input of a concatenation converted to the output type: kept (mode 0), assigned at its
-// fraction bits (mode 1, plain fixed point) or requantized (mode 2, requant(x - zero, mult, 0)).
+// fraction bits (mode 1, plain fixed point) or requantized (mode 2, requant(x - in_zero, mult, 0)).
 template <class P, class OUT_T>
 inline raw_t concat_convert(raw_t v, raw_t mult) {
     if (P::mode == 0) return v;
     if (P::mode == 1) return requantize<OUT_T, P::frac>(v);
-    return requant<P>(v - P::zero, mult, 0);
+    return requant<P>(v - P::in_zero, mult, 0);
 }
 
 // Concat of two tensors along an axis: outer blocks of size0 and size1 values in flat order.

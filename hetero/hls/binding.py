@@ -70,7 +70,7 @@ def requant_config(rq: Requant, prefix: str = "", shape: tuple[int, ...] | None 
     mult, add = np.asarray(rq.mult, dtype=np.int64), np.asarray(rq.add, dtype=np.int64)
     if mult.size > 1 or add.size > 1:
         target = np.broadcast_shapes(mult.shape, add.shape) if shape is None else tuple(shape)
-        mult, add = np.broadcast_to(mult, target), np.broadcast_to(add, target)
+        mult, add = _fit(mult, target), _fit(add, target)
     mult, add = int_array(mult), int_array(add)
     ovf = rq.overflow
     cfg: dict[str, Value] = {
@@ -80,6 +80,14 @@ def requant_config(rq: Requant, prefix: str = "", shape: tuple[int, ...] | None 
         "ovf_width": 1 if ovf is None else ovf.width, "ovf_signed": True if ovf is None else ovf.signed,
     }
     return cfg, ((f"{prefix}mult", mult), (f"{prefix}add", add))
+
+
+def _fit(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """``a`` laid over ``shape``: the same values in flat order where the sizes agree (a
+    per-channel ``(C, 1, 1)`` vector over ``(C,)``), else broadcast."""
+    if a.size == int(np.prod(shape)):
+        return a.reshape(shape)
+    return np.broadcast_to(a.reshape(()) if a.size == 1 else a, shape)
 
 
 def no_requant(prefix: str = "") -> tuple[dict[str, Value], tuple[tuple[str, np.ndarray], ...]]:

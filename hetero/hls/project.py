@@ -162,6 +162,7 @@ def render_project(graph: Graph, part_name: str = "xc7z020clg400-1", clock_ns: f
            "out_width": t_out["lanes"] * graph.tensors[part.output].dtype.width,
            "in_signed": graph.tensors[part.input].dtype.signed,
            "out_signed": graph.tensors[part.output].dtype.signed}
+    ctx["max_width"] = max(1024, ctx["in_width"], ctx["out_width"])
     env = _env()
     files = {name: env.get_template(f"{name}.j2").render(**ctx)
              for name in ("parameters.h", "weights.h", "hetero_top.h", "hetero_top.cpp", "build_prj.tcl")}

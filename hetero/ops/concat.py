@@ -119,14 +119,14 @@ class Concat(Op):
         for j, t in enumerate(ts):
             cfg[f"size{j}"] = int(np.prod(t.shape[axis:], dtype=np.int64))
             p, mult = no_requant()[0], int_array([1])
-            p.update(mode=0, frac=0, zero=0)
+            p.update(mode=0, frac=0, in_zero=0)
             if node.attrs.get("convert"):
                 if t.scale is None and not t.zero_point:
                     p.update(mode=1, frac=t.dtype.frac_bits)
                 else:
                     rq = requant_to_fixed(t.real_scale / t_out.dtype.lsb, 0.0, t_out.dtype, in_bits=t.dtype.width + 1)
                     p, rq_arrays = requant_config(rq)
-                    p.update(mode=2, frac=0, zero=t.zero_point)
+                    p.update(mode=2, frac=0, in_zero=t.zero_point)
                     mult = rq_arrays[0][1]
             nested[f"p{j}"] = p
             arrays.append((f"mult{j}", mult))
