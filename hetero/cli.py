@@ -270,3 +270,34 @@ def sim(model, inputs, count, config, board, backpressure, seed, waves, out, qui
         click.echo(e.report.summary())
         raise
     click.echo(report.summary())
+
+
+@main.command()
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option("--inputs", type=click.Path(path_type=Path), metavar="X.npy",
+              help="Batch of inputs (.npy, first axis = batch); default: random inputs.")
+@click.option("-n", "count", type=int, help="Number of inferences (default 100, or all of --inputs).")
+@click.option("--config", "-c", type=click.Path(path_type=Path),
+              help="hls4ml-style precision/parallelism config (YAML or JSON).")
+@click.option("--board", "-b", help="Fold the design for this board, as `hetero synth` would.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for random inputs.")
+@click.option("--out", "-o", type=click.Path(path_type=Path),
+              help="Folder for the HLS project (OUT/hls) and mismatches.npz (only when outputs differ).")
+def csim(model, inputs, count, config, board, seed, out) -> None:
+    """Build MODEL's HLS C++ project with g++ and run it (C simulation); exits 0 only when every
+    output equals the reference bit for bit, 4 when any differs, 2 when g++ is missing."""
+    from .hls.csim import CsimMismatch, csim_model
+
+    try:
+        r = csim_model(model, inputs=inputs, n=count, config=config, board=board, seed=seed, out=out)
+    except CsimMismatch as e:
+        click.echo(_csim_summary(model, e.result))
+        raise
+    click.echo(_csim_summary(model, r))
+
+
+def _csim_summary(model, r) -> str:
+    build = "cached" if r.build_cached else f"{r.build_seconds:.1f} s"
+    return (f"{model}\n  inferences {len(r.expected)}, bit-exact: {'yes' if r.bit_exact else 'NO'} "
+            f"({r.mismatches} mismatching)\n  compiler   {r.compiler}\n"
+            f"  build {build}, run {r.run_seconds:.3f} s")

@@ -225,12 +225,20 @@ def synth(model: str | Path, board: str, out: str | Path, config: str | Path | N
             with timer.stage("synthesize"):
                 return run_yosys(verilog, TOP_NAME, b, run_dir / "synth")
 
-        # simulation and synthesis are independent tool runs: overlap them
-        with ThreadPoolExecutor(max_workers=2) as pool:
+        def run_csim():  # the HLS C++ project (OUT/hls) and its C simulation with g++
+            from .hls.csim import synth_section
+
+            with timer.stage("hls csim"):
+                return synth_section(graph, b, tmp / "hls", x)
+
+        # simulation, synthesis and the C simulation are independent tool runs: overlap them
+        with ThreadPoolExecutor(max_workers=3) as pool:
             sim_job = pool.submit(run_simulation)
             synth_job = pool.submit(run_synthesis) if synthesize else None
+            csim_job = pool.submit(run_csim)
             sim = sim_job.result()
             synth_result = synth_job.result() if synth_job else None
+            csim_section = csim_job.result()
         got = from_beats(sim.outputs, graph.tensors[top.output_tensor].shape, top.out_layout)
         mismatches = int((got != expected).any(axis=tuple(range(1, got.ndim))).sum())
         (tmp / "logs").mkdir()
@@ -238,6 +246,7 @@ def synth(model: str | Path, board: str, out: str | Path, config: str | Path | N
             name = "-".join(log.relative_to(run_dir).parts)  # sim-sim.log, synth-part0-yosys.log
             shutil.copy(log, tmp / "logs" / name)
         report = _report(model, graph, top, b, sim, mismatches, len(x), synth_result, timer)
+        report["csim"] = csim_section
         if inputs is not None:
             report["float_agreement"] = _float_agreement(onnx_model, graph, x)
         if calibrate is not None:
