@@ -45,6 +45,15 @@ class _Group(click.Group):
             _fail("interrupted", 130)
 
 
+def _compare_options(command):
+    """``--labels`` / ``--no-compare``, for the commands that write report.html."""
+    command = click.option("--no-compare", is_flag=True,
+                           help="Skip the CPU/GPU baselines and report.html / report.md.")(command)
+    return click.option("--labels", type=click.Path(path_type=Path), metavar="y.npy",
+                        help="Class labels of --inputs (.npy): accuracy of float, fixed point and "
+                             "the simulated hardware in the report.")(command)
+
+
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="hetero")
 def main() -> None:
@@ -95,8 +104,9 @@ def _folding_options(command):
 @click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
 @_calibrate_option
 @_folding_options
+@_compare_options
 def synth(model, board, out, config, inputs, count, seed, no_synth, quiet, calibrate,
-          target_interval, target_fps) -> None:
+          target_interval, target_fps, labels, no_compare) -> None:
     """Generate, simulate (bit-exact check) and synthesize MODEL for a board."""
     from .boards import get as get_board
     from .flow import synth as run_synth
@@ -105,8 +115,10 @@ def synth(model, board, out, config, inputs, count, seed, no_synth, quiet, calib
     target = FoldingTarget.from_options(target_interval, target_fps, get_board(board))
     report = run_synth(model, board, out, config=config, inputs=inputs, n=count, seed=seed,
                        synthesize=not no_synth, progress=_stderr_progress(quiet), calibrate=calibrate,
-                       target=target)
+                       target=target, labels=labels, compare=not no_compare)
     _print_summary(report, out)
+    if report.get("baselines"):
+        click.echo(f"  compare   {out / 'report.html'}")
 
 
 def _print_summary(report: dict, out: Path) -> None:
@@ -124,6 +136,46 @@ def _print_summary(report: dict, out: Path) -> None:
                      f" -> {'fits' if report['fits'] else 'DOES NOT FIT'}")
     lines.append(f"  report    {out / 'report.json'}")
     click.echo("\n".join(lines))
+
+
+@main.command()
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option("--board", "-b", required=True, help="Target board (see `hetero boards`).")
+@click.option("--out", "-o", type=click.Path(path_type=Path),
+              help="Also write the full report there (report.html, report.md, report.json, rtl).")
+@click.option("--config", "-c", type=click.Path(path_type=Path),
+              help="hls4ml-style precision/parallelism config (YAML or JSON).")
+@click.option("--inputs", type=click.Path(path_type=Path), metavar="X.npy",
+              help="Batch of inputs (.npy, first axis = batch); default: random inputs.")
+@click.option("-n", "count", type=int, help="Number of inferences to simulate (default 100).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for random inputs.")
+@click.option("--synth", "run_synth", is_flag=True,
+              help="Synthesize with Yosys too (resource counts for the FPGA power model).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
+@_calibrate_option
+@_folding_options
+@click.option("--labels", type=click.Path(path_type=Path), metavar="y.npy",
+              help="Class labels of --inputs (.npy): accuracy of float, fixed point and hardware.")
+def compare(model, board, out, config, inputs, count, seed, run_synth, quiet, calibrate,
+            target_interval, target_fps, labels) -> None:
+    """MODEL on the FPGA (simulated cycles at the board's clock), the CPU and the GPU
+    (onnxruntime, measured): latency, throughput and energy per inference side by side."""
+    import tempfile
+
+    from .boards import get as get_board
+    from .compare import print_comparison
+    from .flow import synth as run_flow
+    from .folding import FoldingTarget
+
+    target = FoldingTarget.from_options(target_interval, target_fps, get_board(board))
+    with tempfile.TemporaryDirectory(prefix="hetero-compare-") as scratch:
+        report = run_flow(model, board, out if out is not None else Path(scratch) / "out",
+                          config=config, inputs=inputs, n=count, seed=seed, synthesize=run_synth,
+                          progress=_stderr_progress(quiet), calibrate=calibrate, target=target,
+                          labels=labels)
+    print_comparison(report)
+    if out is not None:
+        click.echo(f"report: {out / 'report.html'}")
 
 
 @main.command()

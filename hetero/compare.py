@@ -197,6 +197,10 @@ def sweep(sess, x_one: np.ndarray, batches=BATCHES, budget_s: float = BUDGET_S,
     t0 = time.perf_counter()
     for b in batches:
         left = budget_s - (time.perf_counter() - t0)
+        if rows and left <= 0:  # a loaded machine: everything took longer than planned
+            skipped = [bb for bb in batches if bb >= b]
+            return {"rows": rows, "skipped_batches": skipped,
+                    "note": f"batch sizes from {b} up not timed: the {budget_s:g} s budget was spent"}
         xb = np.ascontiguousarray(np.repeat(x_one, b, axis=0))
         run = lambda: sess.run(None, {inp.name: xb})  # noqa: E731
         try:
@@ -540,3 +544,45 @@ def add_to_report(report: dict, onnx_model: onnx.ModelProto, float_graph, graph,
     if published:
         report["published"] = published
     return report
+
+
+def print_comparison(report: dict, console=None) -> None:
+    """The side-by-side table (rich) on stdout: latency at batch 1, best throughput, energy per
+    inference (throughput mode and batch 1) with measured/estimated, then the notes."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console(width=None if Console().is_terminal else 160)
+    b = report.get("baselines") or {}
+    table = Table(title=f"{Path(str(report['model'])).name} on {report['board']}: where should it run?",
+                  title_justify="left", box=box.SIMPLE_HEAD)
+    for col in ("", "latency b=1 (us)", "throughput (/s)", "energy (uJ/inf)", "energy b=1 (uJ)", "energy is", "device"):
+        table.add_column(col, justify="right" if "(" in col else "left")
+    rows = [("FPGA (simulated)", b.get("fpga")), ("CPU", b.get("cpu")), ("GPU", b.get("gpu"))]
+    rows += [(p["label"], p) for p in report.get("published") or []]
+    for name, e in rows:
+        if not e:
+            continue
+        en = e.get("energy") or {}
+        batch = f" (batch {e['best_batch']})" if e.get("best_batch") else ""
+        table.add_row(name, _fmt(e.get("batch1_latency_us")), _fmt(e.get("best_throughput_per_s")) + batch,
+                      _fmt(en.get("throughput_uj")), _fmt(en.get("batch1_uj")),
+                      "measured" if en.get("measured") else "estimated",
+                      str(e.get("device") or e.get("conditions", "")))
+    console.print(table)
+    for key in ("graph_timed", "cpu_note", "gpu_note"):
+        if b.get(key):
+            console.print(f"  {'CPU/GPU graph: ' if key == 'graph_timed' else ''}{b[key]}", highlight=False)
+    acc = report.get("accuracy")
+    if acc:
+        parts = [f"{k} {100 * v:.1f} %" for k, v in acc.items() if isinstance(v, float)]
+        console.print(f"  accuracy on {acc['samples']} labelled inputs: " + ", ".join(parts), highlight=False)
+
+
+def _fmt(v: float | None) -> str:
+    if v is None:
+        return "-"
+    if v >= 1e5:
+        return f"{v:,.0f}"
+    return f"{v:.3g}"
