@@ -162,8 +162,8 @@ def comparison(report: dict, published: list[dict] | None = None) -> bytes | Non
         _style(ax)
     axes[0].set_yticks(y, [label for label, _, _ in entries], fontsize=8)
     axes[0].invert_yaxis()
-    fig.text(0.99, -0.02, "hatched: estimated energy (power model or TDP); solid: measured",
-             ha="right", fontsize=7, color="#555555")
+    axes[2].set_xlabel("hatched: estimated (power model, TDP); solid: measured", fontsize=7,
+                       color="#555555")
     return _png(fig)
 
 
