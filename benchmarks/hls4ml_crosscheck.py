@@ -1,7 +1,8 @@
 """Cross-check against hls4ml 1.3 itself, and time both C simulations.
 
 For each model hls4ml accepts (MLPs and small CNNs), convert the same ONNX with hls4ml at
-the precision hetero uses by default (``fixed<16,6>`` for weights, biases and results), compile
+the precision hetero uses by default (``fixed<16,6,RND,SAT>`` for weights, biases and
+results; the sums exact, as in hetero's reference), compile
 it (hls4ml's g++ C simulation) and predict, then compare with hetero's reference (and hetero's
 own C simulation, which must equal the reference bit for bit). hls4ml's ONNX path needs qonnx's
 preprocessing (TOOLCHAIN.md "hls4ml 1.3"); qonnx is a benchmark-only dependency
@@ -39,6 +40,7 @@ CANDIDATES = {
 }
 
 
+DEFAULT = "fixed<16,6,RND,SAT>"  # hetero's default precision
 EXACT = "fixed<48,28>"  # 20 fraction bits: every product of two fixed<16,6> exactly
 
 
@@ -56,13 +58,13 @@ def hls4ml_model(path: Path, work: Path):
     m = m.transform(GemmToMatMul())
     m = cleanup_model(m)
     cfg = hls4ml.utils.config.config_from_onnx_model(m, granularity="name", backend="Vivado",
-                                                     default_precision="fixed<16,6>")
+                                                     default_precision=DEFAULT)
     for name, layer in cfg.get("LayerName", {}).items():
         prec = layer.get("Precision", {})
         for k, v in list(prec.items()):
             if v == "auto":  # hetero's semantics: an exact sum, rounded once to the result type
                 wide = name.startswith(("MatMul", "Conv", "Gemm")) and k in ("result", "accum")
-                prec[k] = EXACT if wide else "fixed<16,6>"
+                prec[k] = EXACT if wide else DEFAULT
     t0 = time.perf_counter()
     hm = hls4ml.converters.convert_from_onnx_model(m, output_dir=str(work), backend="Vivado",
                                                     io_type="io_parallel", hls_config=cfg)
