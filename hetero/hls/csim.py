@@ -28,7 +28,7 @@ from .project import HlsProject
 __all__ = ["CsimResult", "ap_types_dir", "compiler", "build", "run_beats", "csim_graph", "OPT"]
 
 #: g++ optimisation of the C simulation (benchmarks/csim_speed.py measured -O0/-O1/-O2)
-OPT = "-O1"
+OPT = "-O2"
 FLAGS = ["-std=c++14", "-DHETERO_CSIM", "-w"]
 
 
