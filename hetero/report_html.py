@@ -234,10 +234,10 @@ def _context(report: dict, figs: dict[str, str | None]) -> dict:
 
 
 def _env():
-    from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+    from jinja2 import Environment, PackageLoader, select_autoescape
 
     env = Environment(loader=PackageLoader("hetero", "templates"), autoescape=select_autoescape(["html", "j2"]),
-                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+                      trim_blocks=True, lstrip_blocks=True)
     env.filters["fmt_parallel"] = _fmt_parallel
     from markupsafe import Markup
 

@@ -58,6 +58,9 @@ def _report() -> dict:
              "rms_error": 0.0004, "snr_db": 60.0,
              "hist": {"edges": list(np.linspace(-0.001, 0.001, 6)), "counts": [1, 3, 8, 3, 1]}}]},
         "accuracy": {"samples": 10, "labels": "y.npy", "float": 0.9, "fixed_reference": 0.9, "hardware": 0.9},
+        "published": [{"label": "FINN on Pynq-Z2", "batch1_latency_us": 17.5, "best_throughput_per_s": 57268,
+                       "energy": {"throughput_uj": 30.7, "measured": True, "method": "harness"},
+                       "accuracy": 0.825, "conditions": "board, driver overhead included", "source": "MLPerf"}],
         "stages_s": {"import": 0.1},
     }
 
@@ -87,6 +90,7 @@ def test_html_is_self_contained_escaped_and_complete_without_gpu():
     for section in ("fmax_mhz", "143.2", "csim", "g++ 12"):  # other report sections, generically
         assert section in page
     assert "estimated" in page and "simulated hardware" in page  # energy tags, accuracy table
+    assert "FINN on Pynq-Z2" in page and "driver overhead" in page  # published, with conditions
 
 
 def test_markdown_and_figures_written(tmp_path):
