@@ -1,6 +1,10 @@
 """The ``hetero`` command line. Every failure the user can fix is one line on stderr,
-``error: ...``, with a distinct exit code (2 bad input, 3 tool missing or failing,
-4 simulation stalled or not bit-exact) and no traceback (set HETERO_DEBUG=1 for one)."""
+``error: ...``, with a distinct exit code and no traceback (set HETERO_DEBUG=1 for one):
+
+- 2: bad input (a file, a model, an option, an unknown board) or a board whose tools are not
+  installed (``hetero synth`` checks them before any work: see :func:`hetero.timing.require_tools`);
+- 3: a tool failed (or, called outside that check, is missing): Verilator, Yosys, nextpnr, g++;
+- 4: the simulation stalled or was not bit-exact."""
 
 from __future__ import annotations
 
@@ -102,10 +106,13 @@ def _folding_options(command):
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for random inputs.")
 @click.option("--no-synth", is_flag=True, help="Skip Yosys synthesis.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
+@click.option("--clock-mhz", type=float, metavar="MHZ",
+              help="Clock for latency and throughput (default: the board's; lowered to the Fmax "
+                   "when timing finds the design slower).")
 @_calibrate_option
 @_folding_options
 @_compare_options
-def synth(model, board, out, config, inputs, count, seed, no_synth, quiet, calibrate,
+def synth(model, board, out, config, inputs, count, seed, no_synth, quiet, clock_mhz, calibrate,
           target_interval, target_fps, labels, no_compare) -> None:
     """Generate, simulate (bit-exact check) and synthesize MODEL for a board."""
     from .boards import get as get_board
@@ -115,7 +122,7 @@ def synth(model, board, out, config, inputs, count, seed, no_synth, quiet, calib
     target = FoldingTarget.from_options(target_interval, target_fps, get_board(board))
     report = run_synth(model, board, out, config=config, inputs=inputs, n=count, seed=seed,
                        synthesize=not no_synth, progress=_stderr_progress(quiet), calibrate=calibrate,
-                       target=target, labels=labels, compare=not no_compare)
+                       target=target, labels=labels, compare=not no_compare, clock_mhz=clock_mhz)
     _print_summary(report, out)
     if report.get("baselines"):
         click.echo(f"  compare   {out / 'report.html'}")
@@ -134,6 +141,10 @@ def _print_summary(report: dict, out: Path) -> None:
         lines.append(f"  resources LUT {r['lut']} ({u['lut']:.1f} %), FF {r['ff']} ({u['ff']:.1f} %), "
                      f"DSP {r['dsp']} ({u['dsp']:.1f} %), BRAM36 {r['bram36']:g} ({u['bram36']:.1f} %)"
                      f" -> {'fits' if report['fits'] else 'DOES NOT FIT'}")
+    if report.get("timing"):
+        t = report["timing"]
+        fmax = f"{t['fmax_mhz']:g} MHz" if t["fmax_mhz"] else f"unknown ({t['note']})"
+        lines.append(f"  timing    Fmax {fmax} by {t['tool']} ({t['method'].split(':')[0]})")
     lines.append(f"  report    {out / 'report.json'}")
     click.echo("\n".join(lines))
 
@@ -282,7 +293,50 @@ def boards(as_json) -> None:
         return
     for b in rows:
         click.echo(f"{b.name:<16} {b.part:<24} {b.family:<6} LUT {b.lut:>9,} FF {b.ff:>9,} "
-                   f"DSP {b.dsp:>6,} BRAM36 {b.bram36:>7g} {b.clock_mhz:>5g} MHz")
+                   f"DSP {b.dsp:>6,} BRAM36 {b.bram36:>7g} URAM {b.uram:>5,} {b.clock_mhz:>5g} MHz")
+
+
+@main.command()
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option("--board", "-b", required=True, help="Target board (see `hetero boards`).")
+@click.option("--config", "-c", type=click.Path(path_type=Path),
+              help="hls4ml-style precision/parallelism config (YAML or JSON).")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print {resources {lut, ff, dsp, bram36}, latency_cycles, interval_cycles, layers[]}.")
+@_folding_options
+def estimate(model, board, config, as_json, target_interval, target_fps) -> None:
+    """Estimate MODEL's resources and cycles on a board in milliseconds: the analytic per-op
+    models (no HDL elaboration, no synthesis), per layer and in total, and whether it fits."""
+    from .boards import get as get_board
+    from .estimate import describe_over, estimate as run_estimate
+    from .flow import compile_model
+    from .folding import FoldingTarget
+
+    b = get_board(board)
+    target = FoldingTarget.from_options(target_interval, target_fps, b)
+    est = run_estimate(compile_model(model, config, b, target=target), b).as_dict()
+    if as_json:
+        click.echo(json.dumps({"model": str(model), **est}, indent=1))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{model} on {b.name} ({b.part}), model {est['model_version']}",
+                  title_justify="left")
+    for col in ("layer", "op", "LUT", "FF", "DSP", "BRAM36", "latency", "interval"):
+        table.add_column(col, justify="left" if col in ("layer", "op") else "right", overflow="fold")
+    for r in est["layers"]:
+        c = r.get("cycles") or {}
+        table.add_row(r["name"], r["op"], f"{r['lut']:,}", f"{r['ff']:,}", str(r["dsp"]), f"{r['bram36']:g}",
+                      str(c.get("latency", "")), str(c.get("interval", "")))
+    t, u = est["resources"], est["utilization"]
+    table.add_row("total", "", f"{t['lut']:,} ({u['lut']:.1f} %)", f"{t['ff']:,} ({u['ff']:.1f} %)",
+                  f"{t['dsp']} ({u['dsp']:.1f} %)", f"{t['bram36']:g} ({u['bram36']:.1f} %)",
+                  str(est["latency_cycles"]), str(est["interval_cycles"]))
+    Console(width=160).print(table)
+    click.echo(f"latency {est['latency_us']:.3f} us, {est['throughput_per_s']:,.0f} inferences/s at "
+               f"{est['clock_mhz']:g} MHz; "
+               + ("fits" if est["fits"] else f"DOES NOT FIT: {describe_over(est['over'])}"))
 
 
 @main.command()

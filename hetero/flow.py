@@ -168,7 +168,7 @@ def synth(model: str | Path, board: str, out: str | Path, config: str | Path | N
           synthesize: bool = True, backpressure: float = 0.0,
           progress: Progress | None = None, calibrate: str | Path | np.ndarray | None = None,
           target: FoldingTarget = FoldingTarget(), labels: str | Path | np.ndarray | None = None,
-          compare: bool = True) -> dict:
+          compare: bool = True, clock_mhz: float | None = None) -> dict:
     """Generate, simulate and synthesize ``model`` for ``board``; write ``out/rtl/*.v``,
     ``out/report.json`` (and logs); return the report. ``compare`` adds CPU/GPU baselines,
     float-vs-fixed errors and (with ``labels``, a .npy of classes for ``inputs``) accuracy, and
@@ -176,12 +176,18 @@ def synth(model: str | Path, board: str, out: str | Path, config: str | Path | N
     :mod:`hetero.report_html`). Raises UserError (and subclasses) on
     bad input, a failing tool or a simulation that stalls; a mismatch against the reference is
     reported (``simulation.bit_exact`` false) and raised as SimulationError after the report is
-    written."""
+    written. ``clock_mhz``: the clock latency and throughput use (default the board's), lowered
+    to the Fmax where timing (:mod:`hetero.timing`) finds the design slower."""
     from .rtlsim import simulate_beats
     from .synthesis import synthesize as run_yosys
+    from .timing import PNR_TOOLS, place_and_route, require_tools, xilinx_fmax
 
     timer = StageTimer(progress)
     b = boards_db.get(board)
+    if clock_mhz is not None and not clock_mhz > 0:
+        raise UserError(f"--clock-mhz must be positive, got {clock_mhz:g}")
+    if synthesize:
+        require_tools(b)  # a board whose tools are missing fails before any work (exit 2)
     cfg = Config.load(config)
     with timer.stage("import"):
         onnx_model = load_model(model)
@@ -222,8 +228,11 @@ def synth(model: str | Path, board: str, out: str | Path, config: str | Path | N
                     backpressure=backpressure, seed=seed)
 
         def run_synthesis():
+            if b.family in PNR_TOOLS:  # one Yosys run gives the counts and nextpnr's netlist
+                with timer.stage("synthesize + place and route"):
+                    return place_and_route(verilog, TOP_NAME, b, run_dir / "synth")
             with timer.stage("synthesize"):
-                return run_yosys(verilog, TOP_NAME, b, run_dir / "synth")
+                return run_yosys(verilog, TOP_NAME, b, run_dir / "synth"), xilinx_fmax(graph, b)
 
         def run_csim():  # the HLS C++ project (OUT/hls) and its C simulation with g++
             from .hls.csim import synth_section
@@ -237,15 +246,17 @@ def synth(model: str | Path, board: str, out: str | Path, config: str | Path | N
             synth_job = pool.submit(run_synthesis) if synthesize else None
             csim_job = pool.submit(run_csim)
             sim = sim_job.result()
-            synth_result = synth_job.result() if synth_job else None
+            synth_result, timing = synth_job.result() if synth_job else (None, None)
             csim_section = csim_job.result()
         got = from_beats(sim.outputs, graph.tensors[top.output_tensor].shape, top.out_layout)
         mismatches = int((got != expected).any(axis=tuple(range(1, got.ndim))).sum())
         (tmp / "logs").mkdir()
-        for log in sorted(run_dir.glob("sim/*.log")) + sorted(run_dir.glob("synth/**/yosys.log")):
+        for log in (sorted(run_dir.glob("sim/*.log")) + sorted(run_dir.glob("synth/**/yosys.log"))
+                    + sorted(run_dir.glob("synth/nextpnr.log"))):
             name = "-".join(log.relative_to(run_dir).parts)  # sim-sim.log, synth-part0-yosys.log
             shutil.copy(log, tmp / "logs" / name)
-        report = _report(model, graph, top, b, sim, mismatches, len(x), synth_result, timer)
+        report = _report(model, graph, top, b, sim, mismatches, len(x), synth_result, timer,
+                         timing=timing, clock_mhz=clock_mhz)
         report["csim"] = csim_section
         if inputs is not None:
             report["float_agreement"] = _float_agreement(onnx_model, graph, x)
@@ -293,10 +304,15 @@ def _float_agreement(onnx_model, graph: Graph, x: np.ndarray) -> dict:
     return {"inferences": int(len(x)), "class_agreement": float(same.mean())}
 
 
-def _report(model, graph, top, board, sim, mismatches, count, synth_result, timer) -> dict:
+def _report(model, graph, top, board, sim, mismatches, count, synth_result, timer, timing=None,
+            clock_mhz: float | None = None) -> dict:
+    from .estimate import describe_over, estimate, overflows
     from .synthesis import fits, utilization
 
-    clock = board.clock_mhz
+    clock = float(clock_mhz or board.clock_mhz)
+    fmax = timing.fmax_mhz if timing is not None else None
+    if fmax is not None and fmax < clock:
+        clock = fmax  # latency and throughput at the clock the design reaches
     model_cycles = cycle_model(graph)
     interval = sim.interval_cycles
     report = {
@@ -330,12 +346,22 @@ def _report(model, graph, top, board, sim, mismatches, count, synth_result, time
         },
         "stages_s": timer.seconds,
     }
-    report.update(resources={"synth": None}, utilization=None, fits=None)  # --no-synth
+    est = estimate(graph, board).as_dict()  # the analytic model (hetero.estimate), always
+    report["fmax_mhz"] = fmax
+    report["timing"] = timing.as_dict() if timing is not None else None
+    report["clock_source"] = ("fmax" if fmax is not None and clock == fmax
+                              else "--clock-mhz" if clock_mhz else "board default")
+    report.update(resources={"synth": None, "estimate": est["resources"]}, utilization=None, fits=None,
+                  estimate={"model_version": est["model_version"], "utilization": est["utilization"],
+                            "fits": est["fits"], "over": est["over"]})  # --no-synth: estimate only
     if synth_result is not None:
         util = utilization(synth_result, board)
-        report["resources"] = {"synth": {"tool": synth_result.tool, "lut": synth_result.lut,
-                                         "ff": synth_result.ff, "dsp": synth_result.dsp,
-                                         "bram36": synth_result.bram36}}
+        report["resources"]["synth"] = {"tool": synth_result.tool, "lut": synth_result.lut,
+                                        "ff": synth_result.ff, "dsp": synth_result.dsp,
+                                        "bram36": synth_result.bram36}
         report["utilization"] = {k: round(v, 2) for k, v in util.items()}
         report["fits"] = bool(fits(synth_result, board))
+        report["over"] = overflows(synth_result, board)
+        if report["over"]:
+            report["notes"].append(f"does not fit {board.name}: {describe_over(report['over'])}")
     return report
