@@ -232,7 +232,20 @@ def synth_section(graph, board, folder: Path, x: np.ndarray) -> dict:
         ap_types_dir()
     except UserError as e:
         return {"skipped": str(e)}
+    _write_inputs(graph, x, project, folder / "inputs.bin")
     try:
         return csim_graph(graph, x, project).report()
     except SimulationError as e:
         return {"bit_exact": False, "error": str(e)}
+
+
+def _write_inputs(graph, x: np.ndarray, project: HlsProject, path: Path) -> None:
+    """The test bench's input file for the batch ``x``: int64 count, then the raw input beats."""
+    from ..hw.stream import tensor_layouts, to_beats
+    from ..reference import execute
+
+    raw = execute(graph, x)[project.in_tensor]
+    beats = to_beats(raw, tuple(graph.tensors[project.in_tensor].shape), tensor_layouts(graph)[project.in_tensor])
+    with open(path, "wb") as f:
+        np.asarray([len(beats)], dtype="<i8").tofile(f)
+        np.ascontiguousarray(beats, dtype="<i8").tofile(f)
