@@ -9,9 +9,10 @@ Three ways to choose, in order of precedence per layer:
    most the target; the whole design then takes a new inference every ``target`` cycles or
    faster (its interval is the largest layer interval);
 3. by default with a board: the fastest design whose estimated resources fit the board
-   (:func:`layer_cost`, a first-order model: multipliers that map to DSPs against
-   :data:`DSP_BUDGET` of the board's DSPs, LUT-mapped multipliers against :data:`LUT_BUDGET` of
-   its LUTs); without a board: fully parallel.
+   (:func:`layer_cost`: each op's calibrated ``resources`` facet, :mod:`hetero.resources`; the
+   whole design, FIFOs included, against :data:`LUT_BUDGET`, :data:`DSP_BUDGET` and
+   :data:`BRAM_BUDGET` of the board's LUTs, DSPs and block RAM); without a board: fully
+   parallel.
 
 Layers that are not MAC layers (window generators, pools, ...) have a fixed interval: a target
 below the largest of them is refused with a one-line error naming the layer.
@@ -29,13 +30,12 @@ from .ir import Graph, Node
 from .ops import op_of
 
 __all__ = ["FoldingTarget", "choose_pe_simd", "folds", "mac_dims", "set_folding", "layer_cost",
-           "estimate_fits", "DSP_BUDGET", "LUT_BUDGET"]
+           "estimate_fits", "DSP_BUDGET", "LUT_BUDGET", "BRAM_BUDGET"]
 
 DSP_BUDGET = 0.9  #: share of the board's DSPs the automatic folding may use
-LUT_BUDGET = 0.7  #: share of the board's LUTs the automatic folding may give to multipliers
+LUT_BUDGET = 0.8  #: share of the board's LUTs the whole design may use (estimate, FIFOs included)
+BRAM_BUDGET = 0.9  #: share of the board's block RAM the automatic folding may use
 MAC_OPS = ("Dense", "Conv")
-#: Products of at most this many bits (sum of both operand widths) are built from LUTs.
-LUT_PRODUCT_BITS = 10
 
 
 @dataclass(frozen=True)
@@ -102,34 +102,46 @@ def _with(node: Node, pe: int, simd: int) -> Node:
     return node.evolve(attrs={"pe": pe, "simd": simd})
 
 
+_MEMO: dict | None = None  # within set_folding: (facet, node name, pe, simd) -> result
+
+
+def _memo(kind: str, node: Node, compute):
+    if _MEMO is None:
+        return compute()
+    key = (kind, node.name, node.attrs.get("pe"), node.attrs.get("simd"))
+    if key not in _MEMO:
+        _MEMO[key] = compute()
+    return _MEMO[key]
+
+
 def _interval(node: Node, graph: Graph) -> int:
-    return int(op_of(node).cycles(node, graph).interval)
+    return _memo("interval", node, lambda: int(op_of(node).cycles(node, graph).interval))
 
 
-def layer_cost(node: Node, graph: Graph) -> dict[str, float]:
-    """First-order resources of a MAC layer as folded: DSPs for wide products, LUTs for narrow
-    ones (about one LUT per product bit pair, halved for constants), weight storage bits."""
-    n_in, n_out = mac_dims(node)
-    pe, simd = op_of(node).pe_simd(node, n_in, n_out)
-    t_x = graph.tensors[node.inputs[0]].dtype
-    t_w = node.types.get("weight")
-    wx = t_x.width if t_x is not None else 16
-    ww = t_w.width if t_w is not None else 8
-    mults = pe * simd
-    steps = math.prod(folds(n_in, n_out, pe, simd))
-    if wx + ww <= LUT_PRODUCT_BITS:
-        per = max(1, wx * ww // (2 if steps == 1 else 1))
-        return {"dsp": 0, "lut": mults * per, "weight_bits": 0 if steps == 1 else n_in * n_out * ww}
-    return {"dsp": mults, "lut": 0, "weight_bits": 0 if steps == 1 else n_in * n_out * ww}
+def layer_cost(node: Node, graph: Graph, family: str = "xc7") -> dict[str, float]:
+    """Resources of a layer as folded, by its op's calibrated ``resources`` facet
+    (:mod:`hetero.resources`): ``{lut, ff, dsp, bram36}``."""
+    r = _memo("resources-" + family, node, lambda: op_of(node).resources(node, graph, family))
+    return {"lut": r.lut, "ff": r.ff, "dsp": r.dsp, "bram36": r.bram36}
 
 
 def _fits(cost: dict[str, float], board: Board) -> bool:
-    return cost["dsp"] <= DSP_BUDGET * board.dsp and cost["lut"] <= LUT_BUDGET * board.lut
+    return (cost["dsp"] <= DSP_BUDGET * board.dsp and cost["lut"] <= LUT_BUDGET * board.lut
+            and cost["bram36"] <= BRAM_BUDGET * board.bram36)
 
 
 def set_folding(graph: Graph, config: Config, board: Board | None,
                 target: FoldingTarget = FoldingTarget()) -> Graph:
     """Choose ``pe``/``simd`` for every MAC layer (see the module docstring)."""
+    global _MEMO
+    saved, _MEMO = _MEMO, {}  # one graph: a layer's interval and cost depend on (pe, simd) only
+    try:
+        return _set_folding(graph, config, board, target)
+    finally:
+        _MEMO = saved
+
+
+def _set_folding(graph: Graph, config: Config, board: Board | None, target: FoldingTarget) -> Graph:
     macs = [n for n in graph.nodes if n.op in MAC_OPS and graph.tensors[n.inputs[0]].dtype is not None]
     by_name = {n.name: n for n in graph.nodes}
     chosen: dict[str, tuple[int, int]] = {}
@@ -165,13 +177,16 @@ def set_folding(graph: Graph, config: Config, board: Board | None,
                                 f"least {floor[0]} cycles per inference")
             chosen.update(pick(target.interval))
         else:
-            fixed_cost = _cost(graph, {k: _with(by_name[k], *v) for k, v in chosen.items()})
+            free_names = {n.name for n in free}
+            fixed = {n.name: (_with(n, *chosen[n.name]) if n.name in chosen else n)
+                     for n in _hardware_nodes(graph) if n.name not in free_names}
+            fixed_cost = _cost(graph, fixed, board.family)
             hi = max(_interval(_with(n, 1, 1), graph) for n in free)
             lo = floor[0]
             while lo < hi:  # the smallest interval whose design fits
                 mid = (lo + hi) // 2
                 trial = {k: _with(by_name[k], *v) for k, v in pick(mid).items()}
-                c = _cost(graph, trial)
+                c = _cost(graph, trial, board.family)
                 if _fits({k: c[k] + fixed_cost[k] for k in c}, board):
                     hi = mid
                 else:
@@ -181,10 +196,14 @@ def set_folding(graph: Graph, config: Config, board: Board | None,
     return graph.with_nodes(nodes)
 
 
-def _cost(graph: Graph, nodes: dict[str, Node]) -> dict[str, float]:
-    total = {"dsp": 0.0, "lut": 0.0, "weight_bits": 0.0}
+def _hardware_nodes(graph: Graph) -> list[Node]:
+    return [n for n in graph.nodes if any(graph.tensors[i].dtype is not None for i in n.inputs)]
+
+
+def _cost(graph: Graph, nodes: dict[str, Node], family: str = "xc7") -> dict[str, float]:
+    total = {"lut": 0.0, "ff": 0.0, "dsp": 0.0, "bram36": 0.0}
     for n in nodes.values():
-        for k, v in layer_cost(n, graph).items():
+        for k, v in layer_cost(n, graph, family).items():
             total[k] += v
     return total
 
@@ -210,8 +229,6 @@ def _fixed_floor(graph: Graph, free: list[Node], chosen: dict[str, tuple[int, in
 
 
 def estimate_fits(graph: Graph, board: Board) -> bool:
-    """Whether the MAC layers of ``graph`` as folded fit ``board`` by :func:`layer_cost`'s
-    first-order estimate (a quick screen; synthesis decides)."""
-    macs = {n.name: n for n in graph.nodes
-            if n.op in MAC_OPS and graph.tensors[n.inputs[0]].dtype is not None}
-    return _fits(_cost(graph, macs), board)
+    """Whether ``graph`` as folded fits ``board``'s budgets by :func:`layer_cost` over every
+    hardware layer (a quick screen; synthesis decides)."""
+    return _fits(_cost(graph, {n.name: n for n in _hardware_nodes(graph)}, board.family), board)
