@@ -204,7 +204,8 @@ def synth(model: str | Path, board: str, out: str | Path, config: str | Path | N
             raise UserError("--labels needs --inputs (the inputs the labels belong to)")
         from .compare import load_labels
 
-        labels = load_labels(labels, len(x)) if not isinstance(labels, np.ndarray) else labels
+        if not isinstance(labels, np.ndarray):
+            load_labels(labels, len(x))  # a bad file fails here, before any tool runs
     run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=_runs_dir()))  # logs outlive a failure
     with atomic_output(Path(out)) as tmp:
         with timer.stage("verilog"):

@@ -10,6 +10,7 @@ import io
 import math
 
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 COLORS = {"fpga": "#2a9d8f", "cpu": "#264653", "gpu": "#e9c46a", "published": "#e76f51",
           "interval": "#8ab17d", "grid": "#d9d9d9"}
@@ -55,7 +56,7 @@ def layer_cycles(report: dict) -> bytes | None:
     if max(lat + ivl) / max(1, min(v for v in lat + ivl if v) or 1) > 100:
         ax.set_xscale("log")
     ax.set_xlabel("cycles (per-layer cycle model)")
-    ax.legend(loc="lower right", fontsize=8, frameon=False)
+    ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=2, fontsize=8, frameon=False)
     _style(ax)
     return _png(fig)
 
@@ -219,7 +220,9 @@ def error_histograms(rows: list[dict], columns: int = 4, limit: int = 16) -> byt
                 for s in (-0.5, 0.5):
                     if abs(s * r["lsb"]) <= edges[-1]:
                         ax.axvline(s * r["lsb"], color=COLORS["published"], linewidth=0.8, linestyle=":")
-        ax.set_yscale("log" if max(counts) > 50 * max(1, sorted(counts)[len(counts) // 2]) else "linear")
+        if max(counts) > 50 * max(1, sorted(counts)[len(counts) // 2]):
+            ax.set_yscale("log")
+            ax.yaxis.set_minor_formatter(NullFormatter())
         snr = "" if r.get("snr_db") is None else f", SNR {r['snr_db']:.0f} dB"
         ax.set_title(f"{_short(r['layer'], 22)} ({r['op']})\nmax|err| {r['max_abs_error']:.2g}{snr}",
                      fontsize=7.5)

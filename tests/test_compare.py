@@ -132,3 +132,20 @@ def test_fixed_point_errors_match_the_calibration_report():
     for r in rows:
         assert r["max_abs_error"] == pytest.approx(ref[r["layer"]]["max_abs_error"])
         assert sum(r["hist"]["counts"]) == fixed_values[outputs[r["layer"]]].size
+
+
+def test_cli_labels_errors_before_any_tool_runs(tmp_path):
+    from click.testing import CliRunner
+
+    from hetero.cli import main
+
+    model = str(model_path("two_layer"))
+    runner = CliRunner()
+    r = runner.invoke(main, ["synth", model, "-b", "pynq-z2", "-o", str(tmp_path / "o"), "--labels", "y.npy"])
+    assert r.exit_code == 2 and "--labels needs --inputs" in r.output
+    x = tmp_path / "x.npy"
+    np.save(x, np.zeros((5, 10)))
+    np.save(tmp_path / "y.npy", np.zeros(3, dtype=np.int64))
+    r = runner.invoke(main, ["compare", model, "-b", "pynq-z2", "--inputs", str(x), "--labels", str(tmp_path / "y.npy")])
+    assert r.exit_code == 2 and "y.npy: 3 labels for 5 inputs" in r.output
+    assert not (tmp_path / "o").exists()
