@@ -190,6 +190,8 @@ POOL_CASES = {
     "global_max": ("GlobalMaxPool", (5, 5, 7), {}),
     "global_avg": ("GlobalAveragePool", (5, 5, 7), {}),
     "global_avg_1d": ("GlobalAveragePool", (3, 9), {}),
+    "avg_whole_image": ("AveragePool", (3, 5, 4), dict(kernel_shape=[5, 4])),
+    "max_whole_image_1d": ("MaxPool", (2, 7), dict(kernel_shape=[7], strides=[2])),
 }
 
 
@@ -200,7 +202,9 @@ def pool_graph(op, x_shape, cfg=None, opset=13, **attrs):
 @pytest.mark.parametrize("key", list(POOL_CASES))
 def test_pool(key):
     op, x_shape, attrs = POOL_CASES[key]
-    check(pool_graph(op, x_shape, **attrs))
+    g = pool_graph(op, x_shape, **attrs)
+    assert g.nodes[0].attrs["global"] == ("whole_image" in key or op.startswith("Global"))
+    check(g)
 
 
 @pytest.mark.parametrize("op", ["MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool"])

@@ -52,11 +52,28 @@ class HardwarePart:
     host: tuple[Node, ...]
 
 
+#: Data-movement ops the host applies to the input while it writes the input buffer, rather
+#: than a hardware layer buffering a whole image (tf2onnx's leading NHWC -> NCHW Transpose).
+HOST_LAYOUT_OPS = ("Transpose", "Reshape")
+
+
 def hardware_part(graph: Graph) -> HardwarePart:
-    """Split ``graph`` into host nodes (untyped inputs: float prefix and input quantizers) and
-    the hardware. Raises UserError where the hardware would need several input streams or the
-    graph has several outputs."""
-    host = tuple(n for n in graph.nodes if all(graph.tensors[i].dtype is None for i in n.inputs))
+    """Split ``graph`` into host nodes and the hardware. The host runs the nodes whose inputs
+    are all untyped (float prefix, input quantizers), then any chain of :data:`HOST_LAYOUT_OPS`
+    that is the only reader of what it computed (the layout in which it streams the input is
+    the host's choice). Raises UserError where the hardware would need several input streams
+    or the graph has several outputs."""
+    host = [n for n in graph.nodes if all(graph.tensors[i].dtype is None for i in n.inputs)]
+    host_out = set(graph.inputs) | {o for n in host for o in n.outputs}
+    while True:
+        names = {n.name for n in host}
+        readers = [n for n in graph.nodes if n.name not in names and any(i in host_out for i in n.inputs)]
+        if (len(readers) != 1 or readers[0].op not in HOST_LAYOUT_OPS
+                or any(o in graph.outputs for o in readers[0].outputs)):
+            break
+        host.append(readers[0])
+        host_out.update(readers[0].outputs)
+    host = tuple(host)
     host_names = {n.name for n in host}
     hw = tuple(n for n in graph.nodes if n.name not in host_names)
     produced = {o for n in hw for o in n.outputs}

@@ -29,7 +29,9 @@ minimum for MaxPool, with the zero point, i.e. 0 once centred, for AveragePool) 
 the reference's requantization (:func:`~hetero.hw.requant_hw.requant_unit`; where the count
 varies by position, the output position selects one of the few distinct requantizations, found
 per row class and column class). Global pools need no window: :class:`FrameReduce` folds the
-image's beats into one accumulator per channel and emits one beat per image.
+image's beats into one accumulator per channel and emits one beat per image; a pool whose one
+window covers the whole unpadded image (kws-DSCNN's 25x5 AveragePool) is imported as global,
+rather than as a window of every pixel's lanes at once.
 """
 
 from __future__ import annotations
@@ -209,6 +211,10 @@ class _Pool(Op):
             kernel = tuple(int(k) for k in given)
             ceil_mode = bool(attr(node, "ceil_mode", 0))
             geo = geometry(node, sizes, kernel, ceil_mode)
+            if (kernel == tuple(sizes) and not any(geo["pads"]) and not any(geo["extra"])
+                    and set(geo["dilations"]) == {1}):  # one window over the whole image
+                is_global, ceil_mode = True, False
+                geo = dict(geo, strides=(1,) * n)
         if min(geo["out"]) < 1:
             raise UserError(f"{describe(node)}: empty output (spatial sizes {list(geo['out'])})")
         attrs = {"channels_last": channels_last, "global": is_global, "kernel_shape": kernel,
