@@ -6,8 +6,9 @@ that every layer's cells are counted on their own), and compare every layer's es
 ``resources`` facet) and the model's total with Yosys' counts. With --fit, the LUT coefficients
 are fitted by non-negative least squares on relative error over the layers, the FF scale by
 the ratio of sums; with --write, they go to hetero/data/resource_model.json with a version and
-this command line. Yosys results are cached by content (cache_root()/calib), so a second run
-costs seconds.
+this command line. Measured counts go to benchmarks/results/calibrate_<board>.json with the
+folding each model was synthesized with; a later run reuses them (the folding pinned, so the
+design is the one measured) and synthesizes only models not there yet (--resynth: all again).
 
     python benchmarks/calibrate_resources.py --board pynq-z2 [--fit] [--write] [--md]
 """
@@ -78,6 +79,12 @@ def hier_synth(verilog: str, board: boards.Board) -> dict[str, dict[str, int]]:
     return cells
 
 
+def pin_folding(graph, folding: dict[str, list[int]]):
+    """``graph`` with the MAC layers' ``pe``/``simd`` set as recorded."""
+    return graph.with_nodes([n.evolve(attrs={"pe": folding[n.name][0], "simd": folding[n.name][1]})
+                             if n.name in folding else n for n in graph.nodes])
+
+
 def counts(cells: dict[str, int], family: str) -> dict[str, float]:
     """LUT/FF/DSP/BRAM36 of a cell list by synthesis' own counting rules."""
     r = synthesis._result("", family, cells, None, False)
@@ -127,16 +134,30 @@ def main() -> None:
     ap.add_argument("--fit", action="store_true", help="fit the LUT coefficients and FF scale")
     ap.add_argument("--write", action="store_true", help="write the fit to resource_model.json")
     ap.add_argument("--md", action="store_true", help="print Markdown tables")
+    ap.add_argument("--resynth", action="store_true", help="synthesize every model again")
     args = ap.parse_args()
     board = boards.get(args.board)
     fam = board.family
+    results_path = ROOT / "benchmarks" / "results" / f"calibrate_{board.name}.json"
+    stored = {} if args.resynth or not results_path.is_file() else json.loads(results_path.read_text())
     data = []
     for name in args.models:
         t = time.perf_counter()
         graph = compile_model(MODELS / name, board=board)
-        modules = hier_synth(top_verilog(Top(graph)), board)
-        measured, total = per_layer(graph, modules, fam)
-        print(f"# {name}: yosys {time.perf_counter() - t:.1f} s", file=sys.stderr)
+        if name in stored:
+            graph = pin_folding(graph, stored[name]["folding"])
+            measured, total = stored[name]["layers"], stored[name]["total"]
+        else:
+            modules = hier_synth(top_verilog(Top(graph)), board)
+            measured, total = per_layer(graph, modules, fam)
+            stored[name] = {"folding": {n.name: [n.attrs["pe"], n.attrs["simd"]] for n in graph.nodes
+                                        if "pe" in n.attrs},
+                            "layers": measured, "total": total,
+                            "yosys": synthesis.yosys_version(), "yosys_s": round(time.perf_counter() - t, 1),
+                            "date": datetime.date.today().isoformat()}
+            results_path.parent.mkdir(parents=True, exist_ok=True)
+            results_path.write_text(json.dumps(stored, indent=1) + "\n")
+            print(f"# {name}: yosys {time.perf_counter() - t:.1f} s", file=sys.stderr)
         data.append((name, graph, measured, total))
 
     if args.fit:

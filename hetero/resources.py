@@ -102,7 +102,8 @@ def dsp_per_product(a: int, b: int, family: str) -> int:
 
 #: Block RAM shapes Yosys' memory_libmap may use per family: (cost, depth, width, kbit). The
 #: costs are those of Yosys' RAM libraries (xilinx/brams_xc4v.txt: RAMB18 129, RAMB36 257;
-#: DP16KD and iCE40 RAM4K as memory_libmap reports them); logic costs 1/16 per ROM bit.
+#: DP16KD and iCE40 RAM4K as memory_libmap reports them); a ROM bit in logic costs
+#: :data:`LOGIC_COST_PER_ROM_BIT` (synth_xilinx: 1/64; ECP5, iCE40: 1/16, read off Yosys' log).
 BRAM_SHAPES = {
     "xc7": [(129, 512 << k, 36 >> k if k < 2 else (9, 4, 2, 1)[k - 2], 18) for k in range(6)]
            + [(257, 512 << k, (72, 36, 18, 9, 4, 2, 1)[k], 36) for k in range(7)],
@@ -110,7 +111,7 @@ BRAM_SHAPES = {
     "ice40": [(64.25, 256 << k, (16, 8, 4, 2)[k], 4) for k in range(4)],
 }
 BRAM_SHAPES["xcup"] = BRAM_SHAPES["xc7"]
-LOGIC_COST_PER_ROM_BIT = 1 / 16
+LOGIC_COST_PER_ROM_BIT = {"xc7": 1 / 64, "xcup": 1 / 64, "ecp5": 1 / 16, "ice40": 1 / 16}
 #: Distributed RAM for written memories: (cost, depth, width, LUT sites) of the cell Yosys
 #: uses (Xilinx RAM64M in simple dual port: 64 x 3; ECP5 TRELLIS_DPR16X4: 16 x 4, 6 LUT4
 #: sites); RAM bits in logic cost 1 each. iCE40 has none.
@@ -129,8 +130,8 @@ def bram_mapping(depth: int, width: int, family: str) -> tuple[float, float]:
 
 def memory(depth: int, width: int, family: str, rom: bool = True) -> Resources:
     """Resources of a synchronously read ROM of ``depth`` words of ``width`` bits, mapped as
-    Yosys' ``memory_libmap`` maps it: block RAM when that costs less than logic (1/16 per
-    bit, :data:`LOGIC_COST_PER_ROM_BIT`), else logic: about ``rom_lut_per_bit`` LUTs per
+    Yosys' ``memory_libmap`` maps it: block RAM when that costs less than logic
+    (:data:`LOGIC_COST_PER_ROM_BIT`), else logic: about ``rom_lut_per_bit`` LUTs per
     output bit and LUT-sized slice of the address space, plus the read register."""
     c = coeffs(family)
     if depth <= 1:
@@ -149,7 +150,7 @@ def memory(depth: int, width: int, family: str, rom: bool = True) -> Resources:
         if lr_cost <= depth * width:
             return Resources(lut=lr_luts + width * c["mux_lut_per_bit"], ff=width, lutram=lr_luts)
         return Resources(lut=depth * width * c["mux_lut_per_bit"] / 2, ff=depth * width + width)
-    if cost < depth * width * LOGIC_COST_PER_ROM_BIT:
+    if cost < depth * width * LOGIC_COST_PER_ROM_BIT[family]:
         return Resources(bram36=bram36)
     k = 6 if family in ("xc7", "xcup") else 4
     lut = width * c["rom_lut_per_bit"] * max(1.0, depth / (1 << k))
@@ -266,6 +267,7 @@ def mvau(unit_w, t_x, t_out, epilogue, pe: int, simd: int, x_range=None, xnor: b
         lut += c["fold_control_lut"]
     # epilogue, per PE
     form = epilogue.form(pe)
+    mults = None if form != "multiply" else np.asarray(epilogue.dot_rq.mult).reshape(-1)
     if form == "plain":
         t_sum = epilogue.t_sum
         lut += pe * c["epi_plain_lut_per_bit"] * (t_sum.width + ow)
@@ -282,16 +284,22 @@ def mvau(unit_w, t_x, t_out, epilogue, pe: int, simd: int, x_range=None, xnor: b
             lut += c["epi_logic_scale"] * _epilogue_logic(epilogue, form, pe, n_out)
         else:
             logic = costs[form]
-            if form == "multiply" and max(chans) > 1:
-                dsp += pe * dsp_per_product(dw, 18, family)
-                logic -= pe * 1000
-            elif form == "multiply":
+            if form == "multiply":  # RequantEpilogue.apply: const_mul, or d * table value
                 from .hw.arith import csd
 
-                mult = int(np.asarray(epilogue.dot_rq.mult).reshape(-1)[0])
-                if len(csd(mult)) > MAX_ADD_TERMS:
-                    dsp += pe * dsp_per_product(dw, mult.bit_length() + 1, family)
-                    logic -= pe * 1000
+                for p in range(pe):
+                    ms = [int(mults[ch % len(mults)]) for ch in range(p, n_out, pe)]
+                    m0 = ms[0]
+                    if len(ms) == 1:
+                        big = len(csd(m0)) > MAX_ADD_TERMS and dw > MAX_ADD_TERMS
+                    elif all(m == m0 for m in ms):  # a constant: Yosys shifts powers of two
+                        big = m0 != 0 and (abs(m0) & (abs(m0) - 1)) != 0
+                    else:
+                        big = True
+                    if big:
+                        dsp += dsp_per_product(dw, max(abs(m).bit_length() for m in ms) + 1, family)
+                if max(chans) > 1:
+                    logic -= pe * 1000  # costs() counts a DSP per PE as 1000 LUTs
             lut += c["epi_logic_scale"] * max(logic, 0.0)
     ff += n_out * ow + c["unit_ff"]
     lut += c["unit_lut"]
@@ -320,3 +328,17 @@ def _epilogue_logic(epilogue, form: str, pe: int, n_out: int) -> float:
         return pe * 2 * tw
     n_t = _epilogue_rom(epilogue, form, 0, pe, n_out)[1] // max(tw, 1)
     return pe * (n_t * (tw + 1) + epilogue.t_out.width)
+
+
+def movement(graph, node, src_flat, family: str) -> Resources:
+    """Data movement (:func:`hetero.hw.common.movement_hardware`): nothing when every element
+    keeps its beat and lane (a wire), else a Regroup buffering the input tensor (its bits as
+    FFs) and muxing it onto the output lanes (``regroup_lut_per_bit`` per buffered bit)."""
+    from .hw.common import _moves
+
+    t_in, lin, lout, src, wire = _moves(graph, node, src_flat)
+    if wire:
+        return Resources()
+    bits = lin.beats * lin.lanes * t_in.dtype.width
+    c = coeffs(family)
+    return Resources(lut=c["regroup_lut_per_bit"] * bits, ff=bits + lout.lanes * t_in.dtype.width / 8 + 16)

@@ -19,11 +19,12 @@ from hetero.hw.top import cycle_model
 
 
 def test_rom_mapping_follows_yosys_costs() -> None:
-    # xc7: a RAMB18 (cost 129) beats logic (1/16 per bit) from 58 words of 36 bits on
-    assert resources.memory(58, 36, "xc7").bram36 == 0.5
-    assert resources.memory(57, 36, "xc7").bram36 == 0 and resources.memory(57, 36, "xc7").lut > 0
+    # xc7: a RAMB18 (cost 129) beats logic (1/64 per bit) from 230 words of 36 bits on
+    assert resources.memory(230, 36, "xc7").bram36 == 0.5
+    assert resources.memory(229, 36, "xc7").bram36 == 0 and resources.memory(229, 36, "xc7").lut > 0
     # 72 bits wide: one RAMB36 (257) is cheaper than two RAMB18 (258)
     assert resources.memory(512, 72, "xc7").bram36 == 1
+    assert resources.memory(100, 143, "xc7").bram36 == 0  # conv2d_small's folded dense: logic
     # ECP5 DP16KD is 18 bits wide at 1024 words
     assert resources.memory(1024, 18, "ecp5").bram36 == 0.5
     assert resources.memory(1, 40, "xc7") == resources.Resources(ff=40)

@@ -85,7 +85,8 @@ class Op:
     def resources(self, node: Node, graph: Graph, family: str = "xc7") -> "Resources":
         """Estimated LUT/FF/DSP/BRAM of :meth:`hardware` on a ``family`` part, pure arithmetic
         on the graph (no elaboration). Default: a one-register lane stage, i.e. the output
-        beat's bits as FFs and ``stream_lut_per_bit`` LUTs per input bit."""
+        beat's bits as FFs and ``lut_per_bit.<op>`` (else ``stream_lut_per_bit``) LUTs per input
+        bit, coefficients fitted per op by ``benchmarks/calibrate_resources.py``."""
         from ..hw.common import stream_layout
         from ..resources import Resources, coeffs
 
@@ -93,7 +94,8 @@ class Op:
         bits_in = sum(stream_layout(graph, i).lanes * graph.tensors[i].dtype.width for i in node.inputs)
         t_out = graph.tensors[node.outputs[0]]
         bits_out = stream_layout(graph, node.outputs[0]).lanes * t_out.dtype.width
-        return Resources(lut=c["stream_lut_per_bit"] * bits_in, ff=c["stream_ff_per_bit"] * bits_out + 1)
+        lut = c.get(f"lut_per_bit.{self.name}", c["stream_lut_per_bit"])
+        return Resources(lut=lut * bits_in, ff=c["stream_ff_per_bit"] * bits_out + 1)
 
     # -- HLS C++ ------------------------------------------------------------------------------
     def hls(self, node: Node, graph: Graph) -> "HlsCall | None":

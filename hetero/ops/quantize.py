@@ -273,6 +273,11 @@ class Dequantize(Op):
 
         return HlsCall("copy", "hetero_movement.h", {"n": graph.tensors[node.inputs[0]].size})
 
+    def resources(self, node, graph, family="xc7"):
+        """Wires (:class:`~hetero.hw.common.Passthrough`): nothing."""
+        from ..resources import Resources
+
+        return Resources()
 
 class Threshold(Op):
     """``GreaterOrEqual(x, t)`` feeding ``Where(c, a, b)`` with constants: how qonnx's QCDQ

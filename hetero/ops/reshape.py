@@ -176,5 +176,10 @@ class Reshape(Op):
 
         return HlsCall("copy", "hetero_movement.h", {"n": graph.tensors[node.inputs[0]].size})
 
+    def resources(self, node, graph, family="xc7"):
+        """:func:`hetero.resources.movement` of the flat order (a wire, or a Regroup)."""
+        from ..resources import movement
+
+        return movement(graph, node, np.arange(graph.tensors[node.inputs[0]].size), family)
 
 register(Reshape())

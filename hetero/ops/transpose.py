@@ -260,4 +260,10 @@ class Transpose(Op):
         return HlsCall("transpose", "hetero_movement.h", cfg)
 
 
+    def resources(self, node, graph, family="xc7"):
+        """:func:`hetero.resources.movement` of the permutation (a wire, or a Regroup)."""
+        from ..resources import movement
+
+        return movement(graph, node, self._source(node, graph), family)
+
 register(Transpose())
