@@ -7,9 +7,10 @@ equal the reference bit for bit). hls4ml's configuration is set from the ONNX op
 after qonnx's preprocessing, so no layer falls back to hls4ml's ``auto`` types:
 
 * inputs, weights, biases, every layer's result: ``fixed<16,6,RND,SAT>`` (hetero's default);
-* MatMul / Gemm / Conv result and accumulator: ``fixed<48,28>`` (20 fraction bits hold every
-  product of two ``fixed<16,6>`` exactly), so the sum is exact and rounded once, by the layer
-  after it (hls4ml's bias ``ApplyAlpha`` or activation), as hetero rounds its exact sum once;
+* MatMul / Gemm / Conv accumulator, and MatMul's result: ``fixed<48,28>`` (20 fraction bits hold
+  every product of two ``fixed<16,6>`` exactly), so the sum is exact and rounded once (hls4ml
+  splits MatMul + Add into a bias-free Dense and an ``ApplyAlpha`` adding the bias, which rounds;
+  Conv adds its bias and rounds to its ``fixed<16,6,RND,SAT>`` result), as hetero does;
 * Softmax: ``Implementation: argmax`` (hetero computes a fixed-point Softmax as the argmax of
   its input, first index on ties, as hls4ml's ``softmax_argmax``);
 * table activations (Sigmoid, ...) keep hls4ml's own table: it is not hetero's (see below).
@@ -51,6 +52,9 @@ CANDIDATES = {
     "dense_big": "hls4ml_examplemodels_dense_big_keras.onnx",
     "conv1d": "hls4ml_examplemodels_conv1d_small_keras.onnx",
     "conv2d": "hls4ml_examplemodels_conv2d_small_keras.onnx",
+    "conv2d_mp": "hls4ml_examplemodels_conv2d_small_mp_keras.onnx",
+    "three_layer_bn": "hls4ml_examplemodels_three_layer_bn_keras.onnx",
+    "three_layer_bn_pytorch": "hls4ml_examplemodels_three_layer_bn_pytorch_opset13.onnx",
 }
 
 DEFAULT = "fixed<16,6,RND,SAT>"  # hetero's default precision
@@ -71,7 +75,10 @@ def hls4ml_config(model) -> dict:
         prec = layer.setdefault("Precision", {})
         for k in list(prec):
             if prec[k] == "auto" or k in ("result", "accum"):
-                prec[k] = EXACT if op in MAC_OPS and k in ("result", "accum") else DEFAULT
+                # MatMul's bias comes after it (hls4ml's ApplyAlpha): its result stays exact;
+                # Conv adds its bias itself and rounds once to its result, as hetero does
+                wide = k == "accum" or (k == "result" and op in ("MatMul", "Gemm"))
+                prec[k] = EXACT if op in MAC_OPS and wide else DEFAULT
         if op == "Softmax":
             layer["Implementation"] = "argmax"
         layer["Trace"] = True
@@ -115,6 +122,47 @@ def hls4ml_sigmoid(x: np.ndarray, table_size: int = 1024, table_t: str = "fixed<
     idx = np.clip(np.trunc(x * table_size / 16).astype(np.int64) + table_size // 2, 0, table_size - 1)
     t = FixedType.parse(result_t)
     return to_float(quantize(table[idx], t), t)
+
+
+def hls4ml_selu(x: np.ndarray, table_size: int = 1024, table_t: str = "fixed<18,8,TRN,WRAP>",
+                result_t: str = DEFAULT) -> np.ndarray:
+    """hls4ml 1.3's ``nnet::selu`` on real inputs ``x``: ``x >= 0``: ``lambda * x`` with lambda an
+    ``ap_ufixed<16,1>``, cast to ``result_t``; ``x < 0``: entry ``int(x * N / -8)`` (clamped) of a
+    table holding the float SELU at ``-8 * i / N`` cast to ``table_t``."""
+    from hetero.fixed import FixedType, quantize, to_float
+
+    lam = to_float(quantize(1.0507009873554805, FixedType.parse("ufixed<16,1>")), 15)
+    e = np.exp(np.float32(-8.0) * np.arange(table_size, dtype=np.float32) / np.float32(table_size))
+    f = np.float32(1.0507009873554805 * (1.6732632423543772 * (e.astype(np.float64) - 1.0)))
+    tt, t = FixedType.parse(table_t), FixedType.parse(result_t)
+    table = to_float(quantize(f, tt), tt)
+    idx = np.clip(np.trunc(x * table_size / -8).astype(np.int64), 0, table_size - 1)
+    return to_float(quantize(np.where(x >= 0, lam * x, table[idx]), t), t)
+
+
+EMULATED = {"sigmoid": hls4ml_sigmoid, "selu": hls4ml_selu}
+
+
+def first_divergence(hm, trace: dict, layer_rows: list[tuple]) -> str:
+    """The first traced hls4ml layer (of at most 24-bit results: hls4ml's exact intermediate sums
+    have no hetero counterpart) that is not bit-identical to a hetero tensor on every inference;
+    for a table activation, whether hls4ml's own table (emulated here) applied to its traced
+    input reproduces it bit for bit."""
+    layers = {la.name: la for la in hm.get_layers()}
+    for name, diff, share, _, _ in layer_rows:
+        la = layers[name]
+        if share == 1.0 or la.get_output_variable().type.precision.width > 24:
+            continue
+        text = f"{name} (max diff {diff:.3g})"
+        fn = EMULATED.get(str(la.get_attr("activation", "")).lower())
+        src = la.get_input_node().name
+        if fn is not None and src in trace:
+            same = (fn(np.asarray(trace[src], dtype=np.float64)) ==
+                    np.asarray(trace[name], dtype=np.float64)).all()
+            text += f"; hls4ml's {la.get_attr('activation')} table emulated on its input: " + (
+                "bit-exact" if same else "differs")
+        return text
+    return "none"
 
 
 def match_layers(trace: dict, graph, values: dict, n: int) -> list[tuple]:
@@ -183,6 +231,7 @@ def main() -> int:
             last = list(hm.get_layers())[-1]
             h_logits = np.asarray(trace[last.get_input_node().name], dtype=np.float64).reshape(n, -1)
             layer_rows = match_layers(trace, g, values, n)
+            diverge = first_divergence(hm, trace, layer_rows)
         except Exception as e:  # noqa: BLE001 - a model hls4ml refuses: reported, not fatal
             row["hls4ml"] = f"{type(e).__name__}: {str(e).splitlines()[0][:120]}"
             rows.append(row)
@@ -192,7 +241,7 @@ def main() -> int:
             shutil.rmtree(work, ignore_errors=True)
         row.update(hls4ml_convert_s=t_convert, hls4ml_compile_s=t_compile, hls4ml_predict_s=t_predict,
                    logits_bit_exact=float((h_logits == logits).all(1).mean()),
-                   logits_max_diff=float(np.abs(h_logits - logits).max()))
+                   logits_max_diff=float(np.abs(h_logits - logits).max()), first_divergence=diverge)
         if y_h.shape[1] > 1:  # Softmax as argmax: hls4ml's one-hot against hetero's class index
             ours = values[g.outputs[0]].reshape(n, -1)[:, 0]
             row["class_agreement"] = float((y_h.argmax(-1) == ours).mean())
@@ -210,12 +259,12 @@ def main() -> int:
                       f"max diff {diff:.3g}", flush=True)
     print()
     print("| model | inferences | hetero csim bit-exact | logits bit-exact with hls4ml | class agreement "
-          "| hetero csim build / run (s) | hls4ml compile() / predict() (s) |")
-    print("|---|---|---|---|---|---|---|")
+          "| first layer that differs | hetero csim build / run (s) | hls4ml compile() / predict() (s) |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         if "hls4ml" in r:
             print(f"| {r['model']} | {r['n']} | {'yes' if r['csim_bit_exact'] else 'NO'} | "
-                  f"{r['hls4ml']} | | {r['csim_build_s']:.1f} / {r['csim_run_s']:.3f} | n/a |")
+                  f"{r['hls4ml']} | | | {r['csim_build_s']:.1f} / {r['csim_run_s']:.3f} | n/a |")
             continue
         agree = f"{r['class_agreement'] * 100:.1f} %"
         if "max_abs_diff" in r:
@@ -224,6 +273,7 @@ def main() -> int:
                       f"{'bit-exact' if r['hls4ml_table_on_our_logits_bit_exact'] else 'differs'})")
         print(f"| {r['model']} | {r['n']} | {'yes' if r['csim_bit_exact'] else 'NO'} | "
               f"{r['logits_bit_exact'] * 100:.1f} % (max diff {r['logits_max_diff']:.3g}) | {agree} | "
+              f"{r['first_divergence']} | "
               f"{r['csim_build_s']:.1f} / {r['csim_run_s']:.3f} | "
               f"{r['hls4ml_compile_s']:.1f} / {r['hls4ml_predict_s']:.3f} |")
     return 0
