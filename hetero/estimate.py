@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from .boards import Board
 from .hw.stream import tensor_layouts
-from .hw.top import FIFO_LATENCY, MIN_FIFO, cycle_model, hardware_part, path_latency  # noqa: F401
+from .hw.top import FIFO_LATENCY, MIN_FIFO, cycle_model, fifo_depth, hardware_part, path_latency  # noqa: F401
 from .ir import Graph
 from .ops import op_of
 from .resources import Resources, coeffs, memory, model_version
@@ -58,9 +58,8 @@ class Estimate:
 
 
 def fifo_plan(graph: Graph) -> list[tuple[str, int, int]]:
-    """``(name, depth, width)`` of every FIFO :class:`hetero.hw.top.Top` inserts (the same
-    rules: a join's inputs get the other branches' delay plus :data:`MIN_FIFO`; an image
-    between two layers gets a row plus two) and ``(name, 0, width)`` for every fork."""
+    """``(name, depth, width)`` of every FIFO :class:`hetero.hw.top.Top` inserts (its depths:
+    :func:`hetero.hw.top.fifo_depth`) and ``(name, 0, width)`` for every fork."""
     part = hardware_part(graph)
     layouts = tensor_layouts(graph)
     delay = path_latency(graph, part)
@@ -76,13 +75,7 @@ def fifo_plan(graph: Graph) -> list[tuple[str, int, int]]:
         if len(dsts) > 1:
             out.append((f"fork {t}", 0, width))
         for node in dsts:
-            depth = 0
-            if node is not None and len(node.inputs) > 1:
-                depth = max(delay[i] for i in node.inputs) - delay[t] + MIN_FIFO
-            elif node is not None and t != part.input and lay.beats > 1:
-                shape = graph.tensors[t].shape
-                row = shape[-2] if lay.channels_last else shape[-1]
-                depth = max(MIN_FIFO, min(lay.beats, row + 2))
+            depth = 0 if node is None else fifo_depth(graph, part, layouts, delay, t, node)
             if depth:
                 out.append((f"fifo {t} -> {node.name}", depth, width))
     return out

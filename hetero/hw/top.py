@@ -110,6 +110,34 @@ def path_latency(graph: Graph, part: HardwarePart) -> dict[str, int]:
     return delay
 
 
+def fifo_depth(graph: Graph, part: HardwarePart, layouts: dict[str, StreamLayout],
+               delay: dict[str, int], tensor: str, consumer: Node) -> int:
+    """Depth of the FIFO :class:`Top` puts where ``consumer`` reads ``tensor`` (0: none).
+
+    - A join (a consumer of several streams) buffers each input against the others: the
+      difference of their path latencies (``delay``, :func:`path_latency`) plus
+      :data:`MIN_FIFO`.
+    - Between two layers streaming an image: the rows a sliding-window consumer spans before
+      its first window (one row for other consumers) plus two, at most the image plus two.
+      Layers that scan padding or fold take and give beats in bursts; without this slack two of
+      them in a row stall each other below the slower one's interval (conv2d_small_mp: 968
+      cycles instead of 729 with 4-deep FIFOs; sww-DSCNN, whose 1D images are one-pixel rows:
+      85 instead of 69).
+    - Nothing for one-beat tensors and for the hardware's input."""
+    if len(consumer.inputs) > 1:
+        return max(delay[i] for i in consumer.inputs) - delay[tensor] + MIN_FIFO
+    lay = layouts[tensor]
+    if tensor == part.input or lay.beats == 1:
+        return 0
+    shape = graph.tensors[tensor].shape
+    row = shape[-2] if lay.channels_last else shape[-1]
+    rows = 1
+    if consumer.attrs.get("kernel_shape") and not consumer.attrs.get("global"):
+        geo = op_of(consumer).window_geometry(consumer)
+        rows = (geo.kernel[0] - 1) * geo.dilations[0] + 1
+    return max(MIN_FIFO, min(lay.beats + 2, rows * row + 2))
+
+
 def cycle_model(graph: Graph) -> dict[str, int]:
     """The design's interval (its slowest layer's) and latency bound from the per-op models."""
     part = hardware_part(graph)
@@ -229,11 +257,7 @@ class Top(wiring.Component):
             else:
                 srcs = [(src_name, src)]
             for (s_name, s), (d_name, d, node) in zip(srcs, dsts):
-                depth = 0
-                if node is not None and len(node.inputs) > 1:  # a join: buffer against the others
-                    depth = max(delay[i] for i in node.inputs) - delay[t] + MIN_FIFO
-                elif node is not None and t != part.input:
-                    depth = self._stage_fifo(t)
+                depth = 0 if node is None else fifo_depth(graph, part, self.layouts, delay, t, node)
                 if depth:
                     q = fifo.SyncFIFOBuffered(width=width, depth=depth)
                     qname = f"fifo_{d_name.replace('.', '_')}"
@@ -241,18 +265,6 @@ class Top(wiring.Component):
                     self._links.append(_Link(f"{s_name} -> {qname}", s, q.w_stream))
                     s_name, s = qname, q.r_stream
                 self._links.append(_Link(f"{s_name} -> {d_name}", s, d))
-
-    def _stage_fifo(self, tensor: str) -> int:
-        """Depth of the FIFO between two layers streaming an image (0, none, for one-beat
-        tensors): a row of pixels plus two. Layers that scan padding or fold take and give beats
-        in bursts; without this slack two of them in a row stall each other below the slower
-        one's interval (conv2d_small_mp: 968 cycles instead of 729; with it, 729)."""
-        lay = self.layouts[tensor]
-        if lay.beats == 1:
-            return 0
-        shape = self.graph.tensors[tensor].shape
-        row = shape[-2] if lay.channels_last else shape[-1]
-        return max(MIN_FIFO, min(lay.beats, row + 2))
 
     def _width(self, tensor: str) -> int:
         t = self.graph.tensors[tensor]
