@@ -51,7 +51,8 @@ DEFAULT_MODELS = [
 ]
 #: Coefficients the LUT fit may move (each multiplies one structural count).
 LUT_COEFFS = ["lut_per_adder_bit", "pop_lut_per_bit", "mux_lut_per_bit", "epi_plain_lut_per_bit",
-              "epi_logic_scale", "stream_lut_per_bit", "rom_lut_per_bit", "window_lut_per_bit"]
+              "epi_logic_scale", "stream_lut_per_bit", "window_lut_per_bit",
+              "regroup_lut_per_bit", "lut_per_bit.Relu", "lut_per_bit.Softmax", "pp_lut_per_bit"]
 
 
 def hier_synth(verilog: str, board: boards.Board) -> dict[str, dict[str, int]]:
@@ -174,8 +175,12 @@ def main() -> None:
             rows, _ = graph_resources(graph, fam)
             ffe += sum(r["ff"] for r in rows[:len(measured)])
             ffm += sum(m["ff"] for m in measured)
-        sol, _ = nnls(np.array(xs), np.array(ys))
-        fitted = dict(zip(LUT_COEFFS, (round(float(v), 4) for v in sol)))
+        x_all = np.array(xs)
+        used = np.abs(x_all).sum(axis=0) > 0  # coefficients the data says nothing about stay
+        sol, _ = nnls(x_all[:, used], np.array(ys))
+        prior = rm.coeffs(fam)
+        fitted = {k: prior[k] if k in prior else 1.0 for k in LUT_COEFFS}
+        fitted.update(zip([k for k, u in zip(LUT_COEFFS, used) if u], (round(float(v), 4) for v in sol)))
         fitted["ff_scale"] = round(rm.coeffs(fam)["ff_scale"] * ffm / ffe, 4)
         print("fitted:", json.dumps(fitted), file=sys.stderr)
         model = json.loads(rm._DATA.read_text())

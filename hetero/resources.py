@@ -255,7 +255,7 @@ def mvau(unit_w, t_x, t_out, epilogue, pe: int, simd: int, x_range=None, xnor: b
         elif min(xw, ww) <= MAX_ADD_TERMS:
             k, other = min(xw, ww), max(xw, ww)
             lut += pe * (_tree(simd * k, other + k / 2, dw, family)
-                         + c["mux_lut_per_bit"] * simd * k * other)
+                         + c.get("pp_lut_per_bit", c["mux_lut_per_bit"]) * simd * k * other)
         else:
             dsp += pe * simd * dsp_per_product(xw, ww, family)
             lut += pe * _tree(simd, xw + ww, dw, family)
@@ -333,7 +333,8 @@ def _epilogue_logic(epilogue, form: str, pe: int, n_out: int) -> float:
 def movement(graph, node, src_flat, family: str) -> Resources:
     """Data movement (:func:`hetero.hw.common.movement_hardware`): nothing when every element
     keeps its beat and lane (a wire), else a Regroup buffering the input tensor (its bits as
-    FFs) and muxing it onto the output lanes (``regroup_lut_per_bit`` per buffered bit)."""
+    FFs) and muxing it onto the output lanes: ``regroup_lut_per_bit`` per output lane bit and
+    extra beat to choose from, plus the beat counters."""
     from .hw.common import _moves
 
     t_in, lin, lout, src, wire = _moves(graph, node, src_flat)
@@ -341,4 +342,5 @@ def movement(graph, node, src_flat, family: str) -> Resources:
         return Resources()
     bits = lin.beats * lin.lanes * t_in.dtype.width
     c = coeffs(family)
-    return Resources(lut=c["regroup_lut_per_bit"] * bits, ff=bits + lout.lanes * t_in.dtype.width / 8 + 16)
+    mux = lout.lanes * t_in.dtype.width * max(lout.beats - 1, 0)
+    return Resources(lut=c["regroup_lut_per_bit"] * mux + 20, ff=bits + 16)

@@ -31,6 +31,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -128,7 +129,8 @@ def place_and_route(verilog: str, top: str, board: Board, work_dir: Path | str):
     work = Path(work_dir).resolve()
     work.mkdir(parents=True, exist_ok=True)
     cells = synthesis._run_yosys(yosys, verilog, ys, work, top)
-    tool = f"{PNR_TOOLS[board.family]} ({p_ver})"
+    short = re.search(r"nextpnr-[0-9][^\s)]*", p_ver)
+    tool = f"{PNR_TOOLS[board.family]} ({short.group(0) if short else p_ver})"
     cmd = [str(pnr), "--json", "netlist.json", "--report", "report.json", "-q", "-l", "nextpnr.log"] + args
     proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True, errors="replace",
                           stdin=subprocess.DEVNULL)
