@@ -54,7 +54,6 @@ CANDIDATES = {
     "conv2d": "hls4ml_examplemodels_conv2d_small_keras.onnx",
     "conv2d_mp": "hls4ml_examplemodels_conv2d_small_mp_keras.onnx",
     "three_layer_bn": "hls4ml_examplemodels_three_layer_bn_keras.onnx",
-    "three_layer_bn_pytorch": "hls4ml_examplemodels_three_layer_bn_pytorch_opset13.onnx",
 }
 
 DEFAULT = "fixed<16,6,RND,SAT>"  # hetero's default precision
