@@ -181,13 +181,17 @@ def _product_terms(v: int, xw: int, bipolar: bool) -> tuple[int, int, bool]:
     return 1, xw + mag, True
 
 
-def _tree(terms: int, term_width: float, sum_width: int, family: str) -> float:
-    """LUTs of a balanced adder tree over ``terms`` terms (each partial sum wrapped to
+def _tree_bits(terms: int, term_width: float, sum_width: int) -> float:
+    """Adder bits of a balanced adder tree over ``terms`` terms (each partial sum wrapped to
     ``sum_width`` bits)."""
     if terms <= 1:
         return 0.0
-    width = min(sum_width, term_width + math.log2(terms) / 2 + 1)
-    return adder_luts((terms - 1) * width, family)
+    return (terms - 1) * min(sum_width, term_width + math.log2(terms) / 2 + 1)
+
+
+def _tree(terms: int, term_width: float, sum_width: int, family: str) -> float:
+    """LUTs of that tree (:func:`_tree_bits` times ``lut_per_adder_bit``)."""
+    return adder_luts(_tree_bits(terms, term_width, sum_width), family)
 
 
 def mvau(unit_w, t_x, t_out, epilogue, pe: int, simd: int, x_range=None, xnor: bool = False,
@@ -226,7 +230,7 @@ def mvau(unit_w, t_x, t_out, epilogue, pe: int, simd: int, x_range=None, xnor: b
             for j in range(n_out):
                 col = w[:, j]
                 nz = np.nonzero(col)[0]
-                terms, width = 0, 0.0
+                terms, width, on_dsp = 0, 0.0, 0
                 for i in nz:
                     v = int(col[i])
                     t = cache.get(v)
@@ -236,8 +240,11 @@ def mvau(unit_w, t_x, t_out, epilogue, pe: int, simd: int, x_range=None, xnor: b
                     width += t[0] * t[1]
                     if t[2]:
                         dsp_pairs.add((int(i), v))
-                if terms:
-                    lut += _tree(terms, width / terms, dw, family)
+                        on_dsp += 1
+                if terms:  # sums of DSP products: Yosys folds some into the DSPs' adders
+                    bits = _tree_bits(terms, width / terms, dw)
+                    lut += bits * ((terms - on_dsp) / terms * c["lut_per_adder_bit"]
+                                   + on_dsp / terms * c["dsp_adder_lut_per_bit"])
             dsp += sum(dsp_per_product(xw, abs(v).bit_length() + 1, family) for _, v in dsp_pairs)
         ff += pe * dw
     else:
