@@ -52,7 +52,8 @@ DEFAULT_MODELS = [
 #: Coefficients the LUT fit may move (each multiplies one structural count).
 LUT_COEFFS = ["lut_per_adder_bit", "pop_lut_per_bit", "mux_lut_per_bit", "epi_plain_lut_per_bit",
               "epi_logic_scale", "stream_lut_per_bit",
-              "regroup_lut_per_bit", "lut_per_bit.Relu", "lut_per_bit.Softmax", "pp_lut_per_bit"]
+              "regroup_lut_per_bit", "lut_per_bit.Relu", "lut_per_bit.Softmax", "pp_lut_per_bit",
+              "dsp_adder_lut_per_bit"]
 
 
 def hier_synth(verilog: str, board: boards.Board) -> dict[str, dict[str, int]]:

@@ -265,7 +265,7 @@ def mvau(unit_w, t_x, t_out, epilogue, pe: int, simd: int, x_range=None, xnor: b
                          + c.get("pp_lut_per_bit", c["mux_lut_per_bit"]) * simd * k * other)
         else:
             dsp += pe * simd * dsp_per_product(xw, ww, family)
-            lut += pe * _tree(simd, xw + ww, dw, family)
+            lut += pe * _tree_bits(simd, xw + ww, dw) * c["dsp_adder_lut_per_bit"]
         ff += lanes_in * xw + simd * xw + pe * dw  # input buffer, step slice, dots
         if sf > 1:
             lut += c["mux_lut_per_bit"] * simd * xw * (sf - 1) / 2
