@@ -89,7 +89,7 @@ def pin_folding(graph, folding: dict[str, list[int]]):
 
 def counts(cells: dict[str, int], family: str) -> dict[str, float]:
     """LUT/FF/DSP/BRAM36 of a cell list by synthesis' own counting rules."""
-    r = synthesis._result("", family, cells, None, False)
+    r = synthesis.result_from_cells("", family, cells, None, False)
     return {"lut": r.lut, "ff": r.ff, "dsp": r.dsp, "bram36": r.bram36}
 
 

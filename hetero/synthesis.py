@@ -180,8 +180,10 @@ def script(top: str, board: Board) -> str:
     ])
 
 
-def _result(tool: str, family: str, cells: dict[str, int], log_path: Path | None,
-            cached: bool) -> SynthResult:
+def result_from_cells(tool: str, family: str, cells: dict[str, int], log_path: Path | None,
+                      cached: bool) -> SynthResult:
+    """The :class:`SynthResult` of Yosys cell counts ``cells`` for ``family`` (the counting
+    rules of the module docstring)."""
     def weighted(table: dict[str, int]) -> int:
         return sum(n * table[c] for c, n in cells.items() if c in table)
 
@@ -223,7 +225,7 @@ def _blackboxing(ys: str, modules: list[str]) -> str:
     return "\n".join(lines[:at] + [f"blackbox {' '.join(modules)}"] + lines[at:]) + "\n"
 
 
-def _run_yosys(exe: Path, text: str, ys: str, work: Path, top: str) -> dict[str, int]:
+def run_script(exe: Path, text: str, ys: str, work: Path, top: str) -> dict[str, int]:
     """Run one Yosys script in ``work`` (relative names only) and return its cell counts,
     without instances of the design's own (or black-boxed) modules."""
     work.mkdir(parents=True, exist_ok=True)
@@ -288,7 +290,7 @@ def synthesize(verilog: Path | str, top: str, board: Board, work_dir: Path | str
         try:
             data = json.loads(entry.read_text())
             log = Path(data["log_path"]) if data.get("log_path") else None
-            return _result(data["tool"], data["family"], data["cells"], log, cached=True)
+            return result_from_cells(data["tool"], data["family"], data["cells"], log, cached=True)
         except (OSError, ValueError, KeyError, TypeError):
             pass  # unreadable entry: synthesize again and overwrite it
 
@@ -298,7 +300,7 @@ def synthesize(verilog: Path | str, top: str, board: Board, work_dir: Path | str
                                             for part in parts]
     dirs = [work] if len(scripts) == 1 else [work / f"part{k}" for k in range(len(scripts))]
     with ThreadPoolExecutor(max_workers=len(scripts)) as pool:
-        results = list(pool.map(lambda a: _run_yosys(exe, text, a[0], a[1], top), zip(scripts, dirs)))
+        results = list(pool.map(lambda a: run_script(exe, text, a[0], a[1], top), zip(scripts, dirs)))
     cells: dict[str, int] = {}
     for part_cells in results:
         for c, n in part_cells.items():
@@ -310,7 +312,7 @@ def synthesize(verilog: Path | str, top: str, board: Board, work_dir: Path | str
     tmp.write_text(json.dumps({"tool": tool, "family": board.family, "top": top,
                                "cells": cells, "log_path": str(log)}, indent=1))
     os.replace(tmp, entry)
-    return _result(tool, board.family, cells, log, cached=False)
+    return result_from_cells(tool, board.family, cells, log, cached=False)
 
 
 def utilization(result: SynthResult, board: Board) -> dict[str, float]:

@@ -122,13 +122,13 @@ def place_and_route(verilog: str, top: str, board: Board, work_dir: Path | str):
     if entry.is_file():
         try:
             d = json.loads(entry.read_text())
-            return (synthesis._result(d["yosys"], board.family, d["cells"], None, cached=True),
+            return (synthesis.result_from_cells(d["yosys"], board.family, d["cells"], None, cached=True),
                     Timing(**d["timing"], cached=True))
         except (OSError, ValueError, KeyError, TypeError):
             pass
     work = Path(work_dir).resolve()
     work.mkdir(parents=True, exist_ok=True)
-    cells = synthesis._run_yosys(yosys, verilog, ys, work, top)
+    cells = synthesis.run_script(yosys, verilog, ys, work, top)
     short = re.search(r"nextpnr-[0-9][^\s)]*", p_ver)
     tool = f"{PNR_TOOLS[board.family]} ({short.group(0) if short else p_ver})"
     cmd = [str(pnr), "--json", "netlist.json", "--report", "report.json", "-q", "-l", "nextpnr.log"] + args
@@ -148,7 +148,7 @@ def place_and_route(verilog: str, top: str, board: Board, work_dir: Path | str):
     tmp = entry.with_suffix(f".{os.getpid()}.tmp")
     tmp.write_text(json.dumps({"yosys": y_ver, "cells": cells, "timing": timing.as_dict()}))
     os.replace(tmp, entry)
-    return synthesis._result(y_ver, board.family, cells, work / "yosys.log", cached=False), timing
+    return synthesis.result_from_cells(y_ver, board.family, cells, work / "yosys.log", cached=False), timing
 
 
 def _fmax(report: Path) -> float | None:
