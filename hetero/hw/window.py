@@ -123,9 +123,9 @@ class WindowGeometry:
         return first >= 0 and first % self.strides[axis] == 0 and first // self.strides[axis] < self.out[axis]
 
     # -- cycle model -------------------------------------------------------------------------
-    def schedule(self, frames: int = 3, consumer_interval: int = 1) -> tuple[list[int], list[int]]:
+    def schedule(self, frames: int = 3, consumer_interval: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """Exact cycles when inputs are offered in every cycle and a consumer takes windows no
-        more often than every ``consumer_interval`` cycles (at once when it is free): returns
+        more often than every ``consumer_interval`` cycles (at once when it is free): returns, as int64 arrays,
         (cycle each image's first input beat is accepted, cycle each window is accepted by the
         consumer), over ``frames`` consecutive images."""
         hs, ws = self.scan
@@ -143,7 +143,7 @@ class WindowGeometry:
         before = np.searchsorted(wins, cells) - 1  # the last window before each first beat
         prev = np.maximum(before, 0)
         firsts = np.where(before >= 0, taken[prev] + cells - wins[prev] - 1, cells)
-        return [int(v) for v in firsts], [int(v) for v in taken]
+        return firsts, taken
 
     def cycles(self, consumer_latency: int = 0, consumer_interval: int = 1) -> tuple[int, int]:
         """(latency, interval) of the generator followed by a consumer that takes a window at
@@ -157,7 +157,7 @@ class WindowGeometry:
             return last + 1 + consumer_latency - first, hs * ws
         n_win = self.out[0] * self.out[1]
         firsts, taken = self.schedule(3, consumer_interval)
-        return taken[n_win - 1] + consumer_latency - firsts[0], firsts[2] - firsts[1]
+        return int(taken[n_win - 1] + consumer_latency - firsts[0]), int(firsts[2] - firsts[1])
 
 
 class WindowGenerator(wiring.Component):
