@@ -116,7 +116,10 @@ def fifo_depth(graph: Graph, part: HardwarePart, layouts: dict[str, StreamLayout
 
     - A join (a consumer of several streams) buffers each input against the others: the
       difference of their path latencies (``delay``, :func:`path_latency`) plus
-      :data:`MIN_FIFO`.
+      :data:`MIN_FIFO`, at most two images' beats plus :data:`MIN_FIFO` (the latencies are in
+      cycles and an upper bound: folded layers space their beats out, and a branch that holds
+      back a whole image lets at most one more in; resnet8's joins asked for 131,190 beats of
+      a 1,024-beat image).
     - Between two layers streaming an image: the rows a sliding-window consumer spans before
       its first window (one row for other consumers) plus two, at most the image plus two.
       Layers that scan padding or fold take and give beats in bursts; without this slack two of
@@ -124,9 +127,9 @@ def fifo_depth(graph: Graph, part: HardwarePart, layouts: dict[str, StreamLayout
       cycles instead of 729 with 4-deep FIFOs; sww-DSCNN, whose 1D images are one-pixel rows:
       85 instead of 69).
     - Nothing for one-beat tensors and for the hardware's input."""
-    if len(consumer.inputs) > 1:
-        return max(delay[i] for i in consumer.inputs) - delay[tensor] + MIN_FIFO
     lay = layouts[tensor]
+    if len(consumer.inputs) > 1:
+        return min(max(delay[i] for i in consumer.inputs) - delay[tensor], 2 * lay.beats) + MIN_FIFO
     if tensor == part.input or lay.beats == 1:
         return 0
     shape = graph.tensors[tensor].shape
