@@ -71,8 +71,10 @@ def test_fully_parallel_config_reaches_interval_one(tmp_path):
 def test_dense_big_simulates_bit_exact_on_pynq(tmp_path):
     r = synth(model_path("dense_big"), "pynq", tmp_path / "out", n=100, synthesize=False)
     check_report(r, 100)
-    mults = sum(row["parallelism"].get("multipliers", 0) for row in r["layers"])
-    assert mults <= 0.9 * 220
+    # the default folding is the fastest design the calibrated estimate fits on the board
+    # (dense_big's hidden weights are all zero: its products cost nothing)
+    assert r["estimate"]["fits"] and not r["estimate"]["over"]
+    assert r["resources"]["estimate"]["dsp"] <= 220
 
 
 def test_existing_output_survives_a_failed_run(tmp_path):
