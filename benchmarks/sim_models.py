@@ -141,9 +141,9 @@ def _markdown(rows: list[dict], args) -> str:
         f"{args.n} random inputs and compared bit for bit with the reference. *latency*: first "
         "input beat to last output beat of the first inference (cycles), simulated and from the "
         "cycle models (exact for one-beat layers, an upper bound where layers stream pixels); "
-        "*interval*: cycles between the last two inferences' last output beats (steady state). *fits*: first-order estimate of "
-        "hetero.folding (multipliers against DSPs and LUTs, at the fastest folding that fits that "
-        "board); Yosys figures are in BENCHMARKS.md.",
+        "*interval*: cycles between the last two inferences' last output beats (steady state). *fits*: the boards whose budgets "
+        "the calibrated per-op resource model (hetero.folding.estimate_fits) meets at the fastest "
+        "folding that fits that board; Yosys figures are in BENCHMARKS.md.",
         "",
         "| model | result | layers | target | latency sim / model | interval sim / model | fits |",
         "|---|---|---|---|---|---|---|",
