@@ -83,6 +83,22 @@ def _calibrate_option(command):
                              "config names win).")(command)
 
 
+def _run_options(command):
+    """``--inputs``, ``-n``, ``--config``, ``--board``: the batch and the design of every
+    command that runs a model's hardware (sim, csim)."""
+    options = [
+        click.option("--inputs", type=click.Path(path_type=Path), metavar="X.npy",
+                     help="Batch of inputs (.npy, first axis = batch); default: random inputs."),
+        click.option("-n", "count", type=int, help="Number of inferences (default 100, or all of --inputs)."),
+        click.option("--config", "-c", type=click.Path(path_type=Path),
+                     help="hls4ml-style precision/parallelism config (YAML or JSON)."),
+        click.option("--board", "-b", help="Fold the design for this board, as `hetero synth` would."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 def _folding_options(command):
     """``--target-interval`` / ``--target-fps``, for every command that folds a design."""
     command = click.option("--target-fps", type=float, metavar="FPS",
@@ -341,12 +357,7 @@ def estimate(model, board, config, as_json, target_interval, target_fps) -> None
 
 @main.command()
 @click.argument("model", type=click.Path(path_type=Path))
-@click.option("--inputs", type=click.Path(path_type=Path), metavar="X.npy",
-              help="Batch of inputs (.npy, first axis = batch); default: random inputs.")
-@click.option("-n", "count", type=int, help="Number of inferences (default 100, or all of --inputs).")
-@click.option("--config", "-c", type=click.Path(path_type=Path),
-              help="hls4ml-style precision/parallelism config (YAML or JSON).")
-@click.option("--board", "-b", help="Fold the design for this board, as `hetero synth` would.")
+@_run_options
 @click.option("--backpressure", type=float, default=0.0, show_default=True, metavar="P",
               help="Probability that the output is not ready in a cycle.")
 @click.option("--seed", type=int, default=0, show_default=True,
@@ -380,12 +391,7 @@ def sim(model, inputs, count, config, board, backpressure, seed, waves, out, qui
 
 @main.command()
 @click.argument("model", type=click.Path(path_type=Path))
-@click.option("--inputs", type=click.Path(path_type=Path), metavar="X.npy",
-              help="Batch of inputs (.npy, first axis = batch); default: random inputs.")
-@click.option("-n", "count", type=int, help="Number of inferences (default 100, or all of --inputs).")
-@click.option("--config", "-c", type=click.Path(path_type=Path),
-              help="hls4ml-style precision/parallelism config (YAML or JSON).")
-@click.option("--board", "-b", help="Fold the design for this board, as `hetero synth` would.")
+@_run_options
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for random inputs.")
 @click.option("--out", "-o", type=click.Path(path_type=Path),
               help="Folder for the HLS project (OUT/hls) and mismatches.npz (only when outputs differ).")
