@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from .boards import Board
 from .hw.stream import tensor_layouts
-from .hw.top import FIFO_LATENCY, MIN_FIFO, cycle_model, fifo_depth, hardware_part, path_latency  # noqa: F401
+from .hw.top import cycle_model, fifo_depth, hardware_part, path_latency
 from .ir import Graph
 from .ops import op_of
 from .resources import Resources, coeffs, memory, model_version
