@@ -25,6 +25,8 @@ Typed reference, two cases, both exact integer arithmetic:
 
 from __future__ import annotations
 
+import functools
+import itertools
 from dataclasses import replace
 
 import numpy as np
@@ -66,6 +68,21 @@ def is_bipolar(graph: Graph, name: str) -> bool:
     else:
         spec = producer.attrs.get("out_spec") if producer.op != "Quantize" else producer.attrs.get("spec")
     return spec is not None and getattr(spec, "kind", None) == "bipolar"
+
+
+def window_tap_masks(sizes, kernel, strides, dilations, pads) -> list[np.ndarray]:
+    """Per spatial axis, the distinct sets of kernel taps that fall inside the input (not in the
+    padding) for some output position: an int64 array [n_sets, k] of 0/1 rows per axis, for a
+    sliding window over ``sizes`` (``pads`` begin... + end... as in ONNX; outputs as many as
+    the padded input holds, as :func:`hetero.ops.conv.windows` takes them)."""
+    n = len(kernel)
+    out = []
+    for ax in range(n):
+        i, k, s, d, b = (int(v) for v in (sizes[ax], kernel[ax], strides[ax], dilations[ax], pads[ax]))
+        o = (i + b + int(pads[n + ax]) - ((k - 1) * d + 1)) // s + 1
+        pos = np.arange(max(o, 0))[:, None] * s - b + np.arange(k)[None, :] * d
+        out.append(np.unique(((pos >= 0) & (pos < i)).astype(np.int64), axis=0))
+    return out
 
 
 class MacOp(Op):
@@ -130,10 +147,26 @@ class MacOp(Op):
         return self._assign_requant(node, t_in, outputs[0], cfg)
 
     def _acc_bound(self, node: Node, t_in: Tensor, w_int: np.ndarray) -> int:
-        """An upper bound of |acc| for every input in the input type's range."""
+        """The largest |acc| any input in the input type's range can give: ``amax`` (the largest
+        ``|x - zero_point|``) times the largest sum of ``|w|`` over the taps one output reads,
+        padding (0 in that domain) excluded. Exactly ``max(linear(full(amax), |w|))``, without
+        convolving a whole image: a window op's outputs read only a few distinct sets of taps
+        (:func:`window_tap_masks`)."""
         amax = max(abs(t_in.dtype.min_raw - t_in.zero_point), abs(t_in.dtype.max_raw - t_in.zero_point))
-        bound = self.linear(node, np.full((1,) + t_in.shape, amax, dtype=np.int64), np.abs(w_int))
-        return int(bound.max()) if bound.size else 0
+        w_abs = np.abs(np.asarray(w_int, dtype=np.int64))
+        if "kernel_shape" not in node.attrs:  # Dense: one vector
+            bound = self.linear(node, np.full((1,) + t_in.shape, amax, dtype=np.int64), w_abs)
+            return int(bound.max()) if bound.size else 0
+        a = node.attrs
+        kernel = tuple(int(k) for k in a["kernel_shape"])
+        sizes = t_in.shape[:-1] if a.get("channels_last") else t_in.shape[1:]
+        masks = window_tap_masks(sizes, kernel, a["strides"], a["dilations"], a["pads"])
+        per_tap = w_abs.reshape((w_abs.shape[0], -1) + kernel).sum(axis=1)  # [C_out, *kernel]
+        best = 0
+        for combo in itertools.product(*masks):
+            taps = functools.reduce(np.multiply.outer, combo)  # [*kernel] of 0/1
+            best = max(best, int((per_tap * taps).reshape(len(per_tap), -1).sum(axis=1).max(initial=0)))
+        return amax * best
 
     def _assign_plain(self, node, t_x, out, cfg):
         t_w, t_b, t_out = cfg.type_of("weight"), cfg.type_of("bias"), cfg.type_of("result")
