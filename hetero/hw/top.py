@@ -23,6 +23,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from amaranth.back import verilog
 from amaranth.hdl import Module, Signal, Value
 from amaranth.lib import fifo, stream, wiring
@@ -31,6 +33,7 @@ from amaranth.lib.wiring import In, Out
 from ..errors import UserError
 from ..ir import Graph, Node
 from ..ops import op_of
+from . import beats
 from .stream import StreamLayout, tensor_layouts
 
 TOP_NAME = "hetero_top"
@@ -141,11 +144,33 @@ def fifo_depth(graph: Graph, part: HardwarePart, layouts: dict[str, StreamLayout
     return max(MIN_FIFO, min(lay.beats + 2, rows * row + 2))
 
 
+def beat_schedule(graph: Graph, part: HardwarePart | None = None) -> dict[str, np.ndarray]:
+    """Cycle each beat of one inference is offered on every tensor of the hardware, counted
+    from the cycle the hardware takes its first input beat (:mod:`hetero.hw.beats`: the input
+    offered from reset on, every component idle; a beat through a FIFO of :func:`fifo_depth`
+    takes :data:`FIFO_LATENCY` cycles more, through a Fork none)."""
+    part = part or hardware_part(graph)
+    layouts = tensor_layouts(graph)
+    delay = path_latency(graph, part)
+    times = {part.input: np.zeros(layouts[part.input].beats, dtype=np.int64)}
+    origin = 0
+    for n in part.nodes:
+        fifos = [fifo_depth(graph, part, layouts, delay, i, n) > 0 for i in n.inputs]
+        arrivals = [beats.fifo(times[i], FIFO_LATENCY) if f else times[i]
+                    for i, f in zip(n.inputs, fifos)]
+        first, out = op_of(n).beat_times(n, graph, arrivals)
+        if any(i == part.input and not f for i, f in zip(n.inputs, fifos)):
+            origin = max(origin, first)  # a Fork lets the input beat go when all took it
+        times[n.outputs[0]] = out
+    return {t: v - origin for t, v in times.items()}
+
+
 def cycle_model(graph: Graph) -> dict[str, int]:
-    """The design's interval (its slowest layer's) and latency bound from the per-op models."""
+    """The design's interval (its slowest layer's, from the ops' cycle models) and latency
+    (first input beat taken to last output beat offered, from :func:`beat_schedule`)."""
     part = hardware_part(graph)
     interval = max(op_of(n).cycles(n, graph).interval for n in part.nodes)
-    return {"latency": path_latency(graph, part)[part.output], "interval": int(interval)}
+    return {"latency": int(beat_schedule(graph, part)[part.output][-1]), "interval": int(interval)}
 
 
 def port_names(node: Node) -> list[str]:

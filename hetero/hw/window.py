@@ -38,6 +38,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Shape, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
+from .beats import walk
 
 __all__ = ["WindowGeometry", "WindowGenerator", "Chain", "lanes_signature", "require_typed"]
 
@@ -144,6 +145,19 @@ class WindowGeometry:
         prev = np.maximum(before, 0)
         firsts = np.where(before >= 0, taken[prev] + cells - wins[prev] - 1, cells)
         return firsts, taken
+
+    def beat_times(self, arrivals: np.ndarray, consumer_latency: int = 0,
+                   consumer_interval: int = 1) -> tuple[int, np.ndarray]:
+        """(Cycle the first pixel is taken, cycle each window's result is offered) when the
+        image's pixels arrive at ``arrivals`` and the generator starts at cycle 0
+        (:func:`hetero.hw.beats.walk` over the scan cells of one image; the consumer as in
+        :meth:`cycles`)."""
+        hs, ws = self.scan
+        take = np.outer([self.is_input(0, r) for r in range(hs)],
+                        [self.is_input(1, c) for c in range(ws)]).reshape(-1)
+        emit = np.outer([self.completes(0, r) for r in range(hs)],
+                        [self.completes(1, c) for c in range(ws)]).reshape(-1)
+        return walk(take, emit, arrivals, consumer_interval, consumer_latency)
 
     def cycles(self, consumer_latency: int = 0, consumer_interval: int = 1) -> tuple[int, int]:
         """(latency, interval) of the generator followed by a consumer that takes a window at

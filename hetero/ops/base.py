@@ -10,6 +10,8 @@ An op module (``hetero/ops/<name>.py``) subclasses :class:`Op` and registers an 
   the graph is untyped);
 * :meth:`Op.hardware`: an Amaranth ``wiring.Component`` with stream ports ``i`` and ``o``;
 * :meth:`Op.cycles`: latency and interval of that component, equal to what the RTL takes;
+* :meth:`Op.beat_times`: when each output beat leaves, given when the input beats arrive
+  (the network's latency, :func:`hetero.hw.top.beat_schedule`);
 * :meth:`Op.parallelism`: the parallelism chosen, for reports;
 * :meth:`Op.resources`: estimated LUT/FF/DSP/BRAM of that component (:mod:`hetero.resources`).
 """
@@ -76,6 +78,25 @@ class Op:
 
     def cycles(self, node: Node, graph: Graph) -> Cycles:
         return Cycles(0, 1)
+
+    def beat_times(self, node: Node, graph: Graph,
+                   arrivals: Sequence[np.ndarray]) -> tuple[int, np.ndarray]:
+        """(Cycle the first input beat is taken, cycle each output beat is offered) for one
+        inference whose input beats arrive at ``arrivals`` (one array per input, cycles from
+        reset; :mod:`hetero.hw.beats`). Default, from :meth:`cycles`: a unit taking a beat of
+        every input together, every ``interval / beats`` cycles, offering each result after a
+        fixed delay; or, where it gives fewer or more beats than it takes, one that takes the
+        whole input before it answers (global pools, Regroup buffers)."""
+        from ..hw import beats
+        from ..hw.common import stream_layout
+
+        c = self.cycles(node, graph)
+        arr = beats.join(arrivals)
+        n_in, n_out = len(arr), stream_layout(graph, node.outputs[0]).beats
+        if n_in == n_out:
+            step = c.interval // n_in
+            return int(arr[0]), beats.pipe(arr, c.latency - (n_in - 1) * step, step)
+        return int(arr[0]), beats.gather(arr, n_out, c.latency - (n_in - 1) - (n_out - 1))
 
     def parallelism(self, node: Node) -> dict[str, Any]:
         """The parallelism chosen for this node, for reports."""

@@ -297,6 +297,10 @@ class Conv(MacOp):
         unit = self.mac_cycles(node, graph)
         return Cycles(*geo.cycles(unit.latency, unit.interval))
 
+    def beat_times(self, node, graph, arrivals):
+        unit = self.mac_cycles(node, graph)
+        return self.window_geometry(node).beat_times(arrivals[0], unit.latency, unit.interval)
+
     def parallelism(self, node):
         a = node.attrs
         n_in, n_out = self.mac_dims(node)

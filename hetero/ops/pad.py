@@ -185,6 +185,13 @@ class Pad(Op):
             return Cycles(beats - 1, beats)
         return Cycles(*geo.cycles())
 
+    def beat_times(self, node, graph, arrivals):
+        ch, spatial = self._check_hw(node, graph)
+        geo = self._geometry(node, graph, ch, spatial)
+        if geo is None:
+            return super().beat_times(node, graph, arrivals)
+        return geo.beat_times(arrivals[0])  # the LaneSelect behind it is a wire
+
     def hls(self, node, graph):
         """hetero_movement.h ``pad`` (constant mode, pads >= 0, up to 4 axes)."""
         from ..hls.binding import HlsCall

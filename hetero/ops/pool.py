@@ -285,6 +285,11 @@ class _Pool(Op):
             return Cycles(beats, beats)
         return Cycles(*self.window_geometry(node).cycles(consumer_latency=1))
 
+    def beat_times(self, node, graph, arrivals):
+        if node.attrs["global"]:
+            return super().beat_times(node, graph, arrivals)
+        return self.window_geometry(node).beat_times(arrivals[0], consumer_latency=1)
+
     def parallelism(self, node):
         return {"lanes": int(node.attrs["channels"]), "taps": int(np.prod(node.attrs["kernel_shape"]))}
 

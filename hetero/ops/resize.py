@@ -34,6 +34,7 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 
 from ..errors import UserError
+from ..hw.beats import walk
 from ..hw.fixed_hw import shape_of
 from ..hw.window import Chain, lanes_signature, require_typed
 from ..onnx_import import attr, describe
@@ -121,6 +122,29 @@ def nearest_events(rows: Sequence[int], cols: Sequence[int], h: int, w: int) -> 
         if ry[y] > 1:
             last = t
     return last, t
+
+
+def nearest_steps(rows: Sequence[int], cols: Sequence[int], h: int,
+                  w: int) -> tuple[np.ndarray, np.ndarray]:
+    """The steps of :class:`NearestRows` over one image, as :func:`hetero.hw.beats.walk`
+    takes them: (takes an input pixel, emits an output pixel) per step, as in
+    :func:`nearest_events`."""
+    ry, rx = _repeats(rows, h), np.array(_repeats(cols, w))
+    per_pixel = np.maximum(rx, 1)
+    first = np.concatenate(([0], np.cumsum(per_pixel)[:-1]))
+    row_take = np.zeros(int(per_pixel.sum()), dtype=bool)
+    row_take[first] = True
+    row_emit = np.repeat(rx > 0, per_pixel)
+    takes, emits = [], []
+    for y in range(h):
+        if ry[y] == 0:
+            takes.append(np.ones(w, dtype=bool))
+            emits.append(np.zeros(w, dtype=bool))
+            continue
+        replay = (ry[y] - 1) * len(cols)
+        takes += [row_take, np.zeros(replay, dtype=bool)]
+        emits += [row_emit, np.ones(replay, dtype=bool)]
+    return np.concatenate(takes), np.concatenate(emits)
 
 
 class NearestRows(wiring.Component):
@@ -342,6 +366,12 @@ class Resize(Op):
         h, w, rows, cols = plan
         last, total = nearest_events(rows, cols, h, w)
         return Cycles(last, total)
+
+    def beat_times(self, node, graph, arrivals):
+        ch, plan = self._plan(node, graph)
+        if plan is None:
+            return super().beat_times(node, graph, arrivals)
+        return walk(*nearest_steps(plan[2], plan[3], plan[0], plan[1]), arrivals[0])
 
 
 register(Resize())
