@@ -20,6 +20,7 @@ below the largest of them is refused with a one-line error naming the layer.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -71,14 +72,23 @@ def folds(n_in: int, n_out: int, pe: int, simd: int) -> tuple[int, int]:
     return math.ceil(n_out / pe), math.ceil(n_in / simd)
 
 
+@functools.lru_cache(maxsize=1024)
+def _step_counts(n_in: int) -> tuple[int, ...]:
+    """Every input step count ``sf`` some ``simd`` gives exactly (``ceil(n_in/simd) == sf`` and
+    back), ascending: the values ``ceil(n_in/simd)`` for ``simd`` up to ``sqrt(n_in)`` and the
+    small ``sf`` themselves cover them all."""
+    r = math.isqrt(n_in) + 1
+    cands = {math.ceil(n_in / s) for s in range(1, r + 1)} | set(range(1, min(r, n_in) + 1))
+    return tuple(sorted(sf for sf in cands if math.ceil(n_in / math.ceil(n_in / sf)) == sf))
+
+
+@functools.lru_cache(maxsize=1 << 16)
 def choose_pe_simd(n_in: int, n_out: int, max_folds: int) -> tuple[int, int]:
     """The (pe, simd) with the fewest multipliers whose step count is at most ``max_folds``
     (ties: fewer steps, then more simd)."""
     best: tuple[int, int, int, int] | None = None
-    for sf in range(1, n_in + 1):
+    for sf in _step_counts(n_in):
         simd = math.ceil(n_in / sf)
-        if math.ceil(n_in / simd) != sf:
-            continue
         nf_max = max_folds // sf
         if nf_max < 1:
             break
@@ -116,6 +126,14 @@ def _memo(kind: str, node: Node, compute):
 
 def _interval(node: Node, graph: Graph) -> int:
     return _memo("interval", node, lambda: int(op_of(node).cycles(node, graph).interval))
+
+
+def _interval_at(node: Node, pe: int, simd: int, graph: Graph) -> int:
+    """:func:`_interval` of ``node`` folded to ``(pe, simd)``; a memo hit builds no node."""
+    key = ("interval", node.name, pe, simd)
+    if _MEMO is not None and key in _MEMO:
+        return _MEMO[key]
+    return _interval(_with(node, pe, simd), graph)
 
 
 def layer_cost(node: Node, graph: Graph, family: str = "xc7") -> dict[str, float]:
@@ -162,7 +180,7 @@ def _set_folding(graph: Graph, config: Config, board: Board | None, target: Fold
             lo, hi = 1, n_in * n_out  # largest step budget whose interval still meets t
             while lo < hi:
                 mid = (lo + hi + 1) // 2
-                if _interval(_with(n, *choose_pe_simd(n_in, n_out, mid)), graph) <= t:
+                if _interval_at(n, *choose_pe_simd(n_in, n_out, mid), graph) <= t:
                     lo = mid
                 else:
                     hi = mid - 1
