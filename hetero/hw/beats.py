@@ -74,7 +74,8 @@ def walk(take: np.ndarray, emit: np.ndarray, arrivals: np.ndarray, interval: int
     x[0] = max(x[0], 0)
     w = steps[emit]
     starts = np.concatenate(([0], w[:-1] + 1))
-    y = np.maximum.reduceat(x, starts) + w + 1 if len(w) else w
+    # steps after the last emit belong to the next inference
+    y = np.maximum.reduceat(x[:w[-1] + 1], starts) + w + 1 if len(w) else w
     s = np.maximum(np.diff(w, prepend=-1), interval)
     c = np.cumsum(s)
     taken = np.maximum.accumulate(y - c) + c
