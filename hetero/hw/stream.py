@@ -83,7 +83,16 @@ def tensor_layouts(graph) -> dict[str, StreamLayout]:
     node that produces or consumes it says so (``attrs["channels_last"]``, QONNX channels-last
     convolutions and pools), or when an op other than Transpose/Reshape makes it from a
     channels-last tensor of the same rank. Every component and the top level use this one
-    answer."""
+    answer. Computed once per graph (graphs are immutable: the answer is kept on the graph)."""
+    cached = graph.__dict__.get("_tensor_layouts")
+    if cached is not None:
+        return cached
+    layouts = _tensor_layouts(graph)
+    object.__setattr__(graph, "_tensor_layouts", layouts)
+    return layouts
+
+
+def _tensor_layouts(graph) -> dict[str, StreamLayout]:
     last: dict[str, bool] = {}
     for n in graph.nodes:
         if "channels_last" in n.attrs:

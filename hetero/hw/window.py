@@ -123,6 +123,15 @@ class WindowGeometry:
         first = pos - self.spans[axis] + 1
         return first >= 0 and first % self.strides[axis] == 0 and first // self.strides[axis] < self.out[axis]
 
+    def masks(self, axis: int) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`is_input` and :meth:`completes` at every scan position of ``axis``."""
+        pos = np.arange(self.scan[axis])
+        b = self.pads[axis]
+        first = pos - self.spans[axis] + 1
+        return ((pos >= b) & (pos < b + self.in_size[axis]),
+                (first >= 0) & (first % self.strides[axis] == 0)
+                & (first // self.strides[axis] < self.out[axis]))
+
     # -- cycle model -------------------------------------------------------------------------
     def schedule(self, frames: int = 3, consumer_interval: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """Exact cycles when inputs are offered in every cycle and a consumer takes windows no
@@ -130,8 +139,7 @@ class WindowGeometry:
         (cycle each image's first input beat is accepted, cycle each window is accepted by the
         consumer), over ``frames`` consecutive images."""
         hs, ws = self.scan
-        rows = np.array([self.completes(0, r) for r in range(hs)], dtype=bool)
-        cols = np.array([self.completes(1, c) for c in range(ws)], dtype=bool)
+        rows, cols = self.masks(0)[1], self.masks(1)[1]
         # cells in scan order over all frames; the generator moves one cell per cycle and waits
         # at a window cell until the consumer takes it, so window j is taken at
         # a_j = a_{j-1} + max(g_j + 1, consumer_interval), g_j the plain cells since window j-1
@@ -152,11 +160,8 @@ class WindowGeometry:
         image's pixels arrive at ``arrivals`` and the generator starts at cycle 0
         (:func:`hetero.hw.beats.walk` over the scan cells of one image; the consumer as in
         :meth:`cycles`)."""
-        hs, ws = self.scan
-        take = np.outer([self.is_input(0, r) for r in range(hs)],
-                        [self.is_input(1, c) for c in range(ws)]).reshape(-1)
-        emit = np.outer([self.completes(0, r) for r in range(hs)],
-                        [self.completes(1, c) for c in range(ws)]).reshape(-1)
+        (in_r, done_r), (in_c, done_c) = self.masks(0), self.masks(1)
+        take, emit = np.outer(in_r, in_c).reshape(-1), np.outer(done_r, done_c).reshape(-1)
         return walk(take, emit, arrivals, consumer_interval, consumer_latency)
 
     def cycles(self, consumer_latency: int = 0, consumer_interval: int = 1) -> tuple[int, int]:
