@@ -148,3 +148,41 @@ def test_acc_bound_equals_the_constant_image_convolution(case) -> None:
         amax = max(abs(t_in.dtype.min_raw - zero), abs(t_in.dtype.max_raw - zero))
         old = op.linear(node, np.full((1,) + shape, amax, dtype=np.int64), np.abs(w))
         assert op._acc_bound(node, t_in, w) == int(old.max())
+
+
+@pytest.mark.parametrize("rounding, overflow, sign", [
+    ("HALF_EVEN", None, 1), ("FLOOR", None, -1), ("HALF_AWAY", "SAT_SYM", 1), ("TO_ZERO", "WRAP", -1),
+])
+def test_narrow_shift_is_exact_and_minimal(rounding, overflow, sign) -> None:
+    """narrow_shift's Requant equals the original on every input of every channel's range, and
+    no smaller shift (rounded constants) does: checked here one input at a time."""
+    import numpy as np
+
+    from hetero.fixed import FixedType
+    from hetero.hw.mvau import narrow_shift
+    from hetero.quant import Requant, make_requant
+
+    rng = np.random.default_rng(7)
+    ratio = sign * np.exp(rng.uniform(-7, -1, 5))
+    rq = make_requant(ratio, rng.uniform(-20, 20, 5), -8, 7, rounding, zero=1, in_bits=14)
+    if overflow is not None:
+        rq = Requant(rq.mult, rq.add, rq.shift, rq.lo, rq.hi, 0, rq.rounding,
+                     FixedType(4, 4, True, "TRN", overflow))
+    lo = tuple(int(v) for v in rng.integers(-3000, 0, 5))
+    hi = tuple(int(v) for v in rng.integers(0, 3000, 5))
+
+    def outputs(r: Requant, s: int | None = None) -> list[np.ndarray]:
+        if s is not None:  # the candidate with shift s
+            k = r.shift - s
+            r = Requant(np.round(r.mult / 2.0 ** k).astype(np.int64), np.round(r.add / 2.0 ** k).astype(np.int64),
+                        s, r.lo, r.hi, r.zero, r.rounding, r.overflow)
+        m, a = np.broadcast_to(r.mult, (5,)), np.broadcast_to(r.add, (5,))
+        return [Requant(m[c:c + 1], a[c:c + 1], r.shift, r.lo, r.hi, r.zero, r.rounding, r.overflow)(
+            np.arange(lo[c], hi[c] + 1)[:, None]) for c in range(5)]
+
+    got = narrow_shift(rq, lo, hi)
+    assert got.shift < rq.shift  # these ranges allow a narrower multiplier
+    want = outputs(rq)
+    assert all(np.array_equal(g, w) for g, w in zip(outputs(got), want))
+    for s in range(got.shift):
+        assert not all(np.array_equal(g, w) for g, w in zip(outputs(rq, s), want))

@@ -115,35 +115,109 @@ def _fold_relu(rq: Requant) -> Requant:
 
 #: Largest number of (channel, input value) pairs :func:`narrow_shift` checks one by one.
 NARROW_CHECK_LIMIT = 1 << 22
+#: Results of :func:`narrow_shift` by content (the same epilogue is costed at every folding).
+_NARROW_MEMO: dict = {}
+_NARROW_MEMO_SIZE = 4096
 
 
 def narrow_shift(rq: Requant, lo: tuple[int, ...], hi: tuple[int, ...]) -> Requant:
     """An equivalent :class:`Requant` with the smallest shift (so the narrowest multiplier) that
     gives exactly ``rq``'s results for every integer input in ``[lo[c], hi[c]]`` of every channel
-    ``c``; checked exhaustively, so ``rq`` itself when the ranges are too large to check."""
+    ``c``; ``rq`` itself when the ranges hold more than :data:`NARROW_CHECK_LIMIT` values.
+
+    Every candidate shift is checked against every input of the ranges: one by one for a
+    requantization that wraps on overflow, else (a monotonic staircase of the input, and so is
+    each candidate) at each end of every range and on either side of each of ``rq``'s steps
+    (:func:`_check_points`), which decides equality on the whole range exactly. Results are
+    memoized by content."""
+    mult, add = np.asarray(rq.mult), np.asarray(rq.add)
+    key = (mult.tobytes(), mult.shape, mult.dtype.str, add.tobytes(), add.shape, add.dtype.str, rq.shift,
+           rq.lo, rq.hi, rq.zero, rq.rounding, rq.overflow, tuple(int(v) for v in lo),
+           tuple(int(v) for v in hi))
+    if key not in _NARROW_MEMO:
+        if len(_NARROW_MEMO) >= _NARROW_MEMO_SIZE:
+            _NARROW_MEMO.clear()
+        _NARROW_MEMO[key] = _narrow_shift(rq, lo, hi)
+    return _NARROW_MEMO[key]
+
+
+def _narrow_shift(rq: Requant, lo: tuple[int, ...], hi: tuple[int, ...]) -> Requant:
     n = len(lo)
     if sum(h - l + 1 for l, h in zip(lo, hi)) > NARROW_CHECK_LIMIT or rq.shift <= 0:
         return rq
     mult = np.broadcast_to(np.asarray(rq.mult, dtype=np.int64).reshape(-1), (n,))
     add = np.broadcast_to(np.asarray(rq.add, dtype=np.int64).reshape(-1), (n,))
-    xs = [np.arange(l, h + 1, dtype=np.int64) for l, h in zip(lo, hi)]
-
-    def same(cand: Requant) -> bool:
-        for c in range(n):
-            one = lambda r: Requant(r.mult[c:c + 1], r.add[c:c + 1], r.shift, r.lo, r.hi, r.zero,
-                                    r.rounding, r.overflow)(xs[c][:, None])
-            if not np.array_equal(one(cand), one(full)):
-                return False
-        return True
-
     full = Requant(mult.copy(), add.copy(), rq.shift, rq.lo, rq.hi, rq.zero, rq.rounding, rq.overflow)
+    points = _check_points(full, lo, hi) if _monotonic(full) else None
+    if points is None:  # every input of every channel
+        points = [np.arange(l, h + 1, dtype=np.int64) for l, h in zip(lo, hi)]
+    chan = np.repeat(np.arange(n), [len(p) for p in points])
+    xs = np.concatenate(points) if n else np.zeros(0, dtype=np.int64)
+
+    def at(r: Requant) -> np.ndarray:  # r's output of channel chan[i] at xs[i]
+        return Requant(r.mult[chan], r.add[chan], r.shift, r.lo, r.hi, r.zero, r.rounding, r.overflow)(xs)
+
+    want = at(full)
+    sample = np.unique(np.linspace(0, len(xs) - 1, min(len(xs), 256)).astype(np.int64))
     for s in range(0, rq.shift):
         k = rq.shift - s
         cand = Requant(np.round(mult / 2.0 ** k).astype(np.int64), np.round(add / 2.0 ** k).astype(np.int64),
                        s, rq.lo, rq.hi, rq.zero, rq.rounding, rq.overflow)
-        if same(cand):
+        quick = Requant(cand.mult[chan[sample]], cand.add[chan[sample]], s, rq.lo, rq.hi, rq.zero,
+                        rq.rounding, rq.overflow)(xs[sample])
+        if np.array_equal(quick, want[sample]) and np.array_equal(at(cand), want):
             return cand
     return full
+
+
+#: Most steps :func:`_check_points` locates; beyond, the exhaustive check is as cheap.
+_MAX_STEPS = 1 << 18
+
+
+def _check_points(rq: Requant, lo: tuple[int, ...], hi: tuple[int, ...]) -> list[np.ndarray] | None:
+    """Per channel ``c``, inputs in ``[lo[c], hi[c]]`` on which agreeing with the monotonic
+    (per channel, non-decreasing or non-increasing in the input) ``rq`` proves a candidate of
+    the same monotony equal to it on the whole range: both ends and, for every step of ``rq``
+    (an input whose output differs from its neighbour's), the inputs on either side. Between
+    two consecutive such points ``rq`` is constant, so a candidate equal to it at both is equal
+    in between. The steps are found by a bisection per output level. None where that does not
+    pay (more than :data:`_MAX_STEPS` levels) or ``x * mult + add`` could leave int64."""
+    n = len(lo)
+    m = np.asarray(rq.mult, dtype=np.int64)
+    a = np.asarray(rq.add, dtype=np.int64)
+    reach = max(max(abs(int(l)), abs(int(h))) for l, h in zip(lo, hi)) if n else 0
+    if reach * int(np.abs(m).max(initial=0)) + int(np.abs(a).max(initial=0)) >= 1 << 62:
+        return None
+    sign = np.where(m < 0, -1, 1)  # walk each channel in the direction its output rises
+    t_lo = np.where(sign > 0, np.asarray(lo, dtype=np.int64), -np.asarray(hi, dtype=np.int64))
+    t_hi = np.where(sign > 0, np.asarray(hi, dtype=np.int64), -np.asarray(lo, dtype=np.int64))
+
+    def f(c: np.ndarray, t: np.ndarray) -> np.ndarray:
+        return Requant(m[c], a[c], rq.shift, rq.lo, rq.hi, rq.zero, rq.rounding, rq.overflow)(sign[c] * t)
+
+    every = np.arange(n)
+    y_lo, y_hi = f(every, t_lo), f(every, t_hi)
+    levels = np.maximum(y_hi - y_lo, 0)
+    if int(levels.sum()) > _MAX_STEPS:
+        return None
+    # one lane per (channel, level v in (y_lo, y_hi]): the first t with f(t) >= v
+    c = np.repeat(every, levels)
+    first = np.cumsum(levels) - levels  # each channel's first lane
+    v = y_lo[c] + 1 + (np.arange(c.size) - first[c])
+    below, at_or_above = t_lo[c].copy(), t_hi[c].copy()  # f(below) < v <= f(at_or_above)
+    while c.size and np.any(at_or_above - below > 1):
+        mid = (below + at_or_above) // 2
+        up = f(c, mid) >= v
+        at_or_above = np.where(up, mid, at_or_above)
+        below = np.where(up, below, mid)
+    out = []
+    for i, steps in enumerate(np.split(at_or_above, np.cumsum(levels)[:-1])):
+        if t_hi[i] < t_lo[i]:  # an empty range: nothing to check
+            out.append(np.zeros(0, dtype=np.int64))
+            continue
+        t = np.unique(np.concatenate([[t_lo[i], t_hi[i]], steps, steps - 1]))
+        out.append(sign[i] * t)
+    return out
 
 
 #: Weights of the epilogue's cost model, in LUTs. A BRAM18 weighs its share of the xc7z020
