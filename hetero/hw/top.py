@@ -33,6 +33,7 @@ from amaranth.lib.wiring import In, Out
 from ..errors import UserError
 from ..ir import Graph, Node
 from ..ops import op_of
+from ..ops.base import Cycles
 from . import beats
 from .stream import StreamLayout, tensor_layouts
 
@@ -100,13 +101,14 @@ def hardware_part(graph: Graph) -> HardwarePart:
     return HardwarePart(hw, sources[0], out, host)
 
 
-def path_latency(graph: Graph, part: HardwarePart) -> dict[str, int]:
+def path_latency(graph: Graph, part: HardwarePart,
+                 cycles: dict[str, Cycles] | None = None) -> dict[str, int]:
     """Longest sum of layer latencies (cycle models, plus :data:`FIFO_LATENCY` into a join)
     from the hardware input to every tensor: exact for one-beat layers, an upper bound where layers stream several beats
     (a layer starts on the first beat its producer gives, not the last)."""
     delay = {part.input: 0}
     for n in part.nodes:
-        c = op_of(n).cycles(n, graph)
+        c = cycles[n.name] if cycles else op_of(n).cycles(n, graph)
         start = max(delay[i] for i in n.inputs) + (FIFO_LATENCY if len(n.inputs) > 1 else 0)
         for o in n.outputs:
             delay[o] = start + c.latency
@@ -144,14 +146,16 @@ def fifo_depth(graph: Graph, part: HardwarePart, layouts: dict[str, StreamLayout
     return max(MIN_FIFO, min(lay.beats + 2, rows * row + 2))
 
 
-def beat_schedule(graph: Graph, part: HardwarePart | None = None) -> dict[str, np.ndarray]:
+def beat_schedule(graph: Graph, part: HardwarePart | None = None,
+                  cycles: dict[str, Cycles] | None = None) -> dict[str, np.ndarray]:
     """Cycle each beat of one inference is offered on every tensor of the hardware, counted
     from the cycle the hardware takes its first input beat (:mod:`hetero.hw.beats`: the input
     offered from reset on, every component idle; a beat through a FIFO of :func:`fifo_depth`
-    takes :data:`FIFO_LATENCY` cycles more, through a Fork none)."""
+    takes :data:`FIFO_LATENCY` cycles more, through a Fork none). ``cycles``: the nodes'
+    :meth:`~hetero.ops.base.Op.cycles` where the caller has them."""
     part = part or hardware_part(graph)
     layouts = tensor_layouts(graph)
-    delay = path_latency(graph, part)
+    delay = path_latency(graph, part, cycles)
     times = {part.input: np.zeros(layouts[part.input].beats, dtype=np.int64)}
     origin = 0
     for n in part.nodes:
@@ -169,8 +173,10 @@ def cycle_model(graph: Graph) -> dict[str, int]:
     """The design's interval (its slowest layer's, from the ops' cycle models) and latency
     (first input beat taken to last output beat offered, from :func:`beat_schedule`)."""
     part = hardware_part(graph)
-    interval = max(op_of(n).cycles(n, graph).interval for n in part.nodes)
-    return {"latency": int(beat_schedule(graph, part)[part.output][-1]), "interval": int(interval)}
+    cycles = {n.name: op_of(n).cycles(n, graph) for n in part.nodes}
+    interval = max(c.interval for c in cycles.values())
+    latency = beat_schedule(graph, part, cycles)[part.output][-1]
+    return {"latency": int(latency), "interval": int(interval)}
 
 
 def port_names(node: Node) -> list[str]:
