@@ -140,7 +140,7 @@ def _markdown(rows: list[dict], args) -> str:
         "layers allow), generated, simulated in Verilator with the native harness on "
         f"{args.n} random inputs and compared bit for bit with the reference. *latency*: first "
         "input beat to last output beat of the first inference (cycles), simulated and from the "
-        "cycle models (exact for one-beat layers, an upper bound where layers stream pixels); "
+        "cycle models (hetero.hw.top.cycle_model: the beat-level model of hetero.hw.beats); "
         "*interval*: cycles between the last two inferences' last output beats (steady state). *fits*: the boards whose budgets "
         "the calibrated per-op resource model (hetero.folding.estimate_fits) meets at the fastest "
         "folding that fits that board; Yosys figures are in BENCHMARKS.md.",

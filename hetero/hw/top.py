@@ -104,8 +104,10 @@ def hardware_part(graph: Graph) -> HardwarePart:
 def path_latency(graph: Graph, part: HardwarePart,
                  cycles: dict[str, Cycles] | None = None) -> dict[str, int]:
     """Longest sum of layer latencies (cycle models, plus :data:`FIFO_LATENCY` into a join)
-    from the hardware input to every tensor: exact for one-beat layers, an upper bound where layers stream several beats
-    (a layer starts on the first beat its producer gives, not the last)."""
+    from the hardware input to every tensor: exact for one-beat layers, an upper bound where
+    layers stream several beats (a layer starts on the first beat its producer gives, not the
+    last). Sizes the join FIFOs (:func:`fifo_depth`); the network's latency is
+    :func:`beat_schedule`'s."""
     delay = {part.input: 0}
     for n in part.nodes:
         c = cycles[n.name] if cycles else op_of(n).cycles(n, graph)
