@@ -176,7 +176,7 @@ def synth(model: str | Path, board: str, out: str | Path, config: str | Path | N
     :mod:`hetero.report_html`). Raises UserError (and subclasses) on
     bad input, a failing tool or a simulation that stalls; a mismatch against the reference is
     reported (``simulation.bit_exact`` false) and raised as SimulationError after the report is
-    written. ``clock_mhz``: the clock latency and throughput use (default the board's), lowered
+    written; so is a C simulation of the HLS project that disagrees (``csim.bit_exact`` false). ``clock_mhz``: the clock latency and throughput use (default the board's), lowered
     to the Fmax where timing (:mod:`hetero.timing`) finds the design slower."""
     from .rtlsim import simulate_beats
     from .synthesis import synthesize as run_yosys
@@ -278,6 +278,11 @@ def synth(model: str | Path, board: str, out: str | Path, config: str | Path | N
     if mismatches:
         raise SimulationError(f"simulation disagrees with the reference on {mismatches} of {len(x)} "
                               f"inferences; see {Path(out) / 'mismatches.npz'}")
+    if csim_section.get("bit_exact") is False:
+        why = csim_section.get("error") or (f"disagrees with the reference on "
+                                            f"{csim_section.get('mismatches')} of {len(x)} inferences")
+        raise SimulationError(f"the HLS C simulation (g++) {why}; see {Path(out) / 'report.json'} "
+                              "csim and OUT/hls")
     return report
 
 
