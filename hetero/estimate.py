@@ -18,6 +18,7 @@ from .hw.stream import tensor_layouts
 from .hw.top import cycle_model, fifo_depth, hardware_part, path_latency
 from .ir import Graph
 from .ops import op_of
+from .ops.base import Cycles
 from .resources import Resources, coeffs, memory, model_version
 
 __all__ = ["Estimate", "estimate", "fifo_plan", "utilization", "overflows", "graph_resources"]
@@ -57,12 +58,13 @@ class Estimate:
         }
 
 
-def fifo_plan(graph: Graph) -> list[tuple[str, int, int]]:
+def fifo_plan(graph: Graph, cycles: dict[str, Cycles] | None = None) -> list[tuple[str, int, int]]:
     """``(name, depth, width)`` of every FIFO :class:`hetero.hw.top.Top` inserts (its depths:
-    :func:`hetero.hw.top.fifo_depth`) and ``(name, 0, width)`` for every fork."""
+    :func:`hetero.hw.top.fifo_depth`) and ``(name, 0, width)`` for every fork. ``cycles``: the
+    hardware nodes' cycle models where the caller has them."""
     part = hardware_part(graph)
     layouts = tensor_layouts(graph)
-    delay = path_latency(graph, part)
+    delay = path_latency(graph, part, cycles)
     consumers: dict[str, list] = {}
     for n in part.nodes:
         for name in n.inputs:
@@ -94,23 +96,22 @@ def graph_resources(graph: Graph, family: str) -> tuple[list[dict], Resources]:
     """Rows (one per hardware node, then FIFOs and forks) and their sum."""
     rows = []
     total = Resources()
-    for n in hardware_part(graph).nodes:
+    nodes = hardware_part(graph).nodes
+    cycles = {n.name: op_of(n).cycles(n, graph) for n in nodes}  # each op's model, once
+    for n in nodes:
         r = op_of(n).resources(n, graph, family)
         total = total + r
-        rows.append({"name": n.name, "op": n.op, **r.as_dict(), "cycles": _cycles(n, graph),
+        c = cycles[n.name]
+        rows.append({"name": n.name, "op": n.op, **r.as_dict(),
+                     "cycles": {"latency": int(c.latency), "interval": int(c.interval)},
                      "parallelism": op_of(n).parallelism(n)})
-    for name, depth, width in fifo_plan(graph):
+    for name, depth, width in fifo_plan(graph, cycles):
         r = fifo_resources(depth, width, family) if depth else Resources(lut=coeffs(family)["fifo_lut"] / 2,
                                                                          ff=2)
         total = total + r
         rows.append({"name": name, "op": "Fifo" if depth else "Fork", **r.as_dict(),
                      "depth": depth, "width": width})
     return rows, total
-
-
-def _cycles(node, graph) -> dict:
-    c = op_of(node).cycles(node, graph)
-    return {"latency": int(c.latency), "interval": int(c.interval)}
 
 
 def utilization(res: Resources, board: Board) -> dict[str, float]:
