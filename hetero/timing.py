@@ -261,9 +261,9 @@ def place_and_route(verilog: str, top: str, board: Board, work_dir: Path | str,
     proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True, errors="replace",
                           stdin=subprocess.DEVNULL)
     method = ("place and route (nextpnr" + (", out of context" if board.family == "ecp5" else "")
-              + "), achieved Fmax of the clock of the design inside a timing wrapper (hetero.timing: "
-              "inputs from a shift register, outputs registered and XOR-reduced by registered "
-              "stages; the wrapper's resources not counted)")
+              + "), achieved Fmax of the clock of the design inside hetero's timing wrapper: its "
+              "inputs from a shift register, its outputs registered and XOR-reduced by registered "
+              "stages (hetero.timing); the wrapper's resources not counted")
     if proc.returncode != 0:
         text = (work / "nextpnr.log").read_text(errors="replace") if (work / "nextpnr.log").is_file() else ""
         errs = [l.strip() for l in (text + proc.stderr).splitlines() if "ERROR" in l]
@@ -325,7 +325,9 @@ def _fmax(report: Path) -> float | None:
         data = json.loads(report.read_text())
     except (OSError, ValueError):
         return None
-    values = [float(v["achieved"]) for v in data.get("fmax", {}).values() if "achieved" in v]
+    # "$PACKER_GND_NET..." is a constant net nextpnr-ice40 promotes (unused DSP clock pins), no clock
+    values = [float(v["achieved"]) for k, v in data.get("fmax", {}).items()
+              if "achieved" in v and not k.startswith("$PACKER_")]
     return round(min(values), 2) if values else None
 
 

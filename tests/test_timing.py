@@ -86,3 +86,13 @@ def test_ice40_places_design_wider_than_package_in_wrapper(tmp_path, monkeypatch
     assert timing.note == ""  # the critical path is the design's, not the wrapper's
     # the counts are the design's alone (137 FFs), none of its logic optimised away
     assert synth.ff == 137 and synth.cells.get("SB_CARRY", 0) > 0 and synth.lut > 500
+
+
+@pytest.mark.yosys
+def test_ecp5_note_says_when_the_wrapper_limits(tmp_path, monkeypatch) -> None:
+    # a bare 200-bit register: every reg-to-reg path with logic is the wrapper's XOR stages
+    monkeypatch.setenv("HETERO_CACHE_DIR", str(tmp_path / "cache"))
+    reg = "module r (input clk, input [199:0] a, output reg [199:0] y);\n always @(posedge clk) y <= a;\nendmodule\n"
+    synth, timing = place_and_route(reg, "r", boards.get("ulx3s-85f"), tmp_path / "w")
+    assert synth.ff == 200 and "out of context" in timing.method
+    assert timing.fmax_mhz > 150 and "wrapper's own" in timing.note
