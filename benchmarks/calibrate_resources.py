@@ -26,12 +26,15 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from hetero import boards  # noqa: E402
 from hetero.cache import cache_root  # noqa: E402
+from hetero.config import Config  # noqa: E402
 from hetero.estimate import graph_resources  # noqa: E402
 from hetero.flow import compile_model  # noqa: E402
 from hetero.hw.top import TOP_NAME, Top, hardware_part, top_verilog  # noqa: E402
@@ -49,18 +52,103 @@ DEFAULT_MODELS = [
     "hls4ml_examplemodels_conv1d_small_keras.onnx",
     "hls4ml_examplemodels_conv2d_small_keras.onnx",
 ]
+#: Small generated graphs, one layer type each ("per layer type" calibration): name ->
+#: (builder, hetero config). Built with onnx.helper, written under the cache, imported like
+#: the shared models; the seeds make them the same on every run.
+SYN_PRECISION = {"Model": {"Precision": "fixed<8,3,RND,SAT>"}}
+
+
+def _bipolar(src: str, dst: str, nodes: list, inits: dict) -> None:
+    """The standard-ONNX spelling of a bipolar quantizer (as in FINN's exported TFC models)."""
+    inits[dst + "_zero"], inits[dst + "_one"] = np.zeros(()), np.ones(())
+    nodes += [helper.make_node("GreaterOrEqual", [src, dst + "_zero"], [dst + "_ge"]),
+              helper.make_node("Neg", [dst + "_one"], [dst + "_neg"]),
+              helper.make_node("Where", [dst + "_ge", dst + "_one", dst + "_neg"], [dst])]
+
+
+def _binary_dense(n_in: int, n_out: int):
+    rng = np.random.default_rng(n_in * n_out)
+    nodes: list = []
+    inits = {"w_f": rng.standard_normal((n_in, n_out)), "b": np.round(rng.standard_normal(n_out) * 3)}
+    _bipolar("w_f", "w", nodes, inits)
+    _bipolar("x", "xb", nodes, inits)
+    nodes += [helper.make_node("MatMul", ["xb", "w"], ["d"]), helper.make_node("Add", ["d", "b"], ["e"])]
+    _bipolar("e", "y", nodes, inits)
+    return nodes, inits, [1, n_in]
+
+
+def _dense(n_in: int, n_out: int):
+    rng = np.random.default_rng(n_in + n_out)
+    return ([helper.make_node("MatMul", ["x", "w"], ["d"]), helper.make_node("Relu", ["d"], ["y"])],
+            {"w": rng.standard_normal((n_in, n_out)) * 0.5}, [1, n_in])
+
+
+def _depthwise(c: int, hw: int):
+    rng = np.random.default_rng(c * hw)
+    return ([helper.make_node("Conv", ["x", "w"], ["y"], group=c, pads=[1, 1, 1, 1])],
+            {"w": rng.standard_normal((c, 1, 3, 3)) * 0.5}, [1, c, hw, hw])
+
+
+def _maxpool(c: int, hw: int):
+    rng = np.random.default_rng(c)
+    return ([helper.make_node("Conv", ["x", "w"], ["a"]),
+             helper.make_node("MaxPool", ["a"], ["y"], kernel_shape=[2, 2], strides=[2, 2])],
+            {"w": rng.standard_normal((c, c, 1, 1)) * 0.5}, [1, c, hw, hw])
+
+
+def _add_join(n: int):
+    rng = np.random.default_rng(n)
+    return ([helper.make_node("MatMul", ["x", "wa"], ["a"]), helper.make_node("MatMul", ["x", "wb"], ["b"]),
+             helper.make_node("Add", ["a", "b"], ["y"])],
+            {"wa": rng.standard_normal((n, n)) * 0.5, "wb": rng.standard_normal((n, n)) * 0.5}, [1, n])
+
+
+SYNTHETIC = {
+    "syn_binary_dense_64x32": (lambda: _binary_dense(64, 32), {}),
+    "syn_binary_dense_256x64_pe4_simd32": (lambda: _binary_dense(256, 64), {"d": {"PE": 4, "SIMD": 32}}),
+    "syn_dense_rom_128x32_pe2_simd16": (lambda: _dense(128, 32), {"d": {"PE": 2, "SIMD": 16}}),
+    "syn_dense_rom_w3_128x32_pe4_simd16": (lambda: _dense(128, 32),
+                                           {"d": {"PE": 4, "SIMD": 16, "Precision": {"weight": "fixed<3,1,RND,SAT>"}}}),
+    "syn_depthwise_8x12x12": (lambda: _depthwise(8, 12), {}),
+    "syn_maxpool_8x12x12": (lambda: _maxpool(8, 12), {}),
+    "syn_add_join_16": (lambda: _add_join(16), {}),
+}
+
+
+def synthetic_model(name: str) -> tuple[Path, Config]:
+    """The ONNX file (written under the cache) and config of the generated graph ``name``."""
+    build, layers = SYNTHETIC[name]
+    nodes, inits, x_shape = build()
+    g = helper.make_graph(nodes, name, [helper.make_tensor_value_info("x", TensorProto.FLOAT, x_shape)],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                          [numpy_helper.from_array(np.asarray(v, np.float32), k) for k, v in inits.items()])
+    path = cache_root() / "calib" / "synthetic" / f"{name}.onnx"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), path)
+    return path, Config.from_dict({**SYN_PRECISION, **({"LayerName": layers} if layers else {})})
+
+
+def load_model(name: str, board: boards.Board):
+    """A shared model (file name under /work/shared/models) or a :data:`SYNTHETIC` one, compiled
+    for ``board``."""
+    if name in SYNTHETIC:
+        path, cfg = synthetic_model(name)
+        return compile_model(path, cfg, board=board)
+    return compile_model(MODELS / name, board=board)
+
+
 #: Coefficients the LUT fit may move (each multiplies one structural count).
 LUT_COEFFS = ["lut_per_adder_bit", "pop_lut_per_bit", "mux_lut_per_bit", "epi_plain_lut_per_bit",
               "epi_logic_scale", "stream_lut_per_bit",
               "regroup_lut_per_bit", "lut_per_bit.Relu", "lut_per_bit.Softmax", "pp_lut_per_bit",
-              "dsp_adder_lut_per_bit"]
+              "dsp_adder_lut_per_bit", "rom_lut_per_bit", "window_lut_per_bit", "fold_control_lut"]
 
 
 def hier_synth(verilog: str, board: boards.Board) -> dict[str, dict[str, int]]:
     """Cells per module of a hierarchical synthesis (cached by content)."""
     ys = synthesis.script(TOP_NAME, board).replace(" -flatten", "")
-    if board.family in ("ecp5", "ice40"):
-        ys = ys.replace(f"-top {TOP_NAME}\n", f"-top {TOP_NAME} -noflatten\n")
+    if board.family in ("ecp5", "ice40"):  # synth_ecp5/synth_ice40 flatten by default
+        ys = ys.replace(f"synth_{board.family} -top {TOP_NAME}", f"synth_{board.family} -top {TOP_NAME} -noflatten")
     exe = synthesis.find_yosys()
     key = hashlib.sha256(json.dumps([verilog, ys, synthesis.yosys_version(exe)]).encode()).hexdigest()
     entry = cache_root() / "calib" / f"{key}.json"
@@ -136,6 +224,8 @@ def main() -> None:
     ap.add_argument("--fit", action="store_true", help="fit the LUT coefficients and FF scale")
     ap.add_argument("--write", action="store_true", help="write the fit to resource_model.json")
     ap.add_argument("--md", action="store_true", help="print Markdown tables")
+    ap.add_argument("--hold", nargs="*", default=[], metavar="COEFF",
+                    help="coefficients the fit keeps at their current value")
     ap.add_argument("--resynth", action="store_true", help="synthesize every model again")
     args = ap.parse_args()
     board = boards.get(args.board)
@@ -145,7 +235,7 @@ def main() -> None:
     data = []
     for name in args.models:
         t = time.perf_counter()
-        graph = compile_model(MODELS / name, board=board)
+        graph = load_model(name, board)
         if name in stored:
             graph = pin_folding(graph, stored[name]["folding"])
             measured, total = stored[name]["layers"], stored[name]["total"]
@@ -177,22 +267,32 @@ def main() -> None:
             ffe += sum(r["ff"] for r in rows[:len(measured)])
             ffm += sum(m["ff"] for m in measured)
         x_all = np.array(xs)
-        used = np.abs(x_all).sum(axis=0) > 0  # coefficients the data says nothing about stay
+        # coefficients the data says nothing about (or --hold) stay
+        used = (np.abs(x_all).sum(axis=0) > 0) & np.array([k not in args.hold for k in LUT_COEFFS])
+        held = [k for k, u in zip(LUT_COEFFS, used) if not u]
+        ys = [y - float(row[~used] @ np.array([rm.coeffs(fam).get(k, 1.0) for k in held]))
+              for row, y in zip(xs, ys)]
         sol, _ = nnls(x_all[:, used], np.array(ys))
         prior = rm.coeffs(fam)
         fitted = {k: prior[k] if k in prior else 1.0 for k in LUT_COEFFS}
         fitted.update(zip([k for k, u in zip(LUT_COEFFS, used) if u], (round(float(v), 4) for v in sol)))
         fitted["ff_scale"] = round(rm.coeffs(fam)["ff_scale"] * ffm / ffe, 4)
-        print("fitted:", json.dumps(fitted), file=sys.stderr)
+        print(f"fitted ({fam}):", json.dumps(fitted), file=sys.stderr)
         model = json.loads(rm._DATA.read_text())
-        model.setdefault("families", {})[fam] = {**model.get("families", {}).get(fam, {}), **fitted}
-        if fam == "xc7":
-            model["families"]["xcup"] = dict(model["families"][fam])
+        fams = model.setdefault("families", {})
+        on = model.get("calibrated_on", {})
+        if "board" in on:  # the single-family layout of earlier versions: xc7 (and xcup)
+            on = {f: {**on, "command": model.pop("command", "")} for f in ("xc7", "xcup")}
+        model.pop("command", None)
+        entry = {"board": board.name, "models": args.models,
+                 "command": "python benchmarks/calibrate_resources.py " + " ".join(sys.argv[1:])}
+        for f in ([fam, "xcup"] if fam == "xc7" else [fam]):  # UltraScale+ shares the xc7 fit
+            fams[f] = {**fams.get(f, {}), **fitted}
+            on[f] = entry
+        model["calibrated_on"] = on
         stamp = datetime.date.today().isoformat()
-        model["version"] = f"{stamp}-" + hashlib.sha256(json.dumps(model["families"], sort_keys=True)
+        model["version"] = f"{stamp}-" + hashlib.sha256(json.dumps(fams, sort_keys=True)
                                                         .encode()).hexdigest()[:8]
-        model["command"] = "python benchmarks/calibrate_resources.py " + " ".join(sys.argv[1:])
-        model["calibrated_on"] = {"board": board.name, "models": args.models}
         if args.write:
             rm._DATA.write_text(json.dumps(model, indent=1) + "\n")
             rm._model.cache_clear()
@@ -203,9 +303,16 @@ def main() -> None:
 
 
 def report(data, board, md: bool) -> None:
+    """Print per model and per layer type the estimate against Yosys (BRAM as native blocks)."""
     fam = board.family
+    bram_cell = rm.NATIVE_BRAM[fam][0]
+
+    def blocks(bram36: float) -> str:
+        return f"{rm.native_bram(bram36, fam)[1]:g}"
+
     by_op: dict[str, list] = defaultdict(list)
-    lines = ["| model | LUT est / yosys (err) | FF est / yosys (err) | DSP est / yosys | BRAM36 est / yosys |",
+    lines = [f"{board.name} ({fam}), resource model {rm.model_version()}", "",
+             f"| model | LUT est / yosys (err) | FF est / yosys (err) | DSP est / yosys | {bram_cell} est / yosys |",
              "|---|---|---|---|---|"]
     for name, graph, measured, total in data:
         rows, est = graph_resources(graph, fam)
@@ -213,14 +320,14 @@ def report(data, board, md: bool) -> None:
             by_op[r["op"]].append((r, m))
         lines.append(f"| {name.replace('.onnx', '')} | {est.lut:.0f} / {total['lut']} ({err(est.lut, total['lut']):+.1f} %) "
                      f"| {est.ff:.0f} / {total['ff']} ({err(est.ff, total['ff']):+.1f} %) "
-                     f"| {est.dsp} / {total['dsp']} | {est.bram36:g} / {total['bram36']:g} |")
+                     f"| {est.dsp} / {total['dsp']} | {blocks(est.bram36)} / {blocks(total['bram36'])} |")
     lines += ["", "| layer type | layers | LUT mean abs err | LUT worst | FF mean abs err | DSP exact | BRAM exact |",
               "|---|---|---|---|---|---|---|"]
     for op, pairs in sorted(by_op.items()):
         le = [abs(err(r["lut"], m["lut"]) or 0) for r, m in pairs if m["lut"]]
         fe = [abs(err(r["ff"], m["ff"]) or 0) for r, m in pairs if m["ff"]]
         dsp = sum(r["dsp"] == m["dsp"] for r, m in pairs)
-        bram = sum(abs(r["bram36"] - m["bram36"]) < 1e-6 for r, m in pairs)
+        bram = sum(abs(r["bram36"] - m["bram36"]) < 0.01 for r, m in pairs)
         lines.append(f"| {op} | {len(pairs)} | {np.mean(le) if le else 0:.1f} % | {max(le) if le else 0:.1f} % "
                      f"| {np.mean(fe) if fe else 0:.1f} % | {dsp}/{len(pairs)} | {bram}/{len(pairs)} |")
     if not md:
@@ -229,7 +336,8 @@ def report(data, board, md: bool) -> None:
             rows, _ = graph_resources(graph, fam)
             for r, m in zip(rows, measured):
                 lines.append(f"  {name[:28]:28s} {r['op']:10s} {r['name'][:24]:24s} LUT {r['lut']:6d}/{m['lut']:<6d} "
-                             f"FF {r['ff']:6d}/{m['ff']:<6d} DSP {r['dsp']}/{m['dsp']} BRAM {r['bram36']:g}/{m['bram36']:g}")
+                             f"FF {r['ff']:6d}/{m['ff']:<6d} DSP {r['dsp']}/{m['dsp']} "
+                             f"{bram_cell} {blocks(r['bram36'])}/{blocks(m['bram36'])}")
     print("\n".join(lines))
 
 

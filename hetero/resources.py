@@ -30,6 +30,8 @@ _DATA = Path(__file__).parent / "data" / "resource_model.json"
 
 #: DSP operand widths (signed) per family: Yosys splits wider products over several blocks.
 DSP_WIDTHS = {"xc7": (25, 18), "xcup": (27, 18), "ecp5": (18, 18), "ice40": (16, 16)}
+#: Products narrower than this stay in logic (synth_ice40 -dsp: mul2dsp -D DSP_Y_MINWIDTH=11).
+DSP_MIN_PRODUCT_WIDTH = {"ice40": 11}
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,7 @@ class Resources:
     def as_dict(self) -> dict[str, float]:
         """``{lut, ff, dsp, bram36, lutram}`` rounded for reports (LUT/FF to integers)."""
         return {"lut": int(round(self.lut)), "ff": int(round(self.ff)), "dsp": int(self.dsp),
-                "bram36": round(self.bram36, 2), "lutram": int(round(self.lutram))}
+                "bram36": round(self.bram36, 4), "lutram": int(round(self.lutram))}
 
 
 @cache
@@ -94,9 +96,11 @@ def coeffs(family: str) -> dict[str, float]:
 def dsp_per_product(a: int, b: int, family: str) -> int:
     """DSP blocks one signed ``a`` x ``b`` bit product takes on ``family`` (Yosys' mul2dsp
     splits a product over blocks of :data:`DSP_WIDTHS`; operands are put on the sides that
-    need the fewest)."""
+    need the fewest); 0 where the product is narrower than :data:`DSP_MIN_PRODUCT_WIDTH`."""
     wa, wb = DSP_WIDTHS[family]
     a, b = max(a, 1), max(b, 1)
+    if a + b < DSP_MIN_PRODUCT_WIDTH.get(family, 0):
+        return 0  # mul2dsp leaves it to logic
     return min(math.ceil(a / wa) * math.ceil(b / wb), math.ceil(b / wa) * math.ceil(a / wb))
 
 
@@ -111,6 +115,19 @@ BRAM_SHAPES = {
     "ice40": [(64.25, 256 << k, (16, 8, 4, 2)[k], 4) for k in range(4)],
 }
 BRAM_SHAPES["xcup"] = BRAM_SHAPES["xc7"]
+#: The native block RAM of each family and its size in kbit: estimates and Yosys both count
+#: ``bram36`` (36 kb equivalents); :func:`native_bram` turns that back into blocks.
+NATIVE_BRAM = {"xc7": ("RAMB36", 36), "xcup": ("RAMB36", 36), "ecp5": ("DP16KD", 18),
+               "ice40": ("SB_RAM40_4K", 4)}
+
+
+def native_bram(bram36: float, family: str) -> tuple[str, float]:
+    """``(cell name, blocks)`` of ``bram36`` 36 kb equivalents on ``family``: DP16KD on ECP5
+    (2 per bram36), SB_RAM40_4K on iCE40 (9 per bram36), RAMB36 on Xilinx (a RAMB18 is 0.5)."""
+    name, kbits = NATIVE_BRAM[family]
+    return name, round(bram36 * 36 / kbits, 2)
+
+
 LOGIC_COST_PER_ROM_BIT = {"xc7": 1 / 64, "xcup": 1 / 64, "ecp5": 1 / 16, "ice40": 1 / 16}
 #: Distributed RAM for written memories: (cost, depth, width, LUT sites) of the cell Yosys
 #: uses (Xilinx RAM64M in simple dual port: 64 x 3; ECP5 TRELLIS_DPR16X4: 16 x 4, 6 LUT4
@@ -263,9 +280,12 @@ def mvau(unit_w, t_x, t_out, epilogue, pe: int, simd: int, x_range=None, xnor: b
             k, other = min(xw, ww), max(xw, ww)
             lut += pe * (_tree(simd * k, other + k / 2, dw, family)
                          + c.get("pp_lut_per_bit", c["mux_lut_per_bit"]) * simd * k * other)
-        else:
+        elif dsp_per_product(xw, ww, family):
             dsp += pe * simd * dsp_per_product(xw, ww, family)
             lut += pe * _tree_bits(simd, xw + ww, dw) * c["dsp_adder_lut_per_bit"]
+        else:  # a product too narrow for the family's DSP: a soft multiplier
+            lut += pe * (_tree(simd, xw + ww, dw, family)
+                         + c.get("pp_lut_per_bit", c["mux_lut_per_bit"]) * simd * xw * ww)
         ff += lanes_in * xw + simd * xw + pe * dw  # input buffer, step slice, dots
         if sf > 1:
             lut += c["mux_lut_per_bit"] * simd * xw * (sf - 1) / 2
