@@ -79,11 +79,15 @@ class Dense(MacOp):
     def sum_range(self, node, t_x, w, b, prod_frac, frac, t_b):
         """Exact range of every partial and complete sum, in units of 2**-frac (Python ints)."""
         t_x = t_x.dtype
+        w = np.asarray(w, dtype=np.int64)
+        reach = max(abs(t_x.min_raw), abs(t_x.max_raw)) * int(np.abs(w).max(initial=0)) * max(1, w.shape[0])
+        if reach >= 1 << 62:  # int64 could overflow: Python ints
+            w = w.astype(object)
+        a, c = w * t_x.min_raw, w * t_x.max_raw
+        sums_lo, sums_hi = np.minimum(a, c).sum(axis=0), np.maximum(a, c).sum(axis=0)
         lo = hi = 0
         for j in range(w.shape[1]):
-            terms = [(int(wij) * t_x.min_raw, int(wij) * t_x.max_raw) for wij in w[:, j]]
-            s_lo = sum(min(t) for t in terms) << (frac - prod_frac)
-            s_hi = sum(max(t) for t in terms) << (frac - prod_frac)
+            s_lo, s_hi = int(sums_lo[j]) << (frac - prod_frac), int(sums_hi[j]) << (frac - prod_frac)
             bj = int(b[j]) << (frac - t_b.frac_bits)
             lo, hi = min(lo, s_lo, s_lo + bj), max(hi, s_hi, s_hi + bj)
         return lo, hi
