@@ -30,6 +30,7 @@ modelled exactly by the same recurrence.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -138,18 +139,14 @@ class WindowGeometry:
         more often than every ``consumer_interval`` cycles (at once when it is free): returns, as int64 arrays,
         (cycle each image's first input beat is accepted, cycle each window is accepted by the
         consumer), over ``frames`` consecutive images."""
-        hs, ws = self.scan
-        rows, cols = self.masks(0)[1], self.masks(1)[1]
-        # cells in scan order over all frames; the generator moves one cell per cycle and waits
-        # at a window cell until the consumer takes it, so window j is taken at
-        # a_j = a_{j-1} + max(g_j + 1, consumer_interval), g_j the plain cells since window j-1
-        # (a cumulative sum: the closed form of a cell-by-cell walk, fast on 512x512 images)
-        wins = np.flatnonzero(np.tile(np.outer(rows, cols).reshape(-1), frames))
-        steps = np.diff(wins, prepend=-1)  # g_j + 1
+        # the generator moves one cell per cycle and waits at a window cell until the consumer
+        # takes it, so window j is taken at a_j = a_{j-1} + max(g_j + 1, consumer_interval),
+        # g_j the plain cells since window j-1 (a cumulative sum: the closed form of a
+        # cell-by-cell walk, fast on 512x512 images)
+        wins, gaps, cells, before = _scan_windows(self, frames)
+        steps = gaps.copy()
         steps[1:] = np.maximum(steps[1:], consumer_interval)
         taken = np.cumsum(steps)
-        cells = np.arange(frames) * hs * ws + self.pads[0] * ws + self.pads[1]  # first input beats
-        before = np.searchsorted(wins, cells) - 1  # the last window before each first beat
         prev = np.maximum(before, 0)
         firsts = np.where(before >= 0, taken[prev] + cells - wins[prev] - 1, cells)
         return firsts, taken
@@ -177,6 +174,23 @@ class WindowGeometry:
         n_win = self.out[0] * self.out[1]
         firsts, taken = self.schedule(3, consumer_interval)
         return int(taken[n_win - 1] + consumer_latency - firsts[0]), int(firsts[2] - firsts[1])
+
+
+@functools.lru_cache(maxsize=256)
+def _scan_windows(geo: WindowGeometry, frames: int) -> tuple[np.ndarray, ...]:
+    """What :meth:`WindowGeometry.schedule` needs that does not depend on the consumer (the
+    folding search asks for one geometry at many intervals): the window cells in scan order
+    over ``frames`` images, the cells from one window to the next (``g_j + 1``), each image's
+    first input cell, and the last window before it (-1: none)."""
+    hs, ws = geo.scan
+    rows, cols = geo.masks(0)[1], geo.masks(1)[1]
+    wins = np.flatnonzero(np.tile(np.outer(rows, cols).reshape(-1), frames))
+    gaps = np.diff(wins, prepend=-1)
+    cells = np.arange(frames) * hs * ws + geo.pads[0] * ws + geo.pads[1]
+    before = np.searchsorted(wins, cells) - 1
+    for a in (wins, gaps, cells, before):
+        a.setflags(write=False)
+    return wins, gaps, cells, before
 
 
 class WindowGenerator(wiring.Component):
