@@ -10,8 +10,9 @@ Three ways to choose, in order of precedence per layer:
    faster (its interval is the largest layer interval);
 3. by default with a board: the fastest design whose estimated resources fit the board
    (:func:`layer_cost`: each op's calibrated ``resources`` facet, :mod:`hetero.resources`; the
-   whole design, FIFOs included, against :data:`LUT_BUDGET`, :data:`DSP_BUDGET` and
-   :data:`BRAM_BUDGET` of the board's LUTs, DSPs and block RAM); without a board: fully
+   whole design, FIFOs included, against :data:`LUT_BUDGET`, :data:`FF_BUDGET`,
+   :data:`DSP_BUDGET` and :data:`BRAM_BUDGET` of the board's LUTs, flip-flops, DSPs and block
+   RAM); without a board: fully
    parallel.
 
 Layers that are not MAC layers (window generators, pools, ...) have a fixed interval: a target
@@ -31,10 +32,11 @@ from .ir import Graph, Node
 from .ops import op_of
 
 __all__ = ["FoldingTarget", "choose_pe_simd", "folds", "mac_dims", "set_folding", "layer_cost",
-           "estimate_fits", "DSP_BUDGET", "LUT_BUDGET", "BRAM_BUDGET"]
+           "estimate_fits", "DSP_BUDGET", "LUT_BUDGET", "FF_BUDGET", "BRAM_BUDGET"]
 
 DSP_BUDGET = 0.9  #: share of the board's DSPs the automatic folding may use
 LUT_BUDGET = 0.8  #: share of the board's LUTs the whole design may use (estimate, FIFOs included)
+FF_BUDGET = 0.8  #: share of the board's flip-flops the whole design may use
 BRAM_BUDGET = 0.9  #: share of the board's block RAM the automatic folding may use
 MAC_OPS = ("Dense", "Conv")
 
@@ -145,7 +147,7 @@ def layer_cost(node: Node, graph: Graph, family: str = "xc7") -> dict[str, float
 
 def _fits(cost: dict[str, float], board: Board) -> bool:
     return (cost["dsp"] <= DSP_BUDGET * board.dsp and cost["lut"] <= LUT_BUDGET * board.lut
-            and cost["bram36"] <= BRAM_BUDGET * board.bram36)
+            and cost["ff"] <= FF_BUDGET * board.ff and cost["bram36"] <= BRAM_BUDGET * board.bram36)
 
 
 def set_folding(graph: Graph, config: Config, board: Board | None,
