@@ -141,7 +141,8 @@ def load_model(name: str, board: boards.Board):
 LUT_COEFFS = ["lut_per_adder_bit", "pop_lut_per_bit", "mux_lut_per_bit", "epi_plain_lut_per_bit",
               "epi_logic_scale", "stream_lut_per_bit",
               "regroup_lut_per_bit", "lut_per_bit.Relu", "lut_per_bit.Softmax", "pp_lut_per_bit",
-              "dsp_adder_lut_per_bit", "rom_lut_per_bit", "window_lut_per_bit", "fold_control_lut"]
+              "dsp_adder_lut_per_bit", "rom_lut_per_bit", "window_lut_per_bit", "fold_control_lut",
+              "select_lut_per_case", "fifo_lut"]
 
 
 def hier_synth(verilog: str, board: boards.Board) -> dict[str, dict[str, int]]:
@@ -200,16 +201,22 @@ def per_layer(graph, modules: dict[str, dict[str, int]], family: str) -> tuple[l
 
 
 def features(graph, family: str) -> tuple[np.ndarray, list]:
-    """Per layer, the LUT count each fitted coefficient contributes (at 1), and the rest."""
+    """Per layer, and last for the glue between layers (FIFOs, forks: the top's cells outside
+    any layer), the LUT count each fitted coefficient contributes (at 1), and the rest."""
     base = rm.coeffs(family)
     zero = {**base, **{k: 0.0 for k in LUT_COEFFS}}
-    nodes = hardware_part(graph).nodes
+    n = len(hardware_part(graph).nodes)
+
+    def luts() -> list[float]:
+        rows, _ = graph_resources(graph, family)
+        return [r["lut"] for r in rows[:n]] + [sum(r["lut"] for r in rows[n:])]
+
     with rm.override(zero):
-        rest = [op_of(n).resources(n, graph, family).lut for n in nodes]
+        rest = luts()
     cols = []
     for k in LUT_COEFFS:
         with rm.override({**zero, k: 1.0}):
-            cols.append([op_of(n).resources(n, graph, family).lut - r for n, r in zip(nodes, rest)])
+            cols.append([v - r for v, r in zip(luts(), rest)])
     return np.array(cols).T, rest
 
 
@@ -226,6 +233,10 @@ def main() -> None:
     ap.add_argument("--md", action="store_true", help="print Markdown tables")
     ap.add_argument("--hold", nargs="*", default=[], metavar="COEFF",
                     help="coefficients the fit keeps at their current value")
+    ap.add_argument("--ridge", type=float, default=0.2,
+                    help="weight of the pull toward the prior coefficients (0: plain NNLS)")
+    ap.add_argument("--prior", help="family whose coefficients are the prior (default: the "
+                    "board's own; xc7 for ecp5 and ice40)")
     ap.add_argument("--resynth", action="store_true", help="synthesize every model again")
     args = ap.parse_args()
     board = boards.get(args.board)
@@ -256,9 +267,10 @@ def main() -> None:
         from scipy.optimize import nnls
 
         xs, ys, rests, ffe, ffm = [], [], [], 0.0, 0.0
-        for _, graph, measured, _ in data:
+        for _, graph, measured, total in data:
             x, rest = features(graph, fam)
-            for row, r, m in zip(x, rest, measured):
+            glue = {"lut": total["lut"] - sum(m["lut"] for m in measured)}
+            for row, r, m in zip(x, rest, measured + [glue]):
                 if m["lut"] > 0:
                     w = 1.0 / max(m["lut"], 20)  # relative error, small layers capped
                     xs.append(row * w)
@@ -272,7 +284,15 @@ def main() -> None:
         held = [k for k, u in zip(LUT_COEFFS, used) if not u]
         ys = [y - float(row[~used] @ np.array([rm.coeffs(fam).get(k, 1.0) for k in held]))
               for row, y in zip(xs, ys)]
-        sol, _ = nnls(x_all[:, used], np.array(ys))
+        # a pull toward the prior (the family's own coefficients; for the LUT4 families those
+        # of xc7): with few layer shapes, coefficients that trade off against each other
+        # stay physical instead of one absorbing another's share
+        pri = rm.coeffs(args.prior or ("xc7" if fam in ("ecp5", "ice40") else fam))
+        keys = [k for k, u in zip(LUT_COEFFS, used) if u]
+        scale = [max(pri.get(k, 1.0), 1.0) for k in keys]
+        reg_x = np.diag([args.ridge / sc for sc in scale])
+        reg_y = [args.ridge * pri.get(k, 1.0) / sc for k, sc in zip(keys, scale)]
+        sol, _ = nnls(np.vstack([x_all[:, used], reg_x]), np.array(ys + reg_y))
         prior = rm.coeffs(fam)
         fitted = {k: prior[k] if k in prior else 1.0 for k in LUT_COEFFS}
         fitted.update(zip([k for k, u in zip(LUT_COEFFS, used) if u], (round(float(v), 4) for v in sol)))

@@ -292,6 +292,9 @@ def mvau(unit_w, t_x, t_out, epilogue, pe: int, simd: int, x_range=None, xnor: b
             lut += pe * adder_luts(dw, family)  # accumulators
             ff += pe * dw
         lut += c["fold_control_lut"]
+        # the input slice's Switch over sf and the output writes' Switch over nf: one decoded
+        # case each, shared by all bits (LUT4 parts pay more: no wide muxes to absorb them)
+        lut += c.get("select_lut_per_case", 0.0) * ((sf - 1) + (nf - 1))
     # epilogue, per PE
     form = epilogue.form(pe)
     mults = None if form != "multiply" else np.asarray(epilogue.dot_rq.mult).reshape(-1)
