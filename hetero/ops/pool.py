@@ -317,6 +317,24 @@ class _Pool(Op):
                "zero_point": t_in.zero_point}
         return HlsCall("pool", "hetero_pool.h", cfg, nested={"rq": rq}, arrays=arrays)
 
+    def resources(self, node, graph, family="xc7"):
+        """A windowed pool: the window generator (:func:`hetero.resources.window_generator`)
+        and per channel a reduction tree over the taps (``reduce_lut_per_bit.<op>`` LUTs per
+        tap and bit: a comparison and a mux for MaxPool), one output register stage. The
+        global form: the default one-register lane stage."""
+        from ..resources import Resources, coeffs, window_generator
+
+        if node.attrs["global"]:
+            return super().resources(node, graph, family)
+        geo = self.window_geometry(node)
+        t_in = graph.tensors[node.inputs[0]].dtype
+        t_out = graph.tensors[node.outputs[0]].dtype
+        c = coeffs(family)
+        taps, ch = geo.kernel[0] * geo.kernel[1], int(node.attrs["channels"])
+        k = c.get(f"reduce_lut_per_bit.{self.name}", c.get("reduce_lut_per_bit", 1.5))
+        reduce = Resources(lut=k * (taps - 1) * ch * t_in.width, ff=ch * t_out.width + 1)
+        return window_generator(geo, t_in.width, family) + reduce
+
 
 class MaxPool(_Pool):
     name = "MaxPool"
