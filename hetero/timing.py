@@ -127,7 +127,7 @@ def top_ports(verilog: str, top: str) -> list[Port]:
 
     def parse(decl: str, where: str) -> tuple[str, int, str]:
         d = _DECL.match(decl)
-        if d is None:
+        if d is None or d.group(6).lstrip().startswith("["):  # a range that is not two numbers
             raise UserError(f"timing wrapper: cannot read the declaration {where} of module {top!r}")
         width = abs(int(d.group(4)) - int(d.group(5))) + 1 if d.group(3) else 1
         return d.group(1), width, d.group(6)

@@ -62,6 +62,8 @@ def test_top_ports_reads_ansi_and_amaranth_style_headers() -> None:
                                         Port("y", "output", 3)]
     with pytest.raises(UserError, match="no module 'u'"):
         top_ports(amaranth, "u")
+    with pytest.raises(UserError, match="cannot read the declaration"):
+        top_ports("module p #(parameter W = 4) (input [W-1:0] a, output y);\nendmodule\n", "p")
 
 
 def test_timing_wrapper_registers_inputs_and_reduces_outputs_to_one_pin() -> None:
