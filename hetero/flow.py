@@ -253,7 +253,8 @@ def synth(model: str | Path, board: str, out: str | Path, config: str | Path | N
         mismatches = int((got != expected).any(axis=tuple(range(1, got.ndim))).sum())
         (tmp / "logs").mkdir()
         for log in (sorted(run_dir.glob("sim/*.log")) + sorted(run_dir.glob("synth/**/yosys.log"))
-                    + sorted(run_dir.glob("synth/nextpnr.log"))):
+                    + sorted(run_dir.glob("synth/nextpnr.log"))
+                    + sorted(run_dir.glob("synth/wrapper.v"))):  # the timing wrapper P&R measured
             name = "-".join(log.relative_to(run_dir).parts)  # sim-sim.log, synth-part0-yosys.log
             shutil.copy(log, tmp / "logs" / name)
         report = _report(model, graph, top, b, sim, mismatches, len(x), synth_result, timer,
