@@ -142,7 +142,7 @@ LUT_COEFFS = ["lut_per_adder_bit", "pop_lut_per_bit", "mux_lut_per_bit", "epi_pl
               "epi_logic_scale", "stream_lut_per_bit",
               "regroup_lut_per_bit", "lut_per_bit.Relu", "lut_per_bit.Softmax", "pp_lut_per_bit",
               "dsp_adder_lut_per_bit", "rom_lut_per_bit", "window_lut_per_bit", "fold_control_lut",
-              "select_lut_per_case", "fifo_lut"]
+              "select_lut_per_case", "fifo_lut", "reduce_lut_per_bit.MaxPool"]
 
 
 def hier_synth(verilog: str, board: boards.Board) -> dict[str, dict[str, int]]:
@@ -294,7 +294,9 @@ def main() -> None:
         reg_y = [args.ridge * pri.get(k, 1.0) / sc for k, sc in zip(keys, scale)]
         sol, _ = nnls(np.vstack([x_all[:, used], reg_x]), np.array(ys + reg_y))
         prior = rm.coeffs(fam)
-        fitted = {k: prior[k] if k in prior else 1.0 for k in LUT_COEFFS}
+        # not informed by the data: the prior's value; held: the family's own
+        fitted = {k: prior.get(k, 1.0) if k in args.hold else pri.get(k, prior.get(k, 1.0))
+                  for k in LUT_COEFFS}
         fitted.update(zip([k for k, u in zip(LUT_COEFFS, used) if u], (round(float(v), 4) for v in sol)))
         fitted["ff_scale"] = round(rm.coeffs(fam)["ff_scale"] * ffm / ffe, 4)
         print(f"fitted ({fam}):", json.dumps(fitted), file=sys.stderr)

@@ -145,11 +145,15 @@ def bram_mapping(depth: int, width: int, family: str) -> tuple[float, float]:
     return best
 
 
-def memory(depth: int, width: int, family: str, rom: bool = True) -> Resources:
+def memory(depth: int, width: int, family: str, rom: bool = True,
+           distinct: int | None = None) -> Resources:
     """Resources of a synchronously read ROM of ``depth`` words of ``width`` bits, mapped as
     Yosys' ``memory_libmap`` maps it: block RAM when that costs less than logic
     (:data:`LOGIC_COST_PER_ROM_BIT`), else logic: about ``rom_lut_per_bit`` LUTs per
-    output bit and LUT-sized slice of the address space, plus the read register."""
+    output bit and LUT-sized slice of the address space, plus the read register. ``distinct``
+    (when the contents are known): the output bits that are neither constant nor a copy of
+    another (Yosys merges identical LUTs and registers and drops constant ones), counted
+    instead of ``width`` for a ROM in logic."""
     c = coeffs(family)
     if depth <= 1:
         return Resources(ff=width)
@@ -170,8 +174,20 @@ def memory(depth: int, width: int, family: str, rom: bool = True) -> Resources:
     if cost < depth * width * LOGIC_COST_PER_ROM_BIT[family]:
         return Resources(bram36=bram36)
     k = 6 if family in ("xc7", "xcup") else 4
-    lut = width * c["rom_lut_per_bit"] * max(1.0, depth / (1 << k))
-    return Resources(lut=lut, ff=width)
+    bits = width if distinct is None else min(distinct, width)
+    lut = bits * c["rom_lut_per_bit"] * max(1.0, depth / (1 << k))
+    return Resources(lut=lut, ff=bits)
+
+
+def rom_distinct_bits(words: np.ndarray, ww: int) -> int:
+    """Output bits of a ROM holding ``words`` (steps x fields, each field ``ww`` bits two's
+    complement) that are neither constant over the steps nor equal to another bit."""
+    import numpy as np
+
+    bits = (np.asarray(words, dtype=np.int64)[:, :, None] >> np.arange(ww)) & 1
+    cols = bits.reshape(bits.shape[0], -1)
+    varying = cols[:, cols.min(axis=0) != cols.max(axis=0)]
+    return int(np.unique(varying, axis=1).shape[1]) if varying.size else 0
 
 
 def adder_luts(width: float, family: str) -> float:
@@ -269,8 +285,13 @@ def mvau(unit_w, t_x, t_out, epilogue, pe: int, simd: int, x_range=None, xnor: b
         ww = 1 if xnor else w_shape.width
         total = pe * simd * ww
         chunk = max(ww, ROM_CHUNK_BITS // ww * ww)
+        rom = _rom_fields(w, pe, simd, nf, sf, xnor) if steps * total <= ROM_DISTINCT_MAX else None
         for start in range(0, total, chunk):
-            r = memory(steps, min(chunk, total - start), family)
+            width = min(chunk, total - start)
+            distinct = None
+            if rom is not None:
+                distinct = rom_distinct_bits(rom[:, start // ww:(start + width) // ww], ww)
+            r = memory(steps, width, family, distinct=distinct)
             lut, ff, bram, lutram = lut + r.lut, ff + r.ff, bram + r.bram36, lutram + r.lutram
         if xnor:
             lut += pe * c["pop_lut_per_bit"] * simd
@@ -336,6 +357,24 @@ def mvau(unit_w, t_x, t_out, epilogue, pe: int, simd: int, x_range=None, xnor: b
     return Resources(lut=lut, ff=ff * c["ff_scale"], dsp=int(dsp), bram36=bram, lutram=lutram)
 
 
+#: ROMs up to this many bits (steps x word width) get their distinct bits counted.
+ROM_DISTINCT_MAX = 1 << 23
+
+
+def _rom_fields(w, pe: int, simd: int, nf: int, sf: int, xnor: bool):
+    """The weight ROM's fields as :meth:`hetero.hw.mvau.MVAU._rom_words` lays them out: one
+    row per step ``k`` (``nf = k // sf``, ``sf = k % sf``), field ``p * simd + s`` holding
+    ``w[sf * simd + s, nf * pe + p]`` (0, or +1 for XNOR, where that is padding)."""
+    import numpy as np
+
+    n_in, n_out = w.shape
+    pad = np.full((sf * simd, nf * pe), 1 if xnor else 0, dtype=np.int64)
+    pad[:n_in, :n_out] = (w > 0) if xnor else w
+    # [sf, s, nf, p] -> rows (nf, sf), fields (p, s)
+    grid = pad.reshape(sf, simd, nf, pe).transpose(2, 0, 3, 1)
+    return grid.reshape(nf * sf, pe * simd)
+
+
 def _epilogue_rom(epilogue, form: str, p: int, pe: int, n_out: int) -> tuple[int, int]:
     """(depth, width) of PE ``p``'s epilogue ROM (``RequantEpilogue.rom``'s sizes)."""
     from .hw.mvau import range_shape
@@ -358,6 +397,19 @@ def _epilogue_logic(epilogue, form: str, pe: int, n_out: int) -> float:
         return pe * 2 * tw
     n_t = _epilogue_rom(epilogue, form, 0, pe, n_out)[1] // max(tw, 1)
     return pe * (n_t * (tw + 1) + epilogue.t_out.width)
+
+
+def window_generator(geo, width: int, family: str) -> Resources:
+    """:class:`hetero.hw.window.WindowGenerator` for ``geo`` on ``width``-bit lanes: its line
+    buffer (a written memory of ``line_depth`` words of ``(K_h-1)*C`` lanes), the window and
+    column shift registers, and the scan (``window_lut_per_bit`` per window bit, plus 40)."""
+    c = coeffs(family)
+    win_bits = geo.window_lanes * width
+    line = Resources()
+    if geo.line_depth:
+        line = memory(geo.line_depth, (geo.kernel[0] - 1) * geo.channels * width, family, rom=False)
+    cols = (geo.kernel[1] - 1) * geo.dilations[1] * geo.kernel[0] * geo.channels * width
+    return line + Resources(lut=c["window_lut_per_bit"] * win_bits + 40, ff=win_bits + cols + 40)
 
 
 def movement(graph, node, src_flat, family: str) -> Resources:
