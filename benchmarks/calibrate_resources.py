@@ -145,6 +145,11 @@ LUT_COEFFS = ["lut_per_adder_bit", "pop_lut_per_bit", "mux_lut_per_bit", "epi_pl
               "select_lut_per_case", "fifo_lut", "reduce_lut_per_bit.MaxPool"]
 
 
+#: Coefficients counted in LUTs per unit (not per bit): the ridge measures their deviation
+#: from the prior against this size.
+PER_UNIT = {"fold_control_lut": 20.0, "fifo_lut": 20.0}
+
+
 def hier_synth(verilog: str, board: boards.Board) -> dict[str, dict[str, int]]:
     """Cells per module of a hierarchical synthesis (cached by content)."""
     ys = synthesis.script(TOP_NAME, board).replace(" -flatten", "")
@@ -289,7 +294,7 @@ def main() -> None:
         # stay physical instead of one absorbing another's share
         pri = rm.coeffs(args.prior or ("xc7" if fam in ("ecp5", "ice40") else fam))
         keys = [k for k, u in zip(LUT_COEFFS, used) if u]
-        scale = [max(pri.get(k, 1.0), 1.0) for k in keys]
+        scale = [max(pri.get(k, 1.0), PER_UNIT.get(k, 1.0)) for k in keys]
         reg_x = np.diag([args.ridge / sc for sc in scale])
         reg_y = [args.ridge * pri.get(k, 1.0) / sc for k, sc in zip(keys, scale)]
         sol, _ = nnls(np.vstack([x_all[:, used], reg_x]), np.array(ys + reg_y))

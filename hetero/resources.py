@@ -111,7 +111,8 @@ def dsp_per_product(a: int, b: int, family: str) -> int:
 BRAM_SHAPES = {
     "xc7": [(129, 512 << k, 36 >> k if k < 2 else (9, 4, 2, 1)[k - 2], 18) for k in range(6)]
            + [(257, 512 << k, (72, 36, 18, 9, 4, 2, 1)[k], 36) for k in range(7)],
-    "ecp5": [(128.25, 1024 << k, (18, 9, 4, 2, 1)[k], 18) for k in range(5)],
+    "ecp5": [(128.25, 1024 << k, (18, 9, 4, 2, 1)[k], 18) for k in range(5)]
+            + [(128.25, 512, 36, 18)],  # PDPW16KD: a 36-bit read port (lattice/brams_16kd.txt)
     "ice40": [(64.25, 256 << k, (16, 8, 4, 2)[k], 4) for k in range(4)],
 }
 BRAM_SHAPES["xcup"] = BRAM_SHAPES["xc7"]
@@ -136,12 +137,20 @@ LUTRAM_SHAPES = {"xc7": (8, 64, 3, 4), "xcup": (8, 64, 3, 4), "ecp5": (8, 16, 4,
 
 
 def bram_mapping(depth: int, width: int, family: str) -> tuple[float, float]:
-    """``(cost, bram36)`` of the cheapest block RAM mapping of ``depth`` x ``width`` bits."""
+    """``(cost, bram36)`` of the cheapest block RAM mapping of ``depth`` x ``width`` bits: one
+    shape for the whole memory, or whole blocks of one shape for the first words and the
+    cheapest mapping of the rest (an iCE40 ROM of 1280 x 11 bits takes 3 blocks of 1024 x 4
+    and one of 256 x 16: 4, where one shape needs 5)."""
     best = None
     for cost, d, w, kb in BRAM_SHAPES[family]:
         n = math.ceil(depth / d) * math.ceil(width / w)
-        cand = (n * cost, n * kb / 36)
-        best = cand if best is None or cand[0] < best[0] else best
+        cands = [(n * cost, n * kb / 36)]
+        if depth > d and depth % d:
+            full = depth // d * math.ceil(width / w)
+            rest = bram_mapping(depth % d, width, family)
+            cands.append((full * cost + rest[0], full * kb / 36 + rest[1]))
+        for cand in cands:
+            best = cand if best is None or cand[0] < best[0] else best
     return best
 
 
