@@ -1,16 +1,21 @@
 """Calibrate the analytic resource model (hetero.resources) against Yosys, per layer and per model.
 
-For each model: compile it for the board (folding as `hetero synth` chooses), write the top's
-Verilog, synthesize it with Yosys keeping the hierarchy (the flow's script without -flatten, so
-that every layer's cells are counted on their own), and compare every layer's estimate (its op's
-``resources`` facet) and the model's total with Yosys' counts. With --fit, the LUT coefficients
-are fitted by non-negative least squares on relative error over the layers, the FF scale by
-the ratio of sums; with --write, they go to hetero/data/resource_model.json with a version and
-this command line. Measured counts go to benchmarks/results/calibrate_<board>.json with the
-folding each model was synthesized with; a later run reuses them (the folding pinned, so the
-design is the one measured) and synthesizes only models not there yet (--resynth: all again).
+For each design (a shared model, or a generated one-layer graph of :data:`SYNTHETIC`): compile
+it for the board (folding as `hetero synth` chooses), write the top's Verilog, synthesize it with
+Yosys keeping the hierarchy (the flow's script without -flatten; synth_ecp5/synth_ice40 with
+-noflatten), so that every layer's cells are counted on their own, and compare every layer's
+estimate (its op's ``resources`` facet) and the design's total with Yosys' counts (block RAM in
+the family's native blocks). With --fit, the LUT coefficients of the board's FAMILY are fitted by
+non-negative least squares on relative error over the layers and the glue between them (FIFOs,
+forks), pulled toward a prior (--ridge; the family's own coefficients, xc7's for ECP5 and iCE40;
+--hold keeps some), the FF scale by the ratio of sums; with --write, they go to
+hetero/data/resource_model.json under ``families.<family>`` (xc7 also to xcup) with a new version
+and, under ``calibrated_on.<family>``, the board, designs and this command line. Measured counts
+go to benchmarks/results/calibrate_<board>.json with the folding each design was synthesized
+with; a later run reuses them (the folding pinned, so the design is the one measured) and
+synthesizes only designs not there yet (--resynth: all again).
 
-    python benchmarks/calibrate_resources.py --board pynq-z2 [--fit] [--write] [--md]
+    python benchmarks/calibrate_resources.py --board pynq-z2 [--models ...] [--fit] [--write] [--md]
 """
 
 from __future__ import annotations
@@ -232,7 +237,8 @@ def err(est: float, got: float) -> float | None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--board", default="pynq-z2")
-    ap.add_argument("--models", nargs="*", default=DEFAULT_MODELS)
+    ap.add_argument("--models", nargs="*", help="designs (default: those the family's current fit "
+                    "was made on, from resource_model.json, else DEFAULT_MODELS)")
     ap.add_argument("--fit", action="store_true", help="fit the LUT coefficients and FF scale")
     ap.add_argument("--write", action="store_true", help="write the fit to resource_model.json")
     ap.add_argument("--md", action="store_true", help="print Markdown tables")
@@ -246,6 +252,9 @@ def main() -> None:
     args = ap.parse_args()
     board = boards.get(args.board)
     fam = board.family
+    if args.models is None:
+        on = json.loads(rm._DATA.read_text()).get("calibrated_on", {}).get(fam, {})
+        args.models = on.get("models", DEFAULT_MODELS)
     results_path = ROOT / "benchmarks" / "results" / f"calibrate_{board.name}.json"
     stored = {} if args.resynth or not results_path.is_file() else json.loads(results_path.read_text())
     data = []
