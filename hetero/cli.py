@@ -339,15 +339,20 @@ def estimate(model, board, config, as_json, target_interval, target_fps) -> None
 
     table = Table(title=f"{model} on {b.name} ({b.part}), model {est['model_version']}",
                   title_justify="left")
-    for col in ("layer", "op", "LUT", "FF", "DSP", "BRAM36", "latency", "interval"):
+    from hetero.resources import NATIVE_BRAM, native_bram  # block RAM in the family's own blocks
+
+    def blocks(bram36: float) -> str:
+        return f"{native_bram(bram36, b.family)[1]:g}"
+
+    for col in ("layer", "op", "LUT", "FF", "DSP", NATIVE_BRAM[b.family][0], "latency", "interval"):
         table.add_column(col, justify="left" if col in ("layer", "op") else "right", overflow="fold")
     for r in est["layers"]:
         c = r.get("cycles") or {}
-        table.add_row(r["name"], r["op"], f"{r['lut']:,}", f"{r['ff']:,}", str(r["dsp"]), f"{r['bram36']:g}",
+        table.add_row(r["name"], r["op"], f"{r['lut']:,}", f"{r['ff']:,}", str(r["dsp"]), blocks(r["bram36"]),
                       str(c.get("latency", "")), str(c.get("interval", "")))
     t, u = est["resources"], est["utilization"]
     table.add_row("total", "", f"{t['lut']:,} ({u['lut']:.1f} %)", f"{t['ff']:,} ({u['ff']:.1f} %)",
-                  f"{t['dsp']} ({u['dsp']:.1f} %)", f"{t['bram36']:g} ({u['bram36']:.1f} %)",
+                  f"{t['dsp']} ({u['dsp']:.1f} %)", f"{blocks(t['bram36'])} ({u['bram36']:.1f} %)",
                   str(est["latency_cycles"]), str(est["interval_cycles"]))
     Console(width=160).print(table)
     click.echo(f"latency {est['latency_us']:.3f} us, {est['throughput_per_s']:,.0f} inferences/s at "
