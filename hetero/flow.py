@@ -361,6 +361,12 @@ def _report(model, graph, top, board, sim, mismatches, count, synth_result, time
     report.update(resources={"synth": None, "estimate": est["resources"]}, utilization=None, fits=None,
                   estimate={"model_version": est["model_version"], "utilization": est["utilization"],
                             "fits": est["fits"], "over": est["over"]})  # --no-synth: estimate only
+    from .resources import native_bram  # block RAM also in the family's own blocks, both sides
+
+    report["bram_blocks"] = {"cell": native_bram(0, board.family)[0],
+                             "estimate": native_bram(est["resources"]["bram36"], board.family)[1],
+                             "synth": (native_bram(synth_result.bram36, board.family)[1]
+                                       if synth_result is not None else None)}
     if synth_result is not None:
         util = utilization(synth_result, board)
         report["resources"]["synth"] = {"tool": synth_result.tool, "lut": synth_result.lut,
