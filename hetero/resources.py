@@ -18,13 +18,14 @@ Contract:
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from functools import cache
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 _DATA = Path(__file__).parent / "data" / "resource_model.json"
 
@@ -155,14 +156,14 @@ def bram_mapping(depth: int, width: int, family: str) -> tuple[float, float]:
 
 
 def memory(depth: int, width: int, family: str, rom: bool = True,
-           distinct: int | None = None) -> Resources:
+           distinct: "int | Callable[[], int] | None" = None) -> Resources:
     """Resources of a synchronously read ROM of ``depth`` words of ``width`` bits, mapped as
     Yosys' ``memory_libmap`` maps it: block RAM when that costs less than logic
     (:data:`LOGIC_COST_PER_ROM_BIT`), else logic: about ``rom_lut_per_bit`` LUTs per
     output bit and LUT-sized slice of the address space, plus the read register. ``distinct``
     (when the contents are known): the output bits that are neither constant nor a copy of
     another (Yosys merges identical LUTs and registers and drops constant ones), counted
-    instead of ``width`` for a ROM in logic."""
+    instead of ``width`` for a ROM in logic; a callable is asked only then."""
     c = coeffs(family)
     if depth <= 1:
         return Resources(ff=width)
@@ -183,6 +184,8 @@ def memory(depth: int, width: int, family: str, rom: bool = True,
     if cost < depth * width * LOGIC_COST_PER_ROM_BIT[family]:
         return Resources(bram36=bram36)
     k = 6 if family in ("xc7", "xcup") else 4
+    if callable(distinct):
+        distinct = distinct()
     bits = width if distinct is None else min(distinct, width)
     lut = bits * c["rom_lut_per_bit"] * max(1.0, depth / (1 << k))
     return Resources(lut=lut, ff=bits)
@@ -303,8 +306,9 @@ def mvau(unit_w, t_x, t_out, epilogue, pe: int, simd: int, x_range=None, xnor: b
         for start in range(0, total, chunk):
             width = min(chunk, total - start)
             distinct = None
-            if rom is not None:
-                distinct = rom_distinct_bits(rom[:, start // ww:(start + width) // ww], ww)
+            if rom is not None:  # counted only for a ROM in logic (the costly part of a search)
+                distinct = functools.partial(rom_distinct_bits,
+                                             rom[:, start // ww:(start + width) // ww], ww)
             r = memory(steps, width, family, distinct=distinct)
             lut, ff, bram, lutram = lut + r.lut, ff + r.ff, bram + r.bram36, lutram + r.lutram
         # pruned weights (UNSW-NB15 is 80-97 % zeros): a lane whose weight is 0 at every step
