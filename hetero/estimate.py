@@ -1,7 +1,7 @@
 """Fast analytic estimates of a compiled graph's hardware: resources per layer (each op's
-``resources`` facet, :mod:`hetero.resources`), the FIFOs and forks the top level adds, cycles
-from the op's own cycle models (:func:`hetero.hw.top.cycle_model`), and the fit check against a
-board. Pure arithmetic on the graph: no Amaranth elaboration, no tool runs.
+``resources`` facet, :mod:`hetero.resources`), the FIFOs and forks the top level adds, the
+interval and latency (:func:`hetero.hw.top.cycle_model`: the ops' cycle models and the
+beat-level latency of :mod:`hetero.hw.beats`), and the fit check against a board. Pure arithmetic on the graph: no Amaranth elaboration, no tool runs.
 
 Contract of :func:`estimate`: returns an :class:`Estimate` whose ``layers`` has one row per
 hardware node (graph order) plus one row per FIFO/fork group (``op`` ``"Fifo"``/``"Fork"``) and
@@ -92,12 +92,14 @@ def fifo_resources(depth: int, width: int, family: str) -> Resources:
     return mem + Resources(lut=c["fifo_lut"] + 3 * ptr, ff=width + 3 * ptr + 2)
 
 
-def graph_resources(graph: Graph, family: str) -> tuple[list[dict], Resources]:
-    """Rows (one per hardware node, then FIFOs and forks) and their sum."""
+def graph_resources(graph: Graph, family: str,
+                    cycles: dict[str, Cycles] | None = None) -> tuple[list[dict], Resources]:
+    """Rows (one per hardware node, then FIFOs and forks) and their sum. ``cycles``: the
+    hardware nodes' cycle models where the caller has them."""
     rows = []
     total = Resources()
     nodes = hardware_part(graph).nodes
-    cycles = {n.name: op_of(n).cycles(n, graph) for n in nodes}  # each op's model, once
+    cycles = cycles or {n.name: op_of(n).cycles(n, graph) for n in nodes}
     for n in nodes:
         r = op_of(n).resources(n, graph, family)
         total = total + r
@@ -142,7 +144,8 @@ def describe_over(over: list[dict]) -> str:
 def estimate(graph: Graph, board: Board) -> Estimate:
     """The analytic estimate of ``graph`` (typed and folded) on ``board``; see the module
     docstring."""
-    rows, total = graph_resources(graph, board.family)
-    cycles = cycle_model(graph)
-    return Estimate(board, rows, total, int(cycles["latency"]), int(cycles["interval"]),
+    cycles = {n.name: op_of(n).cycles(n, graph) for n in hardware_part(graph).nodes}  # once
+    rows, total = graph_resources(graph, board.family, cycles)
+    model = cycle_model(graph, cycles)
+    return Estimate(board, rows, total, int(model["latency"]), int(model["interval"]),
                     utilization(total, board), overflows(total, board))

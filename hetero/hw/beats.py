@@ -10,8 +10,9 @@ exactly, in closed form (cumulative maxima, no per-cycle loop), from each compon
 Conventions: an array ``arrivals`` holds, per beat of one inference, the first cycle the beat is
 offered (``valid`` high) at a component's input; the component takes it at that cycle or later,
 when it is ready. A component's result holds, per output beat, the cycle it is offered and, the
-consumer being ready, taken (a handshake at that clock edge). Components are idle before the
-inference (their state from "long before": :data:`NEVER`). The model ignores back pressure from
+consumer being ready, taken (a handshake at that clock edge). Components start idle at cycle 0
+(reset), when the hardware's input is first offered; a window generator walks its leading
+padding from then on, as the RTL does. The model ignores back pressure from
 full FIFOs (they are sized so that it does not slow the pipeline, see
 :func:`hetero.hw.top.fifo_depth`); it is checked against Verilator cycle for cycle in
 tests/test_beats.py.
@@ -23,7 +24,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-#: "Long before": an idle component's state, and a step that waits for no input beat.
+#: "Long before": the arrival of a step that waits for no input beat.
 NEVER = -(1 << 50)
 
 

@@ -171,11 +171,12 @@ def beat_schedule(graph: Graph, part: HardwarePart | None = None,
     return {t: v - origin for t, v in times.items()}
 
 
-def cycle_model(graph: Graph) -> dict[str, int]:
+def cycle_model(graph: Graph, cycles: dict[str, Cycles] | None = None) -> dict[str, int]:
     """The design's interval (its slowest layer's, from the ops' cycle models) and latency
-    (first input beat taken to last output beat offered, from :func:`beat_schedule`)."""
+    (first input beat taken to last output beat offered, from :func:`beat_schedule`).
+    ``cycles``: the nodes' :meth:`~hetero.ops.base.Op.cycles` where the caller has them."""
     part = hardware_part(graph)
-    cycles = {n.name: op_of(n).cycles(n, graph) for n in part.nodes}
+    cycles = cycles or {n.name: op_of(n).cycles(n, graph) for n in part.nodes}
     interval = max(c.interval for c in cycles.values())
     latency = beat_schedule(graph, part, cycles)[part.output][-1]
     return {"latency": int(latency), "interval": int(interval)}

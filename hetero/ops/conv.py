@@ -328,21 +328,13 @@ class Conv(MacOp):
         return self.mac_hls(node, graph, "conv", geometry)
 
     def resources(self, node, graph, family="xc7"):
-        """The unit's (:meth:`mac_resources`) plus the window generator's line buffer (a memory
-        of ``line_depth`` words of ``(K_h-1)*C`` lanes), column shift register and scan."""
-        from ..resources import Resources, coeffs, memory
+        """The unit's (:meth:`mac_resources`) plus the window generator's
+        (:func:`hetero.resources.window_generator`)."""
+        from ..resources import window_generator
 
         geo = self.window_geometry(node)
-        t_in = graph.tensors[node.inputs[0]].dtype
         unit = self.mac_resources(node, graph, family, self.window_weights(node),
                                   n_lanes=geo.window_lanes if self.window_lanes(node) is not None else None)
-        c = coeffs(family)
-        win_bits = geo.window_lanes * t_in.width
-        line = Resources()
-        if geo.line_depth:
-            line = memory(geo.line_depth, (geo.kernel[0] - 1) * geo.channels * t_in.width, family, rom=False)
-        cols = (geo.kernel[1] - 1) * geo.dilations[1] * geo.kernel[0] * geo.channels * t_in.width
-        return unit + line + Resources(lut=c["window_lut_per_bit"] * win_bits + 40, ff=win_bits + cols + 40)
-
+        return unit + window_generator(geo, graph.tensors[node.inputs[0]].dtype.width, family)
 
 register(Conv())

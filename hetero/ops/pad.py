@@ -192,6 +192,18 @@ class Pad(Op):
             return super().beat_times(node, graph, arrivals)
         return geo.beat_times(arrivals[0])  # the LaneSelect behind it is a wire
 
+    def resources(self, node, graph, family="xc7"):
+        """Spatial padding: the window generator that scans the padded image
+        (:func:`hetero.resources.window_generator`; the LaneSelect behind it is a wire); channel
+        padding alone: the default lane stage."""
+        from ..resources import window_generator
+
+        ch, spatial = self._check_hw(node, graph)
+        geo = self._geometry(node, graph, ch, spatial)
+        if geo is None:
+            return super().resources(node, graph, family)
+        return window_generator(geo, graph.tensors[node.inputs[0]].dtype.width, family)
+
     def hls(self, node, graph):
         """hetero_movement.h ``pad`` (constant mode, pads >= 0, up to 4 axes)."""
         from ..hls.binding import HlsCall

@@ -102,33 +102,20 @@ def _repeats(index: Sequence[int], n_in: int) -> list[int]:
 def nearest_events(rows: Sequence[int], cols: Sequence[int], h: int, w: int) -> tuple[int, int]:
     """(cycle the last output beat of an image is offered, cycles per image) of
     :class:`NearestRows` with source rows ``rows`` and columns ``cols``, inputs offered in every
-    cycle and the output always ready: each step below takes one cycle.
-
-    Per input row ``y`` copied ``ry`` times: if ``ry == 0``, one step per pixel (taken, dropped);
-    else one step per pixel copied ``rx`` times (``max(rx, 1)`` steps: the first takes it), then
-    ``ry - 1`` replays of the output row from the line buffer (``len(cols)`` steps each).
-    """
-    ry, rx = _repeats(rows, h), _repeats(cols, w)
-    t, last = 0, 0
-    for y in range(h):
-        if ry[y] == 0:
-            t += w
-            continue
-        for x in range(w):
-            t += max(rx[x], 1)
-            if rx[x]:
-                last = t
-        t += (ry[y] - 1) * len(cols)
-        if ry[y] > 1:
-            last = t
-    return last, t
+    cycle and the output always ready: one cycle per step of :func:`nearest_steps`, an emitting
+    step's beat offered the cycle after it."""
+    emit = nearest_steps(rows, cols, h, w)[1]
+    return int(np.flatnonzero(emit)[-1]) + 1, len(emit)
 
 
 def nearest_steps(rows: Sequence[int], cols: Sequence[int], h: int,
                   w: int) -> tuple[np.ndarray, np.ndarray]:
     """The steps of :class:`NearestRows` over one image, as :func:`hetero.hw.beats.walk`
-    takes them: (takes an input pixel, emits an output pixel) per step, as in
-    :func:`nearest_events`."""
+    takes them: (takes an input pixel, emits an output pixel) per step. Per input row ``y``
+    copied ``ry`` times: if ``ry == 0``, one step per pixel (taken, dropped); else one step per
+    pixel copied ``rx`` times (``max(rx, 1)`` steps: the first takes it, each emits if
+    ``rx > 0``), then ``ry - 1`` replays of the output row from the line buffer (``len(cols)``
+    emitting steps each)."""
     ry, rx = _repeats(rows, h), np.array(_repeats(cols, w))
     per_pixel = np.maximum(rx, 1)
     first = np.concatenate(([0], np.cumsum(per_pixel)[:-1]))
