@@ -11,8 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from hetero.flow import class_agreement, compile_model
-from hetero.onnxrt import run_float
+from hetero.flows.synth import class_agreement
+from hetero.flows.common import compile_model
+from hetero.frontend.onnxrt import run_float
 from hetero.reference import predict
 
 MODELS = Path(__file__).resolve().parents[2] / "shared" / "models"

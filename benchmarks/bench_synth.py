@@ -53,7 +53,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
 
-    from hetero.synthesis import find_yosys
+    from hetero.synthesis.yosys import find_yosys
 
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,4 +1,4 @@
-"""Calibrate the analytic resource model (hetero.resources) against Yosys, per layer and per model.
+"""Calibrate the analytic resource model (hetero.hw.cost) against Yosys, per layer and per model.
 
 For each design (a shared model, or a generated one-layer graph of :data:`SYNTHETIC`): compile
 it for the board (folding as `hetero synth` chooses), write the top's Verilog, synthesize it with
@@ -39,13 +39,14 @@ sys.path.insert(0, str(ROOT))
 
 from hetero import boards  # noqa: E402
 from hetero.cache import cache_root  # noqa: E402
-from hetero.config import Config  # noqa: E402
-from hetero.estimate import graph_resources  # noqa: E402
-from hetero.flow import compile_model  # noqa: E402
-from hetero.hw.top import TOP_NAME, Top, hardware_part, top_verilog  # noqa: E402
+from hetero.ir.config import Config  # noqa: E402
+from hetero.synthesis.estimate import graph_resources  # noqa: E402
+from hetero.flows.common import compile_model  # noqa: E402
+from hetero.dataflow import TOP_NAME, hardware_part
+from hetero.backends.rtl.top import Top, top_verilog  # noqa: E402
 from hetero.ops import op_of  # noqa: E402
-from hetero import resources as rm  # noqa: E402
-from hetero import synthesis  # noqa: E402
+from hetero.hw import cost as rm  # noqa: E402
+from hetero.synthesis import yosys as synthesis  # noqa: E402
 
 MODELS = Path("/work/shared/models")
 DEFAULT_MODELS = [

@@ -1,5 +1,5 @@
 """hetero csim's build and run times on the jet-tagging MLP at -O0, -O1 and -O2 (cold builds,
-private cache), to choose hetero.hls.csim.OPT.
+private cache), to choose hetero.sim.csim.OPT.
 
     python benchmarks/csim_speed.py [--n 10000]
     python benchmarks/csim_speed.py --all [--n 20]   # every model docs/hardware.md lists as
@@ -27,9 +27,9 @@ def main() -> int:
     if args.all:
         return all_models(args.n or 20)
     args.n = args.n or 10000
-    from hetero.flow import compile_model, random_inputs
-    from hetero.hls.csim import csim_graph
-    from hetero.hls.project import render_project
+    from hetero.flows.common import compile_model, random_inputs
+    from hetero.sim.csim import csim_graph
+    from hetero.backends.hls.project import render_project
 
     g = compile_model(REPO.parent / "shared" / "models" / "hls4ml_examplemodels_three_layer_keras.onnx")
     x = random_inputs(g, args.n, seed=0)
@@ -48,8 +48,8 @@ def main() -> int:
 
 def all_models(n: int) -> int:
     """csim of every model docs/hardware.md marks bit-exact in RTL; a table row per model."""
-    from hetero.flow import compile_model, random_inputs
-    from hetero.hls.csim import csim_graph
+    from hetero.flows.common import compile_model, random_inputs
+    from hetero.sim.csim import csim_graph
 
     models = REPO.parent / "shared" / "models"
     rows = [line.split("|")[1].strip() for line in (REPO / "docs" / "hardware.md").read_text().splitlines()

@@ -23,8 +23,8 @@ sys.path.insert(0, str(ROOT))
 
 from hetero import boards  # noqa: E402
 from hetero.errors import UserError  # noqa: E402
-from hetero.estimate import estimate  # noqa: E402
-from hetero.flow import compile_model  # noqa: E402
+from hetero.synthesis.estimate import estimate  # noqa: E402
+from hetero.flows.common import compile_model  # noqa: E402
 
 MODELS = Path("/work/shared/models")
 

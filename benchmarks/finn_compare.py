@@ -2,11 +2,11 @@
 through the product's own flow only.
 
 For each network, exactly what ``hetero synth MODEL --board pynq --target-interval 64`` does
-(:func:`hetero.flow.synth`): import the QONNX model (FINN's ``finn_datatype`` annotations type
+(:func:`hetero.flows.synth.synth`): import the QONNX model (FINN's ``finn_datatype`` annotations type
 the input; the host runs the float prefix and the input quantizer), fold every MAC layer to an
-interval of at most 64 cycles (:class:`hetero.folding.FoldingTarget`), generate Verilog, simulate
+interval of at most 64 cycles (:class:`hetero.passes.folding.FoldingTarget`), generate Verilog, simulate
 it with the native Verilator harness against the bit-accurate reference and synthesize it with
-Yosys (``hetero.synthesis``). No graph surgery, no hand-made folding. Printed beside FINN's
+Yosys (``hetero.synthesis.yosys``). No graph surgery, no hand-made folding. Printed beside FINN's
 published figures (Vivado and boards; ../shared/reference/PUBLISHED_RESULTS.md): the two are
 different tools, so LUT counts compare designs only roughly.
 
@@ -36,8 +36,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 MODELS = REPO.parent / "shared" / "models"
 
-from hetero.flow import synth  # noqa: E402
-from hetero.folding import FoldingTarget  # noqa: E402
+from hetero.flows.synth import synth  # noqa: E402
+from hetero.passes.folding import FoldingTarget  # noqa: E402
 
 BOARD = "pynq"
 INTERVAL = 64

@@ -112,7 +112,7 @@ def hls4ml_sigmoid(x: np.ndarray, table_size: int = 1024, table_t: str = "fixed<
     """hls4ml 1.3's ``nnet::sigmoid`` (nnet_activation.h) on real inputs ``x``: entry ``i`` holds
     the float sigmoid at the bin's left edge ``16 * (i - N/2) / N`` cast to ``table_t``; the index
     is ``int(x * N / 16)`` (C conversion: toward zero) ``+ N/2``, clamped."""
-    from hetero.fixed import FixedType, quantize, to_float
+    from hetero.ir.fixed import FixedType, quantize, to_float
 
     edges = (16.0 * (np.arange(table_size) - table_size / 2) / table_size).astype(np.float32)
     f32 = (np.float32(1) + np.exp(-edges)).astype(np.float32)
@@ -128,7 +128,7 @@ def hls4ml_selu(x: np.ndarray, table_size: int = 1024, table_t: str = "fixed<18,
     """hls4ml 1.3's ``nnet::selu`` on real inputs ``x``: ``x >= 0``: ``lambda * x`` with lambda an
     ``ap_ufixed<16,1>``, cast to ``result_t``; ``x < 0``: entry ``int(x * N / -8)`` (clamped) of a
     table holding the float SELU at ``-8 * i / N`` cast to ``table_t``."""
-    from hetero.fixed import FixedType, quantize, to_float
+    from hetero.ir.fixed import FixedType, quantize, to_float
 
     lam = to_float(quantize(1.0507009873554805, FixedType.parse("ufixed<16,1>")), 15)
     e = np.exp(np.float32(-8.0) * np.arange(table_size, dtype=np.float32) / np.float32(table_size))
@@ -194,9 +194,9 @@ def main() -> int:
     ap.add_argument("--layers", action="store_true", help="print the per-layer matching")
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
-    from hetero.flow import compile_model, random_inputs
-    from hetero.hls.csim import csim_graph
-    from hetero.hls.project import render_project
+    from hetero.flows.common import compile_model, random_inputs
+    from hetero.sim.csim import csim_graph
+    from hetero.backends.hls.project import render_project
     from hetero.reference import execute
 
     rows = []

@@ -20,12 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-from hetero.config import Config
+from hetero.ir.config import Config
 from hetero.errors import UserError
-from hetero.onnx_import import import_onnx, load_model
-from hetero.passes import assign_precision, simplify
+from hetero.frontend.onnx import import_onnx, load_model
+from hetero.passes.pipeline import assign_precision, simplify
 from hetero.reference import predict
-from hetero.summary import summarize, totals
+from hetero.report.layers import summarize, totals
 
 MODELS = Path(__file__).resolve().parents[1].parent / "shared" / "models"
 

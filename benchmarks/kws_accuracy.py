@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from hetero.config import Config
-from hetero.onnx_import import import_onnx
-from hetero.passes import assign_precision, simplify
+from hetero.ir.config import Config
+from hetero.frontend.onnx import import_onnx
+from hetero.passes.pipeline import assign_precision, simplify
 from hetero.reference import predict
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from hetero.flow import synth
-from hetero.onnx_import import import_onnx
-from hetero.passes import simplify
+from hetero.flows.synth import synth
+from hetero.frontend.onnx import import_onnx
+from hetero.passes.pipeline import simplify
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"

@@ -1,6 +1,6 @@
 """Every shared model through the hardware: generate, simulate in Verilator (native harness),
 compare bit-exact with the reference, compare the cycles with the cycle model, and say which
-boards the design fits (first-order estimate of :mod:`hetero.folding`).
+boards the design fits (first-order estimate of :mod:`hetero.passes.folding`).
 
     python benchmarks/sim_models.py [--n 3] [--target 64] [--write docs/hardware.md] [NAME ...]
 
@@ -29,10 +29,10 @@ sys.path.insert(0, str(ROOT))
 
 from hetero import boards as boards_db  # noqa: E402
 from hetero.errors import UserError  # noqa: E402
-from hetero.flow import compile_model, random_inputs  # noqa: E402
-from hetero.folding import FoldingTarget, estimate_fits  # noqa: E402
-from hetero.hw.top import cycle_model  # noqa: E402
-from hetero.sim_flow import simulate_graph  # noqa: E402
+from hetero.flows.common import compile_model, random_inputs  # noqa: E402
+from hetero.passes.folding import FoldingTarget, estimate_fits  # noqa: E402
+from hetero.dataflow import cycle_model  # noqa: E402
+from hetero.flows.sim import simulate_graph  # noqa: E402
 
 MODELS = ROOT.parent / "shared" / "models"
 BOARDS = ("icebreaker", "arty-a7-35", "pynq-z2", "zcu104", "alveo-u250")
@@ -111,8 +111,8 @@ def main() -> None:
 
 
 def _macs(model: Path) -> int:
-    from hetero.onnx_import import import_onnx
-    from hetero.summary import summarize, totals
+    from hetero.frontend.onnx import import_onnx
+    from hetero.report.layers import summarize, totals
 
     try:
         return totals(summarize(import_onnx(model), check_hardware=False))["macs"]
@@ -140,9 +140,9 @@ def _markdown(rows: list[dict], args) -> str:
         "layers allow), generated, simulated in Verilator with the native harness on "
         f"{args.n} random inputs and compared bit for bit with the reference. *latency*: first "
         "input beat to last output beat of the first inference (cycles), simulated and from the "
-        "cycle models (hetero.hw.top.cycle_model: the beat-level model of hetero.hw.beats); "
+        "cycle models (hetero.dataflow.cycle_model: the beat-level model of hetero.hw.beats); "
         "*interval*: cycles between the last two inferences' last output beats (steady state). *fits*: the boards whose budgets "
-        "the calibrated per-op resource model (hetero.folding.estimate_fits) meets at the fastest "
+        "the calibrated per-op resource model (hetero.passes.folding.estimate_fits) meets at the fastest "
         "folding that fits that board; Yosys figures are in BENCHMARKS.md.",
         "",
         "| model | result | layers | target | latency sim / model | interval sim / model | fits |",

@@ -38,7 +38,7 @@ DEFAULT_MODEL = REPO.parent / "shared" / "models" / "hls4ml_examplemodels_three_
 
 def side_hetero(model: Path, x: np.ndarray, board: str) -> dict:
     t0 = time.perf_counter()
-    from hetero.sim_flow import simulate_model
+    from hetero.flows.sim import simulate_model
 
     t_import = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -46,7 +46,7 @@ def side_hetero(model: Path, x: np.ndarray, board: str) -> dict:
     wall = time.perf_counter() - t0
     s = report.sim
     from hetero.reference import predict
-    from hetero.flow import compile_model
+    from hetero.flows.common import compile_model
 
     classes = predict(compile_model(model, None, board), x).reshape(len(x))
     return {"wall_s": wall, "import_s": t_import, "stages_s": report.stages_s,

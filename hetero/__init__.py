@@ -8,11 +8,12 @@ The public facade::
     hetero.boards.get("pynq-z2")
 """
 
-from . import boards
-from .config import Config
-from .errors import SimulationError, ToolError, UserError
-from .fixed import FixedType
-from .flow import compile_model, predict, synth
+from hetero import boards
+from hetero.ir.config import Config
+from hetero.errors import SimulationError, ToolError, UserError
+from hetero.ir.fixed import FixedType
+from hetero.flows.common import compile_model, predict
+from hetero.flows.synth import synth
 
 __all__ = ["boards", "Config", "FixedType", "UserError", "ToolError", "SimulationError",
            "compile_model", "predict", "synth"]

@@ -1,3 +1,3 @@
-from .cli import main
+from hetero.cli import main
 
 main()

@@ -15,7 +15,7 @@ Block RAM is expressed in **36 kb equivalents** (``bram36``) so that families co
 - ECP5 DP16KD = 18 kb, so ``bram36 = DP16KD / 2``,
 - iCE40 EBR (SB_RAM40_4K) = 4 kb, so ``bram36 = EBR * 4 / 36``.
 
-:mod:`hetero.synthesis` uses :func:`bram36_equivalent` for the same conversion, so used and
+:mod:`hetero.synthesis.yosys` uses :func:`bram36_equivalent` for the same conversion, so used and
 available figures are consistent. ``uram`` counts UltraRAM blocks (Xilinx UltraScale+) or, on
 iCE40 UltraPlus, SPRAM blocks (256 kb each). ``power_w_rough`` is a rough public figure (the
 midpoint of a quoted range, or the quoted maximum), never a measurement: show it as rough.

@@ -2,7 +2,7 @@
 ``error: ...``, with a distinct exit code and no traceback (set HETERO_DEBUG=1 for one):
 
 - 2: bad input (a file, a model, an option, an unknown board) or a board whose tools are not
-  installed (``hetero synth`` checks them before any work: see :func:`hetero.timing.require_tools`);
+  installed (``hetero synth`` checks them before any work: see :func:`hetero.synthesis.timing.require_tools`);
 - 3: a tool failed (or, called outside that check, is missing): Verilator, Yosys, nextpnr, g++;
 - 4: the simulation stalled or was not bit-exact."""
 
@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from .errors import UserError
+from hetero.errors import UserError
 
 
 def _fail(message: str, code: int) -> None:
@@ -131,9 +131,9 @@ def _folding_options(command):
 def synth(model, board, out, config, inputs, count, seed, no_synth, quiet, clock_mhz, calibrate,
           target_interval, target_fps, labels, no_compare) -> None:
     """Generate, simulate (bit-exact check) and synthesize MODEL for a board."""
-    from .boards import get as get_board
-    from .flow import synth as run_synth
-    from .folding import FoldingTarget
+    from hetero.boards import get as get_board
+    from hetero.flows.synth import synth as run_synth
+    from hetero.passes.folding import FoldingTarget
 
     target = FoldingTarget.from_options(target_interval, target_fps, get_board(board))
     report = run_synth(model, board, out, config=config, inputs=inputs, n=count, seed=seed,
@@ -189,10 +189,10 @@ def compare(model, board, out, config, inputs, count, seed, run_synth, quiet, ca
     (onnxruntime, measured): latency, throughput and energy per inference side by side."""
     import tempfile
 
-    from .boards import get as get_board
-    from .compare import print_comparison
-    from .flow import synth as run_flow
-    from .folding import FoldingTarget
+    from hetero.boards import get as get_board
+    from hetero.report.baselines import print_comparison
+    from hetero.flows.synth import synth as run_flow
+    from hetero.passes.folding import FoldingTarget
 
     target = FoldingTarget.from_options(target_interval, target_fps, get_board(board))
     with tempfile.TemporaryDirectory(prefix="hetero-compare-") as scratch:
@@ -216,11 +216,11 @@ def compare(model, board, out, config, inputs, count, seed, run_synth, quiet, ca
 @_calibrate_option
 def predict(model, inputs, out, config, as_float, calibrate) -> None:
     """Run the bit-accurate fixed-point reference on a batch of inputs."""
-    from .config import Config
-    from .flow import compile_model, load_inputs
-    from .onnx_import import import_onnx
-    from .passes import simplify
-    from .reference import predict as ref_predict
+    from hetero.ir.config import Config
+    from hetero.flows.common import compile_model, load_inputs
+    from hetero.frontend.onnx import import_onnx
+    from hetero.passes.pipeline import simplify
+    from hetero.reference import predict as ref_predict
 
     if as_float and calibrate is not None:
         raise UserError("--calibrate chooses fixed-point types; it does nothing with --float")
@@ -234,7 +234,7 @@ def predict(model, inputs, out, config, as_float, calibrate) -> None:
     np.save(tmp, y)
     os.replace(tmp, out)
     if calibrate is not None:
-        from .calibrate import model_summary, print_report
+        from hetero.passes.calibrate import model_summary, print_report
 
         print_report(model_summary(model, graph, calibrate))
     click.echo(f"wrote {out}: {list(y.shape)} {y.dtype}", err=True)
@@ -254,10 +254,10 @@ def import_(model, config, board, dump, show_graph, as_json, calibrate) -> None:
     Exits 0 whenever the model imports; layers without hardware yet say why."""
     from dataclasses import asdict
 
-    from .flow import compile_model
-    from .onnx_import import import_onnx
-    from .passes import fuse_epilogues, fuse_quant_clip, run_pipeline
-    from .summary import summarize, totals
+    from hetero.flows.common import compile_model
+    from hetero.frontend.onnx import import_onnx
+    from hetero.passes.pipeline import fuse_epilogues, fuse_quant_clip, run_pipeline
+    from hetero.report.layers import summarize, totals
 
     def show(name, graph):
         click.echo(f"--- after {name} ---\n{graph}")
@@ -301,7 +301,7 @@ def boards(as_json) -> None:
     """List the boards hetero knows."""
     from dataclasses import asdict
 
-    from .boards import all_boards
+    from hetero.boards import all_boards
 
     rows = all_boards()
     if as_json:
@@ -323,10 +323,10 @@ def boards(as_json) -> None:
 def estimate(model, board, config, as_json, target_interval, target_fps) -> None:
     """Estimate MODEL's resources and cycles on a board in milliseconds: the analytic per-op
     models (no HDL elaboration, no synthesis), per layer and in total, and whether it fits."""
-    from .boards import get as get_board
-    from .estimate import describe_over, estimate as run_estimate
-    from .flow import compile_model
-    from .folding import FoldingTarget
+    from hetero.boards import get as get_board
+    from hetero.synthesis.estimate import describe_over, estimate as run_estimate
+    from hetero.flows.common import compile_model
+    from hetero.passes.folding import FoldingTarget
 
     b = get_board(board)
     target = FoldingTarget.from_options(target_interval, target_fps, b)
@@ -339,7 +339,7 @@ def estimate(model, board, config, as_json, target_interval, target_fps) -> None
 
     table = Table(title=f"{model} on {b.name} ({b.part}), model {est['model_version']}",
                   title_justify="left")
-    from hetero.resources import NATIVE_BRAM, native_bram  # block RAM in the family's own blocks
+    from hetero.hw.cost import NATIVE_BRAM, native_bram  # block RAM in the family's own blocks
 
     def blocks(bram36: float) -> str:
         return f"{native_bram(bram36, b.family)[1]:g}"
@@ -376,9 +376,9 @@ def sim(model, inputs, count, config, board, backpressure, seed, waves, out, qui
         target_interval, target_fps) -> None:
     """Simulate MODEL's RTL (native Verilator harness) and check it bit-exact against the
     reference. Exits 0 only when every output matches, 4 when any differs or the design stalls."""
-    from .boards import get as get_board
-    from .folding import FoldingTarget
-    from .sim_flow import MismatchError, simulate_model
+    from hetero.boards import get as get_board
+    from hetero.passes.folding import FoldingTarget
+    from hetero.flows.sim import MismatchError, simulate_model
 
     # unknown board or contradictory targets: fail before any work
     target = FoldingTarget.from_options(target_interval, target_fps,
@@ -403,7 +403,7 @@ def sim(model, inputs, count, config, board, backpressure, seed, waves, out, qui
 def csim(model, inputs, count, config, board, seed, out) -> None:
     """Build MODEL's HLS C++ project with g++ and run it (C simulation); exits 0 only when every
     output equals the reference bit for bit, 4 when any differs, 2 when g++ is missing."""
-    from .hls.csim import CsimMismatch, csim_model
+    from hetero.flows.csim import CsimMismatch, csim_model
 
     try:
         r = csim_model(model, inputs=inputs, n=count, config=config, board=board, seed=seed, out=out)

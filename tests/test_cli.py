@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import MODELS, model_path
-from hetero.onnxrt import run_float
+from hetero.frontend.onnxrt import run_float
 
 
 def hetero(*args, cwd=None):

@@ -8,12 +8,12 @@ import onnx
 import pytest
 from conftest import model_path
 
-from hetero import compare, energy
+from hetero.report import baselines as compare, energy
 from hetero.boards import get as get_board
 from hetero.errors import UserError
-from hetero.onnx_import import import_onnx
-from hetero.onnxrt import run_float
-from hetero.passes import simplify
+from hetero.frontend.onnx import import_onnx
+from hetero.frontend.onnxrt import run_float
+from hetero.passes.pipeline import simplify
 from hetero.reference import predict
 
 
@@ -115,9 +115,9 @@ def test_labels_and_accuracy(tmp_path):
 
 
 def test_fixed_point_errors_match_the_calibration_report():
-    from hetero.calibrate import calibration_report, float_graph
-    from hetero.config import Config
-    from hetero.flow import compile_model
+    from hetero.passes.calibrate import calibration_report, float_graph
+    from hetero.ir.config import Config
+    from hetero.flows.common import compile_model
     from hetero.reference import execute
 
     path = model_path("two_layer")

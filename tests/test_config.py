@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from conftest import model_path
-from hetero.config import Config
+from hetero.ir.config import Config
 from hetero.errors import UserError
-from hetero.fixed import FixedType
-from hetero.flow import compile_model
+from hetero.ir.fixed import FixedType
+from hetero.flows.common import compile_model
 
 
 def test_default_is_fixed_16_6():

@@ -1,20 +1,20 @@
 """ONNX backend node tests (shipped with onnx 1.22) through the importer and the reference executor.
 
-Every case of :func:`hetero.conformance.cases` must pass in float mode, unless it is a limit of
+Every case of :func:`hetero.testing.conformance.cases` must pass in float mode, unless it is a limit of
 the design listed in ``EXPECTED_UNSUPPORTED`` (then the importer must refuse it with a
 UserError: computing it silently, right or wrong, means the entry is stale or the op is wrong).
 An exception other than UserError, in float or fixed mode, is always a failure: it is a bug.
 
 ``PENDING``: cases that fail today only because their op (or the op's feature) is still being
 written. They are xfail (not strict) for AssertionError only, so a crash still fails them. Empty
-it as the ops land: ``python -m hetero.conformance`` shows what passes.
+it as the ops land: ``python -m hetero.testing.conformance`` shows what passes.
 """
 
 import numpy as np
 import pytest
 
-from hetero import conformance
-from hetero.conformance import EXPECTED_UNSUPPORTED, case, cases, run_case
+from hetero.testing import conformance
+from hetero.testing.conformance import EXPECTED_UNSUPPORTED, case, cases, run_case
 
 PENDING: set[str] = set()  # cases whose op is not written yet (none left)
 

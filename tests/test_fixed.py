@@ -1,4 +1,4 @@
-"""hetero.fixed against real ap_fixed: bit-exact, over every raw value for small widths.
+"""hetero.ir.fixed against real ap_fixed: bit-exact, over every raw value for small widths.
 
 The ``gxx`` tests compile tests/cpp/apfixed_oracle.cpp once per session with g++ against the
 ap_types headers of the installed hls4ml package, with a generated list of cases:
@@ -7,11 +7,11 @@ ap_types headers of the installed hls4ml package, with a generated list of cases
   {-2, 0, 1, ceil(w/2), w, w+2} (all 69 of them), destination types of width 1..5, signed and
   unsigned, int_bits -1..w+1, in every rounding x overflow mode (28); for each case every raw
   value of the source is converted (``D y = x;``) and compared with
-  :func:`hetero.fixed.requantize`; a few more cases shift by 60+ bits.
+  :func:`hetero.ir.fixed.requantize`; a few more cases shift by 60+ bits.
 * double -> fixed: a few thousand doubles (random, exact grid values, exact ties of both signs,
   values one ulp either side of ties, huge values that wrap, values beyond range, infinities,
   subnormals) converted to fixed<5,2>, fixed<1,0>, ufixed<4,-1> and fixed<48,20>, each in every
-  mode (``D y = (double)v;``), compared with :func:`hetero.fixed.quantize`.
+  mode (``D y = (double)v;``), compared with :func:`hetero.ir.fixed.quantize`.
 
 Each ap_fixed conversion instantiated costs ~40 ms of g++ time at -O0, so the fixed -> fixed
 cases are not the full product (~100 000 pairs) but a selection that reaches every code path of
@@ -36,17 +36,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hetero.fixed import (
-    MAX_WIDTH,
-    OVERFLOW_MODES,
-    ROUNDING_MODES,
-    FixedType,
-    bits_for_range,
-    quantize,
-    requantize,
-    to_float,
-    type_for_range,
-)
+from hetero.ir.fixed import MAX_WIDTH, OVERFLOW_MODES, ROUNDING_MODES, FixedType, bits_for_range, quantize, requantize, to_float, type_for_range
 
 HARNESS = Path(__file__).parent / "cpp" / "apfixed_oracle.cpp"
 MODES = list(itertools.product(ROUNDING_MODES, OVERFLOW_MODES))
@@ -267,7 +257,7 @@ def test_case_selection_covers_the_product():
 
 
 def _ap_types_dir() -> Path:
-    from hetero.hls.csim import ap_types_dir
+    from hetero.sim.csim import ap_types_dir
 
     return ap_types_dir()  # hls4ml's bundled headers; UserError naming the fix when missing
 

@@ -12,9 +12,9 @@ import numpy as np
 import onnx
 import pytest
 
-from hetero.flow import compile_model, random_inputs
-from hetero.hls.csim import csim_graph
-from hetero.hls.project import render_project
+from hetero.flows.common import compile_model, random_inputs
+from hetero.sim.csim import csim_graph
+from hetero.backends.hls.project import render_project
 
 from conftest import model_path, parse_model
 

@@ -8,14 +8,14 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from hetero.config import Config
+from hetero.ir.config import Config
 from hetero.errors import UserError
-from hetero.hw.common import stream_layout
+from hetero.hw.lanes import stream_layout
 from hetero.hw.stream import from_beats, tensor_layouts, to_beats
-from hetero.ir import Graph
-from hetero.onnx_import import import_onnx
+from hetero.ir.graph import Graph
+from hetero.frontend.onnx import import_onnx
 from hetero.ops import op_of
-from hetero.passes import pipeline, run_pipeline
+from hetero.passes.pipeline import pipeline, run_pipeline
 
 from conftest import parse_model
 from stream_harness import run_beats
@@ -398,7 +398,7 @@ def test_reshape_keeping_beats_is_a_wire_and_vector_to_image():
         r = Relu(x)
         y = Reshape(r, shape)
     }""", shape=np.array([-1, 3, 6]))
-    from hetero.hw.common import Passthrough
+    from hetero.hw.lanes import Passthrough
     node = g.nodes[-1]
     hw = op_of(node).hardware(node, g)
     hw._MustUse__silence = True  # only inspected

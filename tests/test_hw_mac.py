@@ -11,12 +11,12 @@ import pytest
 from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.sim import Simulator
 
-from hetero.config import Config
+from hetero.ir.config import Config
 from hetero.hw.arith import const_mul, csd, popcount, var_mul
-from hetero.ir import Graph, Node, Tensor
+from hetero.ir.graph import Graph, Node, Tensor
 from hetero.ops import op_of
-from hetero.passes import assign_precision
-from hetero.quant import QuantSpec
+from hetero.passes.pipeline import assign_precision
+from hetero.ir.quant import QuantSpec
 
 from conftest import have_yosys
 from stream_harness import run_stream
@@ -333,7 +333,7 @@ def test_two_bit_constant_weights_use_no_dsp(tmp_path: Path, monkeypatch: pytest
     from amaranth.back import verilog
 
     from hetero import boards
-    from hetero.synthesis import synthesize
+    from hetero.synthesis.yosys import synthesize
 
     monkeypatch.setenv("HETERO_CACHE_DIR", str(tmp_path / "cache"))
     g = quant_dense(16, 8, x_type="fixed<8,8>", seed=11)
@@ -346,7 +346,7 @@ def test_two_bit_constant_weights_use_no_dsp(tmp_path: Path, monkeypatch: pytest
 
 # -- the input prefix folded into the first layer -------------------------------------------
 def test_fold_input_affine_keeps_the_float_model_and_its_integer_weights():
-    from hetero.passes import fold_input_affine
+    from hetero.passes.pipeline import fold_input_affine
     from hetero.reference import execute
 
     rng = np.random.default_rng(12)

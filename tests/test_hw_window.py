@@ -9,14 +9,14 @@ import pytest
 from amaranth.hdl import signed
 from onnx import TensorProto, helper, numpy_helper
 
-from hetero.config import Config
+from hetero.ir.config import Config
 from hetero.hw.stream import from_beats, layout_of, to_beats
 from hetero.hw.window import WindowGenerator, WindowGeometry
-from hetero.ir import Graph
-from hetero.onnx_import import import_onnx
+from hetero.ir.graph import Graph
+from hetero.frontend.onnx import import_onnx
 from hetero.ops import op_of
 from hetero.ops.conv import windows
-from hetero.passes import pipeline, run_pipeline
+from hetero.passes.pipeline import pipeline, run_pipeline
 
 from stream_harness import run_beats
 

@@ -8,9 +8,9 @@ from onnx import helper, numpy_helper
 
 from conftest import MLPS, model_path
 from hetero.errors import UserError
-from hetero.onnx_import import import_onnx, load_model
-from hetero.onnxrt import run_float
-from hetero.passes import simplify
+from hetero.frontend.onnx import import_onnx, load_model
+from hetero.frontend.onnxrt import run_float
+from hetero.passes.pipeline import simplify
 from hetero.reference import predict
 
 
@@ -138,9 +138,9 @@ def test_not_onnx_and_missing_files(tmp_path):
 
 
 def test_model_names_never_reach_generated_verilog():
-    from hetero.config import Config
-    from hetero.hw.top import to_verilog
-    from hetero.passes import pipeline, run_pipeline
+    from hetero.ir.config import Config
+    from hetero.backends.rtl.top import to_verilog
+    from hetero.passes.pipeline import pipeline, run_pipeline
 
     evil = 'x */ endmodule module evil(); initial $finish; endmodule /* "\\n`define'
     rng = np.random.default_rng(0)
@@ -167,7 +167,7 @@ def test_inconsistent_declared_shape_is_refused():
 
 
 def test_model_too_large_for_memory_is_refused(monkeypatch):
-    import hetero.onnx_import as imp
+    import hetero.ops.onnx_context as imp
 
     monkeypatch.setattr(imp, "memory_limit", lambda: 100)  # bytes: less than 43 float64 weights
     with pytest.raises(UserError, match="model too large"):

@@ -10,11 +10,11 @@ import pytest
 from onnx import numpy_helper
 
 from conftest import model_path
-from hetero.config import Config
+from hetero.ir.config import Config
 from hetero.errors import UserError
-from hetero.onnx_import import import_onnx, load_model
-from hetero.onnxrt import run_float
-from hetero.passes import assign_precision, simplify
+from hetero.frontend.onnx import import_onnx, load_model
+from hetero.frontend.onnxrt import run_float
+from hetero.passes.pipeline import assign_precision, simplify
 from hetero.reference import predict
 
 

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from hetero.errors import UserError
-from hetero.flow import compile_model, random_inputs
-from hetero.folding import FoldingTarget
-from hetero.hw.top import cycle_model
-from hetero.sim_flow import simulate_graph
+from hetero.flows.common import compile_model, random_inputs
+from hetero.passes.folding import FoldingTarget
+from hetero.dataflow import cycle_model
+from hetero.flows.sim import simulate_graph
 
 from conftest import SHARED
 

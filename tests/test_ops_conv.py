@@ -15,11 +15,12 @@ from onnx import TensorProto, helper, numpy_helper
 import hetero.ops.conv  # noqa: F401  (registration, until hetero/ops/__init__.py imports them)
 import hetero.ops.pool  # noqa: F401
 from conftest import model_path
-from hetero.config import Config
+from hetero.ir.config import Config
 from hetero.errors import UserError
-from hetero.onnx_import import CHANNELS_LAST_DOMAINS, import_onnx
-from hetero.onnxrt import run_float
-from hetero.passes import assign_precision, fuse_epilogues
+from hetero.ops.onnx_context import CHANNELS_LAST_DOMAINS
+from hetero.frontend.onnx import import_onnx
+from hetero.frontend.onnxrt import run_float
+from hetero.passes.pipeline import assign_precision, fuse_epilogues
 from hetero.reference import execute, predict, run_raw
 
 for _name in ("transpose", "leaky_relu", "concat", "resize"):  # ops the real models also need

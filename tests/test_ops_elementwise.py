@@ -10,15 +10,14 @@ import onnx
 import pytest
 
 import hetero.ops  # noqa: F401  (registers the ops of hetero/ops/__init__.py)
-from hetero.ops import (add, clip, concat, leaky_relu, pad, reshape, resize, sigmoid,  # noqa: F401
-                        softmax, transpose)
-from hetero.config import Config
+from hetero.ops import add, clip, concat, leaky_relu, pad, reshape, resize, sigmoid, softmax, transpose
+from hetero.ir.config import Config
 from hetero.errors import UserError
-from hetero.fixed import FixedType, quantize
+from hetero.ir.fixed import FixedType, quantize
 from hetero.ops import ONNX_TO_OP, REGISTRY, op_of
-from hetero.onnx_import import import_onnx
-from hetero.onnxrt import batch_free, run_float
-from hetero.passes import assign_precision
+from hetero.frontend.onnx import import_onnx
+from hetero.frontend.onnxrt import batch_free, run_float
+from hetero.passes.pipeline import assign_precision
 from hetero.reference import execute, predict
 
 from conftest import parse_model

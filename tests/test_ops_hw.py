@@ -4,11 +4,11 @@ Amaranth's simulator, on small layers with random weights and inputs."""
 import numpy as np
 import pytest
 
-from hetero.config import Config
-from hetero.fixed import FixedType, quantize
-from hetero.ir import Graph, Node, Tensor
+from hetero.ir.config import Config
+from hetero.ir.fixed import FixedType, quantize
+from hetero.ir.graph import Graph, Node, Tensor
 from hetero.ops import op_of
-from hetero.passes import assign_precision
+from hetero.passes.pipeline import assign_precision
 
 from stream_harness import run_stream
 

@@ -8,12 +8,12 @@ import pytest
 from onnx import helper, numpy_helper
 
 from conftest import SHARED, model_path
-from hetero.config import Config
-from hetero.fixed import FixedType, requantize
-from hetero.onnx_import import import_onnx, load_model
-from hetero.onnxrt import run_float
-from hetero.passes import assign_precision, simplify
-from hetero.quant import AP_ROUNDING, QuantSpec, make_requant, requant_to_fixed, round_float, round_shift
+from hetero.ir.config import Config
+from hetero.ir.fixed import FixedType, requantize
+from hetero.frontend.onnx import import_onnx, load_model
+from hetero.frontend.onnxrt import run_float
+from hetero.passes.pipeline import assign_precision, simplify
+from hetero.ir.quant import AP_ROUNDING, QuantSpec, make_requant, requant_to_fixed, round_float, round_shift
 from hetero.reference import execute, predict
 
 

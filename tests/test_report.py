@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from conftest import model_path
 
-from hetero import report_html
+from hetero.report import html as report_html
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -112,9 +112,9 @@ def test_published_figures_found_by_model_hash():
 
 @pytest.fixture(scope="module")
 def synth_out(tmp_path_factory):
-    from hetero.flow import synth
-    from hetero.onnx_import import import_onnx
-    from hetero.passes import simplify
+    from hetero.flows.synth import synth
+    from hetero.frontend.onnx import import_onnx
+    from hetero.passes.pipeline import simplify
     from hetero.reference import predict
 
     path = model_path("two_layer")

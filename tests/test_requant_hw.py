@@ -1,4 +1,4 @@
-"""Requantization logic (multiplier and comparator forms) against :class:`hetero.quant.Requant`,
+"""Requantization logic (multiplier and comparator forms) against :class:`hetero.ir.quant.Requant`,
 exhaustively over small input ranges, in Amaranth's simulator."""
 
 import numpy as np
@@ -6,9 +6,9 @@ import pytest
 from amaranth.hdl import Module, Signal, signed
 from amaranth.sim import Simulator
 
-from hetero.fixed import FixedType
+from hetero.ir.fixed import FixedType
 from hetero.hw.requant_hw import out_shape, requant_expr, requant_unit, thresholds
-from hetero.quant import Requant, make_requant, requant_to_fixed
+from hetero.ir.quant import Requant, make_requant, requant_to_fixed
 
 ROUNDINGS = ["FLOOR", "CEIL", "TO_ZERO", "HALF_UP", "HALF_DOWN", "HALF_EVEN", "HALF_AWAY", "HALF_ZERO"]
 

@@ -1,4 +1,4 @@
-"""Native RTL simulation (hetero.rtlsim) and `hetero sim`: bit-exact outputs, multi-beat wide
+"""Native RTL simulation (hetero.sim.verilator) and `hetero sim`: bit-exact outputs, multi-beat wide
 streams, backpressure, exact cycle counts, stall naming with and without probes, protocol
 errors, waves, the build cache and the command's exit codes."""
 
@@ -11,7 +11,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from hetero.errors import SimulationError
-from hetero.rtlsim import pack_words, simulate_beats, unpack_words
+from hetero.sim.verilator import pack_words, simulate_beats, unpack_words
 
 
 def two_stage(width: int, limit: int = 2**31, probes: bool = True, tlast: str = "b_last") -> str:
@@ -170,7 +170,7 @@ def hetero(*args, cwd=None):
 
 @pytest.mark.verilator
 def test_sim_flow_bit_exact_with_backpressure(tiny_mlp):
-    from hetero.sim_flow import simulate_model
+    from hetero.flows.sim import simulate_model
 
     report = simulate_model(tiny_mlp, n=300, backpressure=0.3, seed=1)
     assert report.bit_exact and report.inferences == 300
@@ -179,7 +179,7 @@ def test_sim_flow_bit_exact_with_backpressure(tiny_mlp):
 
 @pytest.mark.verilator
 def test_sim_flow_mismatch_writes_npz_and_raises(tiny_mlp, tmp_path, monkeypatch):
-    import hetero.sim_flow as flow
+    import hetero.flows.sim as flow
     from hetero.reference import execute
 
     def off_by_one(graph, x):  # a wrong "reference" on inference 5

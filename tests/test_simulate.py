@@ -1,4 +1,4 @@
-"""hetero.simulate on small hand-written designs that obey the AXI-Stream port contract."""
+"""hetero.sim.cocotb on small hand-written designs that obey the AXI-Stream port contract."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from hetero.errors import SimulationError, ToolError
-from hetero.simulate import simulate
+from hetero.sim.cocotb import simulate
 
 pytestmark = pytest.mark.verilator
 

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from conftest import have_yosys
-from hetero import boards, synthesis
+from hetero import boards
+from hetero.synthesis import yosys as synthesis
 from hetero.errors import ToolError, UserError
-from hetero.synthesis import SynthResult, fits, synthesize, utilization
+from hetero.synthesis.yosys import SynthResult, fits, synthesize, utilization
 
 
 

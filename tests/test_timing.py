@@ -7,9 +7,9 @@ import pytest
 from conftest import model_path
 
 from hetero import boards
-from hetero.flow import compile_model
+from hetero.flows.common import compile_model
 from hetero.errors import UserError
-from hetero.timing import Port, place_and_route, timing_wrapper, top_ports, xilinx_fmax
+from hetero.synthesis.timing import Port, place_and_route, timing_wrapper, top_ports, xilinx_fmax
 
 COUNTER = """
 module cnt (input clk, input en, output reg [15:0] q);

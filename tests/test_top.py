@@ -9,12 +9,12 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from hetero.config import Config
+from hetero.ir.config import Config
 from hetero.errors import UserError
-from hetero.hw.top import cycle_model, hardware_part
-from hetero.onnx_import import import_onnx
-from hetero.passes import pipeline, run_pipeline
-from hetero.sim_flow import simulate_graph
+from hetero.dataflow import cycle_model, hardware_part
+from hetero.frontend.onnx import import_onnx
+from hetero.passes.pipeline import pipeline, run_pipeline
+from hetero.flows.sim import simulate_graph
 
 pytestmark = [pytest.mark.verilator]
 CFG = Config.from_dict({"Model": {"Precision": "fixed<10,4,RND,SAT>"}})

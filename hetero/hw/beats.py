@@ -14,7 +14,7 @@ consumer being ready, taken (a handshake at that clock edge). Components start i
 (reset), when the hardware's input is first offered; a window generator walks its leading
 padding from then on, as the RTL does. The model ignores back pressure from
 full FIFOs (they are sized so that it does not slow the pipeline, see
-:func:`hetero.hw.top.fifo_depth`); it is checked against Verilator cycle for cycle in
+:func:`hetero.dataflow.fifo_depth`); it is checked against Verilator cycle for cycle in
 tests/test_beats.py.
 """
 

@@ -1,12 +1,12 @@
 """Fixed-point helpers for Amaranth: shapes of FixedType values and requantization logic that
-computes exactly what :func:`hetero.fixed.requantize` computes."""
+computes exactly what :func:`hetero.ir.fixed.requantize` computes."""
 
 from __future__ import annotations
 
 from amaranth.hdl import Const, Mux, Shape, Value, signed, unsigned
 from amaranth.lib import data, stream
 
-from ..fixed import FixedType
+from hetero.ir.fixed import FixedType
 
 
 def shape_of(t: FixedType) -> Shape:

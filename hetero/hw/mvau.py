@@ -26,7 +26,7 @@ accumulates it over the input groups; the epilogue then maps ``D`` to the output
 
 * :class:`PlainEpilogue`: hls4ml's fixed point, ``requant(requant(D << shift + bias, accum),
   result)``;
-* :class:`RequantEpilogue`: the model-quantized layer, one :class:`~hetero.quant.Requant` per
+* :class:`RequantEpilogue`: the model-quantized layer, one :class:`~hetero.ir.quant.Requant` per
   output channel rewritten onto ``D`` (the input zero point, the XNOR encoding and a fused ReLU
   folded into its constants), built as comparators (FINN's multi-threshold) when the output has
   few levels, else as a multiplier and a rounding shift.
@@ -44,12 +44,12 @@ from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..fixed import FixedType
-from ..quant import Requant
-from .arith import MAX_ADD_TERMS, const_mul, csd, popcount, sum_tree, var_mul
-from .fixed_hw import requantize as fixed_requantize
-from .fixed_hw import shape_of, vector_stream
-from .requant_hw import requant_expr, thresholds
+from hetero.ir.fixed import FixedType
+from hetero.ir.quant import Requant
+from hetero.hw.arith import MAX_ADD_TERMS, const_mul, csd, popcount, sum_tree, var_mul
+from hetero.hw.fixed_hw import requantize as fixed_requantize
+from hetero.hw.fixed_hw import shape_of, vector_stream
+from hetero.hw.requant_hw import requant_expr, thresholds
 
 __all__ = ["MVAU", "PlainEpilogue", "RequantEpilogue", "dot_ranges", "folds", "mvau_cycles", "range_shape"]
 
@@ -222,7 +222,7 @@ def _check_points(rq: Requant, lo: tuple[int, ...], hi: tuple[int, ...]) -> list
 
 #: Weights of the epilogue's cost model, in LUTs. A BRAM18 weighs its share of the xc7z020
 #: (53,200 LUTs / 280 BRAM18 ~ 190); a DSP four times its share there (53,200 / 220 ~ 240):
-#: the folding (:mod:`hetero.folding`) gives the board's DSPs to the products, so a DSP taken
+#: the folding (:mod:`hetero.passes.folding`) gives the board's DSPs to the products, so a DSP taken
 #: by an epilogue is one fewer product in parallel.
 LUTS_PER_BRAM18 = 190
 LUTS_PER_DSP = 1000

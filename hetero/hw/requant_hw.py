@@ -1,4 +1,4 @@
-"""Requantization in hardware: exactly :class:`hetero.quant.Requant`, one channel at a time.
+"""Requantization in hardware: exactly :class:`hetero.ir.quant.Requant`, one channel at a time.
 
 Two implementations of the same function ``y = clip(round((x*M + C) >> s) + z)``:
 
@@ -6,7 +6,7 @@ Two implementations of the same function ``y = clip(round((x*M + C) >> s) + z)``
   multiplication, which synthesis maps to LUTs or a DSP);
 * :func:`threshold_expr`: for outputs with few levels (FINN's multi-threshold unit), ``y`` is
   ``lo`` plus the number of thresholds ``x`` has reached. The thresholds are found by bisection
-  on the reference :class:`~hetero.quant.Requant` itself over the input's whole range, so the
+  on the reference :class:`~hetero.ir.quant.Requant` itself over the input's whole range, so the
   unit equals the reference by construction wherever the requantization is monotonic (it is:
   clip, round and a multiplication by a constant of one sign are monotonic; ap_fixed WRAP and
   SAT_ZERO overflow are not, and keep :func:`requant_expr`).
@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 from amaranth.hdl import Const, Mux, Shape, Value, signed, unsigned
 
-from ..quant import Requant
+from hetero.ir.quant import Requant
 
 __all__ = ["requant_expr", "thresholds", "threshold_expr", "requant_unit", "MAX_LEVELS"]
 

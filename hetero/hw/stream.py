@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..ir import Tensor
+from hetero.ir.graph import Tensor
 
 __all__ = ["StreamLayout", "layout_of", "tensor_layouts", "to_beats", "from_beats"]
 

@@ -39,7 +39,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Shape, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
-from .beats import walk
+from hetero.hw.beats import walk
 
 __all__ = ["WindowGeometry", "WindowGenerator", "Chain", "lanes_signature", "require_typed"]
 
@@ -47,7 +47,7 @@ __all__ = ["WindowGeometry", "WindowGenerator", "Chain", "lanes_signature", "req
 def require_typed(node, graph) -> None:
     """Raise UserError naming ``node`` unless its input has a fixed-point type (hardware works on
     raw integers)."""
-    from ..errors import UserError
+    from hetero.errors import UserError
 
     if graph.tensors[node.inputs[0]].dtype is None:
         raise UserError(f"{node.source}: no hardware for an untyped (float) graph; assign "

@@ -13,13 +13,13 @@ Typed, two computed tensors: the output type is the config's ``result``; the ari
 on the centred integers ``a - za``, ``b - zb`` with one rounding (the output type's) at the end:
 
 * Add/Sub: both inputs plain fixed point (no model scale): aligned by shifting to the larger
-  number of fraction bits, then :func:`~hetero.fixed.requantize`. Otherwise each input gets an
+  number of fraction bits, then :func:`~hetero.ir.fixed.requantize`. Otherwise each input gets an
   integer multiplier of its real scale over the output LSB with a common shift
-  (:func:`~hetero.quant.requant_to_fixed` on both ratios at once):
+  (:func:`~hetero.ir.quant.requant_to_fixed` on both ratios at once):
   ``round_shift(a * ma + b * mb, shift)`` (exact whenever the ratios are powers of two).
 * Mul: the integer product, with real scale ``sa * sb``, requantized the same way.
 
-Hardware of two tensors (:class:`~hetero.hw.common.LaneJoin`): ports ``i0``, ``i1`` in node input
+Hardware of two tensors (:class:`~hetero.hw.lanes.LaneJoin`): ports ``i0``, ``i1`` in node input
 order, both streaming the same shape alike (no broadcasting); a beat is computed when both
 inputs offer one (the top level adds the FIFOs that balance the two branches), one register
 stage: latency and interval ``beats``.
@@ -31,16 +31,16 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..errors import UserError
-from ..hw.common import LaneJoin, LaneMap, lane_values, stream_cycles, stream_layout
-from ..hw.fixed_hw import requantize as hw_requantize
-from ..hw.fixed_hw import shape_of
-from ..hw.requant_hw import requant_expr
-from ..fixed import FixedType, quantize, requantize
-from ..ir import Tensor
-from ..onnx_import import describe
-from ..quant import Requant, requant_to_fixed
-from .base import Op, register
+from hetero.errors import UserError
+from hetero.hw.lanes import LaneJoin, LaneMap, lane_values, stream_cycles, stream_layout
+from hetero.hw.fixed_hw import requantize as hw_requantize
+from hetero.hw.fixed_hw import shape_of
+from hetero.hw.requant_hw import requant_expr
+from hetero.ir.fixed import FixedType, quantize, requantize
+from hetero.ir.graph import Tensor
+from hetero.ops.onnx_context import describe
+from hetero.ir.quant import Requant, requant_to_fixed
+from hetero.ops.base import Op, register
 
 _MAX_BITS = 61  # headroom of exact int64 arithmetic (sums of two terms stay below 2**62)
 
@@ -162,8 +162,8 @@ class TwoTensorOp(Op):
     def hls(self, node, graph):
         """hetero_elementwise.h ``add2`` (inputs of one shape and layout), as the reference
         computes: plain alignment, or one requantization of both."""
-        from ..hls.binding import HlsCall, int_array, no_requant, requant_config
-        from ..hw.stream import tensor_layouts
+        from hetero.hw.hls_binding import HlsCall, int_array, no_requant, requant_config
+        from hetero.hw.stream import tensor_layouts
 
         ta, tb = (graph.tensors[i] for i in node.inputs)
         t_out = graph.tensors[node.outputs[0]].dtype
@@ -257,7 +257,7 @@ class Add(TwoTensorOp):
         :meth:`TwoTensorOp.hls`."""
         if "B" not in node.params:
             return super().hls(node, graph)
-        from ..hls.binding import HlsCall, int_array
+        from hetero.hw.hls_binding import HlsCall, int_array
 
         t_in = graph.tensors[node.inputs[0]]
         if t_in.dtype is None:

@@ -11,37 +11,28 @@ An op module (``hetero/ops/<name>.py``) subclasses :class:`Op` and registers an 
 * :meth:`Op.hardware`: an Amaranth ``wiring.Component`` with stream ports ``i`` and ``o``;
 * :meth:`Op.cycles`: latency and interval of that component, equal to what the RTL takes;
 * :meth:`Op.beat_times`: when each output beat leaves, given when the input beats arrive
-  (the network's latency, :func:`hetero.hw.top.beat_schedule`);
+  (the network's latency, :func:`hetero.dataflow.beat_schedule`);
 * :meth:`Op.parallelism`: the parallelism chosen, for reports;
-* :meth:`Op.resources`: estimated LUT/FF/DSP/BRAM of that component (:mod:`hetero.resources`).
+* :meth:`Op.resources`: estimated LUT/FF/DSP/BRAM of that component (:mod:`hetero.hw.cost`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from ..errors import UserError
-from ..ir import Graph, Node, Tensor
+from hetero.errors import UserError
+from hetero.ir.graph import Graph, Node, Tensor
+from hetero.hw.cycles import Cycles
 
 if TYPE_CHECKING:
     import onnx
     from amaranth.lib import wiring
 
-    from ..config import LayerConfig
-    from ..resources import Resources
-    from ..onnx_import import ImportContext
-
-
-@dataclass(frozen=True)
-class Cycles:
-    """Cycles from an input beat accepted to the output beat offered (latency), and between
-    consecutive accepted inputs at steady state (interval)."""
-
-    latency: int
-    interval: int
+    from hetero.ir.config import LayerConfig
+    from hetero.hw.cost import Resources
+    from hetero.ops.onnx_context import ImportContext
 
 
 class Op:
@@ -87,8 +78,8 @@ class Op:
         every input together, every ``interval / beats`` cycles, offering each result after a
         fixed delay; or, where it gives fewer or more beats than it takes, one that takes the
         whole input before it answers (global pools, Regroup buffers)."""
-        from ..hw import beats
-        from ..hw.common import stream_layout
+        from hetero.hw import beats
+        from hetero.hw.lanes import stream_layout
 
         c = self.cycles(node, graph)
         arr = beats.join(arrivals)
@@ -102,14 +93,14 @@ class Op:
         """The parallelism chosen for this node, for reports."""
         return {}
 
-    # -- resources (hetero.resources) -----------------------------------------------------------
+    # -- resources (hetero.hw.cost) -----------------------------------------------------------
     def resources(self, node: Node, graph: Graph, family: str = "xc7") -> "Resources":
         """Estimated LUT/FF/DSP/BRAM of :meth:`hardware` on a ``family`` part, pure arithmetic
         on the graph (no elaboration). Default: a one-register lane stage, i.e. the output
         beat's bits as FFs and ``lut_per_bit.<op>`` (else ``stream_lut_per_bit``) LUTs per input
         bit, coefficients fitted per op by ``benchmarks/calibrate_resources.py``."""
-        from ..hw.common import stream_layout
-        from ..resources import Resources, coeffs
+        from hetero.hw.lanes import stream_layout
+        from hetero.hw.cost import Resources, coeffs
 
         c = coeffs(family)
         bits_in = sum(stream_layout(graph, i).lanes * graph.tensors[i].dtype.width for i in node.inputs)
@@ -120,7 +111,7 @@ class Op:
 
     # -- HLS C++ ------------------------------------------------------------------------------
     def hls(self, node: Node, graph: Graph) -> "HlsCall | None":
-        """The HLS C++ kernel call of this node (:class:`hetero.hls.binding.HlsCall`), or None
+        """The HLS C++ kernel call of this node (:class:`hetero.hw.hls_binding.HlsCall`), or None
         where the op has no kernel in hdl_templates/hls (the HLS project then names the node)."""
         return None
 

@@ -5,21 +5,21 @@ numpy), ``lo > hi`` gives ``hi`` everywhere.
 Typed: a saturation in the raw domain, the type (and scale, zero point) passing through. Each
 bound becomes the raw value of the tensor's type nearest to it by the type's own rounding mode
 (:func:`raw_value`); for values of that type the result is then exactly the real clip quantized
-with that rounding. Hardware: a saturation per lane, one register stage (:class:`~hetero.hw.common.LaneMap`)."""
+with that rounding. Hardware: a saturation per lane, one register stage (:class:`~hetero.hw.lanes.LaneMap`)."""
 
 from __future__ import annotations
 
 import numpy as np
 from amaranth.hdl import Mux
 
-from ..errors import UserError
-from ..fixed import FixedType, quantize
-from ..hw.common import LaneMap, stream_cycles, stream_layout
-from ..hw.fixed_hw import shape_of
-from ..ir import Tensor
-from ..onnx_import import attr, describe
-from .base import Op, register
-from .reshape import mark_integer, pass_type
+from hetero.errors import UserError
+from hetero.ir.fixed import FixedType, quantize
+from hetero.hw.lanes import LaneMap, stream_cycles, stream_layout
+from hetero.hw.fixed_hw import shape_of
+from hetero.ir.graph import Tensor
+from hetero.ops.onnx_context import attr, describe
+from hetero.ops.base import Op, register
+from hetero.ops.reshape import mark_integer, pass_type
 
 
 def raw_value(value: float, t: Tensor) -> int:
@@ -87,7 +87,7 @@ class Clip(Op):
 
     def hls(self, node, graph):
         """hetero_activation.h ``clip`` on raw values."""
-        from ..hls.binding import HlsCall
+        from hetero.hw.hls_binding import HlsCall
 
         t = graph.tensors[node.inputs[0]]
         return HlsCall("clip", "hetero_activation.h",

@@ -6,7 +6,7 @@ type through; otherwise each input is converted exactly to the config's ``result
 (:func:`hetero.ops.add.to_type`: a shift for plain fixed point, an integer requantization for a
 model scale) and the output has that type.
 
-Hardware (:class:`~hetero.hw.common.LaneJoin`, ports ``i0``, ``i1``, ... in node input order):
+Hardware (:class:`~hetero.hw.lanes.LaneJoin`, ports ``i0``, ``i1``, ... in node input order):
 along the lanes only: the channels of an image (lanes of ``i0``, then ``i1``, ...; the first
 per-inference axis of a channels-first tensor, the last of a channels-last one, as
 :func:`hetero.hw.stream.tensor_layouts` lays them out) or the one axis of a vector (1-beat
@@ -20,17 +20,17 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..errors import UserError
-from ..onnx_import import attr, describe
-from ..hw.common import LaneJoin, stream_cycles
-from ..hw.fixed_hw import requantize as hw_requantize
-from ..hw.fixed_hw import shape_of
-from ..hw.requant_hw import requant_expr
-from ..hw.stream import tensor_layouts
-from ..quant import requant_to_fixed
-from .add import to_type
-from .base import Op, register
-from .reshape import inference_axis, mark_integer, pass_type
+from hetero.errors import UserError
+from hetero.ops.onnx_context import attr, describe
+from hetero.hw.lanes import LaneJoin, stream_cycles
+from hetero.hw.fixed_hw import requantize as hw_requantize
+from hetero.hw.fixed_hw import shape_of
+from hetero.hw.requant_hw import requant_expr
+from hetero.hw.stream import tensor_layouts
+from hetero.ir.quant import requant_to_fixed
+from hetero.ops.add import to_type
+from hetero.ops.base import Op, register
+from hetero.ops.reshape import inference_axis, mark_integer, pass_type
 
 
 class Concat(Op):
@@ -107,7 +107,7 @@ class Concat(Op):
     def hls(self, node, graph):
         """hetero_elementwise.h ``concat2``: two inputs, each kept or converted as the reference's
         :func:`~hetero.ops.add.to_type` does."""
-        from ..hls.binding import HlsCall, int_array, no_requant, requant_config
+        from hetero.hw.hls_binding import HlsCall, int_array, no_requant, requant_config
 
         if len(node.inputs) != 2:
             return None

@@ -35,13 +35,14 @@ from typing import Sequence
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ..errors import UserError
-from ..hw.fixed_hw import shape_of
-from ..hw.window import Chain, WindowGenerator, WindowGeometry, require_typed
-from ..ir import Graph, Node
-from ..onnx_import import CHANNELS_LAST_DOMAINS, attr, describe
-from .base import Cycles, register
-from .mac import MacOp
+from hetero.errors import UserError
+from hetero.hw.fixed_hw import shape_of
+from hetero.hw.window import Chain, WindowGenerator, WindowGeometry, require_typed
+from hetero.ir.graph import Graph, Node
+from hetero.ops.onnx_context import CHANNELS_LAST_DOMAINS, attr, describe
+from hetero.hw.cycles import Cycles
+from hetero.ops.base import register
+from hetero.ops.mac import MacOp
 
 AUTO_PADS = ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID")
 
@@ -329,8 +330,8 @@ class Conv(MacOp):
 
     def resources(self, node, graph, family="xc7"):
         """The unit's (:meth:`mac_resources`) plus the window generator's
-        (:func:`hetero.resources.window_generator`)."""
-        from ..resources import window_generator
+        (:func:`hetero.hw.cost.window_generator`)."""
+        from hetero.hw.cost import window_generator
 
         geo = self.window_geometry(node)
         unit = self.mac_resources(node, graph, family, self.window_weights(node),

@@ -16,11 +16,11 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..errors import UserError
-from ..onnx_import import attr, describe
-from ..hw.mvau import folds
-from .base import register
-from .mac import MacOp
+from hetero.errors import UserError
+from hetero.ops.onnx_context import attr, describe
+from hetero.hw.mvau import folds
+from hetero.ops.base import register
+from hetero.ops.mac import MacOp
 
 __all__ = ["Dense", "folds"]
 

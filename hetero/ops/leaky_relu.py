@@ -1,14 +1,14 @@
 """LeakyRelu: ``y = x`` for ``x >= 0``, ``y = alpha * x`` below (``alpha`` default 0.01).
 
 Typed: the output type is the config's ``result``. Both branches are exact integer
-requantizations of the centred input ``x - zero_point`` (:func:`~hetero.quant.requant_to_fixed`,
+requantizations of the centred input ``x - zero_point`` (:func:`~hetero.ir.quant.requant_to_fixed`,
 the output type's rounding and overflow): the positive one by the ratio of the scales (a shift
 for plain fixed point), the negative one by ``alpha`` times that ratio, ``alpha`` taken as an
-integer multiplier of :data:`~hetero.quant.MULT_BITS` significant bits (exact when ``alpha`` is a
+integer multiplier of :data:`~hetero.ir.quant.MULT_BITS` significant bits (exact when ``alpha`` is a
 power of two). The branch is chosen on the sign of the input.
 
 Hardware: both requantizations (:func:`~hetero.hw.requant_hw.requant_expr`) and a multiplexer per
-lane, one register stage (:class:`~hetero.hw.common.LaneMap`)."""
+lane, one register stage (:class:`~hetero.hw.lanes.LaneMap`)."""
 
 from __future__ import annotations
 
@@ -18,12 +18,12 @@ import numpy as np
 
 from amaranth.hdl import Mux
 
-from ..hw.common import LaneMap, stream_cycles, stream_layout
-from ..hw.fixed_hw import shape_of
-from ..hw.requant_hw import requant_expr
-from ..onnx_import import attr
-from ..quant import requant_to_fixed
-from .base import Op, register
+from hetero.hw.lanes import LaneMap, stream_cycles, stream_layout
+from hetero.hw.fixed_hw import shape_of
+from hetero.hw.requant_hw import requant_expr
+from hetero.ops.onnx_context import attr
+from hetero.ir.quant import requant_to_fixed
+from hetero.ops.base import Op, register
 
 
 class LeakyRelu(Op):
@@ -71,7 +71,7 @@ class LeakyRelu(Op):
 
     def hls(self, node, graph):
         """hetero_activation.h ``leaky_relu`` with the two requantizations of the reference."""
-        from ..hls.binding import HlsCall, requant_config
+        from hetero.hw.hls_binding import HlsCall, requant_config
 
         t = graph.tensors[node.inputs[0]]
         pos, pos_arrays = requant_config(node.attrs["pos"], "pos_")

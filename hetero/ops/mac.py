@@ -18,7 +18,7 @@ Typed reference, two cases, both exact integer arithmetic:
 * plain fixed point (float weights, no scales, no epilogue beyond the bias): hls4ml's semantics,
   ``requant(requant(sum, accum), result)`` with the bias quantized to its type;
 * otherwise: ``acc = linear(x - zero_point, Wq)`` exactly, then one
-  :class:`~hetero.quant.Requant` per output channel onto the output type (the fused quantizer's,
+  :class:`~hetero.ir.quant.Requant` per output channel onto the output type (the fused quantizer's,
   or the config's ``result``): multiplier ``in_scale * w_scale[c] * a[c] / out_scale`` and
   offset ``b[c] / out_scale``.
 """
@@ -31,11 +31,12 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..errors import UserError
-from ..fixed import FixedType, quantize, requantize, type_for_range
-from ..ir import Graph, Node, Tensor
-from ..quant import QuantSpec, make_requant, requant_to_fixed
-from .base import Cycles, Op
+from hetero.errors import UserError
+from hetero.ir.fixed import FixedType, quantize, requantize, type_for_range
+from hetero.ir.graph import Graph, Node, Tensor
+from hetero.ir.quant import QuantSpec, make_requant, requant_to_fixed
+from hetero.hw.cycles import Cycles
+from hetero.ops.base import Op
 
 
 def grid_weights(w: np.ndarray, out_axis: int, max_int: int = 1 << 15):
@@ -294,7 +295,7 @@ class MacOp(Op):
         :class:`~hetero.hw.mvau.PlainEpilogue` or :class:`~hetero.hw.mvau.RequantEpilogue`
         over the unit's dot ``D``, and the keyword arguments of :class:`~hetero.hw.mvau.MVAU`
         that say what ``D`` is (``x_range``, ``xnor``, ``bipolar``)."""
-        from ..hw.mvau import PlainEpilogue, RequantEpilogue, dot_ranges
+        from hetero.hw.mvau import PlainEpilogue, RequantEpilogue, dot_ranges
 
         n_in, n_out = w.shape
         t_in = graph.tensors[node.inputs[0]]
@@ -335,7 +336,7 @@ class MacOp(Op):
         included, on each beat independently, exactly as :meth:`reference` does. ``w``
         [n_in, n_out] overrides the integer weights (default :meth:`mac_weights`); ``lanes``
         and ``n_lanes`` make a grouped unit (see :class:`~hetero.hw.mvau.MVAU`)."""
-        from ..hw.mvau import MVAU
+        from hetero.hw.mvau import MVAU
 
         w = self.mac_weights(node) if w is None else np.asarray(w, dtype=np.int64)
         n_in, n_out = w.shape
@@ -347,7 +348,7 @@ class MacOp(Op):
                    n_out: int | None = None) -> Cycles:
         """Latency and interval of :meth:`mac_hardware`'s unit for one vector (``n_in`` and
         ``n_out`` default to the weight matrix's shape)."""
-        from ..hw.mvau import RAM_FORMS, mvau_cycles
+        from hetero.hw.mvau import RAM_FORMS, mvau_cycles
 
         w = self.mac_matrix(node)
         if n_in is None or n_out is None:
@@ -375,10 +376,10 @@ class MacOp(Op):
 
     # -- HLS C++ ------------------------------------------------------------------------------
     def mac_hls(self, node: Node, graph: Graph, kernel: str, geometry: dict):
-        """The :class:`~hetero.hls.binding.HlsCall` of hetero_mac.h's ``kernel`` (dense, conv)
+        """The :class:`~hetero.hw.hls_binding.HlsCall` of hetero_mac.h's ``kernel`` (dense, conv)
         with the exact sum over ``params["W"]`` and the reference's epilogue; ``geometry``: the
         kernel's own sizes and parallelism."""
-        from ..hls.binding import HlsCall, int_array, no_requant, requant_config
+        from hetero.hw.hls_binding import HlsCall, int_array, no_requant, requant_config
 
         t_in = graph.tensors[node.inputs[0]]
         if t_in.dtype is None:
@@ -403,9 +404,9 @@ class MacOp(Op):
     # -- resources ----------------------------------------------------------------------------
     def mac_resources(self, node: Node, graph: Graph, family: str, w: np.ndarray | None = None,
                       n_lanes: int | None = None):
-        """:func:`hetero.resources.mvau` of :meth:`mac_hardware`'s unit (same weights, epilogue
+        """:func:`hetero.hw.cost.mvau` of :meth:`mac_hardware`'s unit (same weights, epilogue
         and folding; ``w`` and ``n_lanes`` as there)."""
-        from ..resources import mvau
+        from hetero.hw.cost import mvau
 
         w = self.mac_weights(node) if w is None else np.asarray(w, dtype=np.int64)
         n_in, n_out = w.shape

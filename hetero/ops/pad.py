@@ -22,14 +22,15 @@ import numpy as np
 from amaranth.hdl import Module, Shape
 from amaranth.lib import wiring
 
-from ..errors import UserError
-from ..hw.common import stream_layout
-from ..hw.fixed_hw import shape_of
-from ..hw.window import Chain, WindowGenerator, WindowGeometry, lanes_signature, require_typed
-from ..onnx_import import attr, describe
-from .base import Cycles, Op, register
-from .clip import raw_value
-from .reshape import inference_axis, mark_integer, pass_type
+from hetero.errors import UserError
+from hetero.hw.lanes import stream_layout
+from hetero.hw.fixed_hw import shape_of
+from hetero.hw.window import Chain, WindowGenerator, WindowGeometry, lanes_signature, require_typed
+from hetero.ops.onnx_context import attr, describe
+from hetero.hw.cycles import Cycles
+from hetero.ops.base import Op, register
+from hetero.ops.clip import raw_value
+from hetero.ops.reshape import inference_axis, mark_integer, pass_type
 
 MODES = ("constant", "reflect", "edge", "wrap")
 
@@ -194,9 +195,9 @@ class Pad(Op):
 
     def resources(self, node, graph, family="xc7"):
         """Spatial padding: the window generator that scans the padded image
-        (:func:`hetero.resources.window_generator`; the LaneSelect behind it is a wire); channel
+        (:func:`hetero.hw.cost.window_generator`; the LaneSelect behind it is a wire); channel
         padding alone: the default lane stage."""
-        from ..resources import window_generator
+        from hetero.hw.cost import window_generator
 
         ch, spatial = self._check_hw(node, graph)
         geo = self._geometry(node, graph, ch, spatial)
@@ -206,7 +207,7 @@ class Pad(Op):
 
     def hls(self, node, graph):
         """hetero_movement.h ``pad`` (constant mode, pads >= 0, up to 4 axes)."""
-        from ..hls.binding import HlsCall
+        from hetero.hw.hls_binding import HlsCall
 
         begin, end = node.attrs["begin"], node.attrs["end"]
         shape = graph.tensors[node.inputs[0]].shape

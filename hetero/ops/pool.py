@@ -18,7 +18,7 @@ Typed reference:
 * MaxPool passes raw values through: the output has the input's type, scale and zero point;
   padding is the type's minimum.
 * AveragePool sums ``raw - zero_point`` over each window exactly (padding adds 0), then one
-  :class:`~hetero.quant.Requant` onto the config's ``result`` type with ratio
+  :class:`~hetero.ir.quant.Requant` onto the config's ``result`` type with ratio
   ``in.real_scale / (count * out_lsb)``; where the count varies by position
   (``count_include_pad=0`` next to the padding, ceil mode) the multiplier is an array over the
   output positions (``(1, *out)`` channels-first, ``(*out, 1)`` channels-last).
@@ -43,17 +43,18 @@ import numpy as np
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Shape, Signal, Value
 from amaranth.lib import wiring
 
-from ..errors import UserError
-from ..fixed import type_for_range
-from ..hw.fixed_hw import shape_of
-from ..hw.requant_hw import requant_unit
-from ..hw.window import Chain, WindowGenerator, WindowGeometry, lanes_signature, require_typed
-from ..ir import Graph, Node
-from ..onnx_import import CHANNELS_LAST_DOMAINS, attr, describe
-from ..quant import requant_to_fixed
-from .base import Cycles, Op, register
-from .conv import from_channels_first, geometry, join_shape, spatial_split, to_channels_first, windows
-from .reshape import mark_integer, pass_type
+from hetero.errors import UserError
+from hetero.ir.fixed import type_for_range
+from hetero.hw.fixed_hw import shape_of
+from hetero.hw.requant_hw import requant_unit
+from hetero.hw.window import Chain, WindowGenerator, WindowGeometry, lanes_signature, require_typed
+from hetero.ir.graph import Graph, Node
+from hetero.ops.onnx_context import CHANNELS_LAST_DOMAINS, attr, describe
+from hetero.ir.quant import requant_to_fixed
+from hetero.hw.cycles import Cycles
+from hetero.ops.base import Op, register
+from hetero.ops.conv import from_channels_first, geometry, join_shape, spatial_split, to_channels_first, windows
+from hetero.ops.reshape import mark_integer, pass_type
 
 
 # -- hardware building blocks -------------------------------------------------------------------
@@ -296,7 +297,7 @@ class _Pool(Op):
     def hls(self, node, graph):
         """hetero_pool.h ``pool`` (1D as one row, or 2D): max, or the exact centred sum and the
         reference's requantization per output position."""
-        from ..hls.binding import HlsCall, no_requant, requant_config
+        from hetero.hw.hls_binding import HlsCall, no_requant, requant_config
 
         a = node.attrs
         t_in = graph.tensors[node.inputs[0]]
@@ -318,11 +319,11 @@ class _Pool(Op):
         return HlsCall("pool", "hetero_pool.h", cfg, nested={"rq": rq}, arrays=arrays)
 
     def resources(self, node, graph, family="xc7"):
-        """A windowed pool: the window generator (:func:`hetero.resources.window_generator`)
+        """A windowed pool: the window generator (:func:`hetero.hw.cost.window_generator`)
         and per channel a reduction tree over the taps (``reduce_lut_per_bit.<op>`` LUTs per
         tap and bit: a comparison and a mux for MaxPool), one output register stage. The
         global form: the default one-register lane stage."""
-        from ..resources import Resources, coeffs, window_generator
+        from hetero.hw.cost import Resources, coeffs, window_generator
 
         if node.attrs["global"]:
             return super().resources(node, graph, family)

@@ -10,7 +10,7 @@ bits. A ``Quantize`` that follows a dense or convolution layer is fused into tha
 requantization by the ``fuse_epilogues`` pass.
 
 Reference, float mode: each format's own definition (``QuantSpec.fake`` / ``integers``, in
-float32 like onnxruntime and qonnx). Typed mode: an exact integer :class:`~hetero.quant.Requant`
+float32 like onnxruntime and qonnx). Typed mode: an exact integer :class:`~hetero.ir.quant.Requant`
 from the input's real scale to the quantizer's (bit-exact to the definition whenever the ratio of
 scales is a power of two, the usual case; otherwise a 24-bit multiplier).
 
@@ -27,14 +27,14 @@ from dataclasses import replace
 import numpy as np
 from amaranth.hdl import Mux
 
-from ..errors import UserError
-from ..fixed import FixedType
-from ..hw.common import LaneMap, Passthrough, centred_range, stream_cycles, stream_layout
-from ..hw.fixed_hw import shape_of
-from ..hw.requant_hw import requant_unit
-from ..onnx_import import attr, describe
-from ..quant import QuantSpec, _pow2_exponent, make_requant, rounding_name
-from .base import Op, register
+from hetero.errors import UserError
+from hetero.ir.fixed import FixedType
+from hetero.hw.lanes import LaneMap, Passthrough, centred_range, stream_cycles, stream_layout
+from hetero.hw.fixed_hw import shape_of
+from hetero.hw.requant_hw import requant_unit
+from hetero.ops.onnx_context import attr, describe
+from hetero.ir.quant import QuantSpec, _pow2_exponent, make_requant, rounding_name
+from hetero.ops.base import Op, register
 
 _QL_RANGES = {np.dtype(np.uint8): (0, 255), np.dtype(np.int8): (-128, 127),
               np.dtype(np.uint16): (0, 65535), np.dtype(np.int16): (-32768, 32767),
@@ -208,7 +208,7 @@ class Quantize(Op):
 
     def hls(self, node, graph):
         """hetero_elementwise.h ``requant_map``: the quantizer's requantization (or sign)."""
-        from ..hls.binding import HlsCall, no_requant, requant_config
+        from hetero.hw.hls_binding import HlsCall, no_requant, requant_config
 
         t = graph.tensors[node.inputs[0]]
         if t.dtype is None:
@@ -269,13 +269,13 @@ class Dequantize(Op):
 
     def hls(self, node, graph):
         """hetero_movement.h ``copy``: the bits pass unchanged."""
-        from ..hls.binding import HlsCall
+        from hetero.hw.hls_binding import HlsCall
 
         return HlsCall("copy", "hetero_movement.h", {"n": graph.tensors[node.inputs[0]].size})
 
     def resources(self, node, graph, family="xc7"):
-        """Wires (:class:`~hetero.hw.common.Passthrough`): nothing."""
-        from ..resources import Resources
+        """Wires (:class:`~hetero.hw.lanes.Passthrough`): nothing."""
+        from hetero.hw.cost import Resources
 
         return Resources()
 

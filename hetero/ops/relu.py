@@ -1,6 +1,6 @@
 """Relu: ``y = requant(x) if x > 0 else 0`` (the comparison is on the input, as in hls4ml).
 On a model quantizer's integers (a scale or a zero point) it is ``max(x, zero_point)`` and the
-type passes through. Hardware: :class:`~hetero.hw.common.LaneMap`, one register stage per beat."""
+type passes through. Hardware: :class:`~hetero.hw.lanes.LaneMap`, one register stage per beat."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from dataclasses import replace
 import numpy as np
 from amaranth.hdl import Mux
 
-from ..fixed import requantize
-from ..hw.common import LaneMap, stream_cycles, stream_layout
-from ..hw.fixed_hw import requantize as hw_requantize
-from ..hw.fixed_hw import shape_of
-from .base import Op, register
+from hetero.ir.fixed import requantize
+from hetero.hw.lanes import LaneMap, stream_cycles, stream_layout
+from hetero.hw.fixed_hw import requantize as hw_requantize
+from hetero.hw.fixed_hw import shape_of
+from hetero.ops.base import Op, register
 
 
 class Relu(Op):
@@ -56,7 +56,7 @@ class Relu(Op):
 
     def hls(self, node, graph):
         """hetero_activation.h ``relu``."""
-        from ..hls.binding import HlsCall
+        from hetero.hw.hls_binding import HlsCall
 
         t = graph.tensors[node.inputs[0]]
         if t.dtype is None:

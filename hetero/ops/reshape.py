@@ -11,9 +11,9 @@ vanish at import; the others keep the batch axis and only rename the per-inferen
   axis only when ``d1 * ... * d(k-1) == 1`` (always so for k = 1); otherwise it is refused.
 
 Typed: raw values, type, scale and zero point pass through. Hardware
-(:func:`~hetero.hw.common.movement_hardware`): a wire where every element keeps its beat and
+(:func:`~hetero.hw.lanes.movement_hardware`): a wire where every element keeps its beat and
 lane (a vector to a vector, ``(C, H, W)`` to ``(C, H*W)``); otherwise the tensor is collected and
-sent in the new beats (:class:`~hetero.hw.common.Regroup`): an image to a vector is one beat
+sent in the new beats (:class:`~hetero.hw.lanes.Regroup`): an image to a vector is one beat
 whose lanes follow the IR's flat order (channels-first ``c*H*W + p``, channels-last ``p*C + c``),
 a vector to an image the reverse; latency and interval ``in_beats + out_beats - 1``. This module also holds the small
 helpers the other data-movement ops share (:func:`pass_type`, :func:`inference_axis`,
@@ -26,11 +26,11 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..errors import UserError
-from ..hw.common import movement_cycles, movement_hardware
-from ..ir import Tensor
-from ..onnx_import import attr, describe
-from .base import Op, register
+from hetero.errors import UserError
+from hetero.hw.lanes import movement_cycles, movement_hardware
+from hetero.ir.graph import Tensor
+from hetero.ops.onnx_context import attr, describe
+from hetero.ops.base import Op, register
 
 
 def pass_type(out: Tensor, t: Tensor) -> Tensor:
@@ -172,13 +172,13 @@ class Reshape(Op):
 
     def hls(self, node, graph):
         """hetero_movement.h ``copy``: the bits pass unchanged."""
-        from ..hls.binding import HlsCall
+        from hetero.hw.hls_binding import HlsCall
 
         return HlsCall("copy", "hetero_movement.h", {"n": graph.tensors[node.inputs[0]].size})
 
     def resources(self, node, graph, family="xc7"):
-        """:func:`hetero.resources.movement` of the flat order (a wire, or a Regroup)."""
-        from ..resources import movement
+        """:func:`hetero.hw.cost.movement` of the flat order (a wire, or a Regroup)."""
+        from hetero.hw.cost import movement
 
         return movement(graph, node, np.arange(graph.tensors[node.inputs[0]].size), family)
 

@@ -33,14 +33,15 @@ from amaranth.hdl import Array, Const, Module, Mux, Shape, Signal
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 
-from ..errors import UserError
-from ..hw.beats import walk
-from ..hw.fixed_hw import shape_of
-from ..hw.window import Chain, lanes_signature, require_typed
-from ..onnx_import import attr, describe
-from .base import Cycles, Op, register
-from .pad import LaneSelect, split_axes
-from .reshape import mark_integer, onnx_opset, pass_type
+from hetero.errors import UserError
+from hetero.hw.beats import walk
+from hetero.hw.fixed_hw import shape_of
+from hetero.hw.window import Chain, lanes_signature, require_typed
+from hetero.ops.onnx_context import attr, describe
+from hetero.hw.cycles import Cycles
+from hetero.ops.base import Op, register
+from hetero.ops.pad import LaneSelect, split_axes
+from hetero.ops.reshape import mark_integer, onnx_opset, pass_type
 
 COORDINATE_MODES = ("half_pixel", "asymmetric", "pytorch_half_pixel", "align_corners",
                     "half_pixel_symmetric")

@@ -18,14 +18,14 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..errors import UserError
-from ..hw.common import LaneMap, centred_range, lane_requants, stream_cycles, stream_layout
-from ..hw.fixed_hw import shape_of
-from ..hw.requant_hw import requant_unit
-from ..onnx_import import attr, describe
-from ..quant import requant_to_fixed
-from .base import Op, register
-from .transpose import pending_channel_axis
+from hetero.errors import UserError
+from hetero.hw.lanes import LaneMap, centred_range, lane_requants, stream_cycles, stream_layout
+from hetero.hw.fixed_hw import shape_of
+from hetero.hw.requant_hw import requant_unit
+from hetero.ops.onnx_context import attr, describe
+from hetero.ir.quant import requant_to_fixed
+from hetero.ops.base import Op, register
+from hetero.ops.transpose import pending_channel_axis
 
 
 def per_inference(const: np.ndarray, shape: tuple[int, ...], node) -> np.ndarray:
@@ -79,7 +79,7 @@ class ScaleShift(Op):
             return
         x, c = node.input[0], node.input[1]
         if not ctx.is_const(x) and not ctx.is_const(c) and node.op_type in ("Sub", "Mul"):
-            from .add import import_two_tensors  # of two computed tensors: elementwise ops
+            from hetero.ops.add import import_two_tensors  # of two computed tensors: elementwise ops
 
             return import_two_tensors(node, ctx)
         if node.op_type == "Mul" and ctx.is_const(x) and not ctx.is_const(c):
@@ -132,7 +132,7 @@ class ScaleShift(Op):
 
     def hls(self, node, graph):
         """hetero_elementwise.h ``requant_map``: the reference's requantization per element."""
-        from ..hls.binding import HlsCall, requant_config
+        from hetero.hw.hls_binding import HlsCall, requant_config
 
         t = graph.tensors[node.inputs[0]]
         if t.dtype is None:

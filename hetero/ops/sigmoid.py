@@ -39,7 +39,7 @@ tests/test_hw_elementwise.py asserts them and the bound.
 value (:func:`full_table`; constant tails trimmed and reached by clamping the index), of the
 function computed in float64 on the exact real value of the raw input
 (``(raw - zero_point) * real_scale``) and quantized to the output type with its rounding and
-overflow (:func:`~hetero.fixed.quantize`). The float reference is the ONNX definition in
+overflow (:func:`~hetero.ir.fixed.quantize`). The float reference is the ONNX definition in
 float64 with the node's ``alpha``/``beta``/``gamma``. Its error against the float function is
 the output's quantization alone: at most half an output LSB with a rounding type (one LSB with
 TRN) wherever the function lies in the output's range; measured 0.000488 (half of 2**-10) for
@@ -60,15 +60,15 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..errors import UserError
-from ..fixed import FixedType, quantize
-from ..hw.common import LaneMap, LaneTable, lanes_stream, register_stage, stream_cycles, stream_layout
-from ..hw.fixed_hw import shape_of
-from ..hw.requant_hw import requant_expr
-from ..ir import Tensor
-from ..onnx_import import attr
-from ..quant import AP_ROUNDING, Requant, make_requant
-from .base import Op, register
+from hetero.errors import UserError
+from hetero.ir.fixed import FixedType, quantize
+from hetero.hw.lanes import LaneMap, LaneTable, lanes_stream, register_stage, stream_cycles, stream_layout
+from hetero.hw.fixed_hw import shape_of
+from hetero.hw.requant_hw import requant_expr
+from hetero.ir.graph import Tensor
+from hetero.ops.onnx_context import attr
+from hetero.ir.quant import AP_ROUNDING, Requant, make_requant
+from hetero.ops.base import Op, register
 
 FULL_TABLE_INPUT_BITS = 20  # widest input whose every value a table is computed for
 FULL_TABLE_MAX = 4096  # most entries of a full table in hardware (per lane)
@@ -138,7 +138,7 @@ def line_requant(slope: float, offset: float, t_in: FixedType, t_out: FixedType,
     ``slope'`` is ``slope`` rounded by :func:`round_coef`."""
     ratio = round_coef(slope, t_in, t_out) * t_in.lsb / t_out.lsb
     if clip is None:
-        from ..quant import requant_to_fixed
+        from hetero.ir.quant import requant_to_fixed
 
         return requant_to_fixed(ratio, offset / t_out.lsb, t_out, in_bits=t_in.width + 1)
     lo, hi = (int(quantize(v, t_out)) for v in clip)
@@ -235,7 +235,7 @@ class TableActivation(Op):
     def hls(self, node, graph):
         """hetero_activation.h ``table_activation``: the reference's binned table (and line), or
         the full table of every raw input of a model-quantized tensor."""
-        from ..hls.binding import HlsCall, int_array, no_requant, requant_config
+        from hetero.hw.hls_binding import HlsCall, int_array, no_requant, requant_config
 
         t_in = graph.tensors[node.inputs[0]]
         t_out = graph.tensors[node.outputs[0]].dtype

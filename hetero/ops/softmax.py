@@ -44,15 +44,16 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..errors import UserError
-from ..fixed import FixedType
-from ..hw.common import lanes_stream
-from ..hw.fixed_hw import shape_of, vector_stream
-from ..hw.requant_hw import requant_expr
-from ..quant import make_requant
-from ..onnx_import import attr
-from .base import Cycles, Op, register
-from .reshape import inference_axis, onnx_opset
+from hetero.errors import UserError
+from hetero.ir.fixed import FixedType
+from hetero.hw.lanes import lanes_stream
+from hetero.hw.fixed_hw import shape_of, vector_stream
+from hetero.hw.requant_hw import requant_expr
+from hetero.ir.quant import make_requant
+from hetero.ops.onnx_context import attr
+from hetero.hw.cycles import Cycles
+from hetero.ops.base import Op, register
+from hetero.ops.reshape import inference_axis, onnx_opset
 
 
 def index_type(n: int) -> FixedType:
@@ -151,7 +152,7 @@ class Softmax(Op):
     def hls(self, node, graph):
         """hetero_activation.h ``argmax``, or ``softmax_table`` (the integer softmax) over the
         last axis."""
-        from ..hls.binding import HlsCall, requant_config
+        from hetero.hw.hls_binding import HlsCall, requant_config
 
         t_in = graph.tensors[node.inputs[0]]
         strategy = node.attrs.get("strategy")

@@ -1,10 +1,10 @@
 """Transpose: a permutation of the per-inference axes. ``attrs["perm"]`` is the per-inference
 permutation (ONNX perm minus one, batch dropped); an identity permutation vanishes at import.
 Typed: raw values, type, scale and zero point pass through. Hardware
-(:func:`~hetero.hw.common.movement_hardware`): a wire when the permutation keeps every element's
+(:func:`~hetero.hw.lanes.movement_hardware`): a wire when the permutation keeps every element's
 beat and lane (e.g. channels-last ``(H, W, C)`` to channels-first ``(C, H, W)`` when the tensors'
 layouts say so), else the whole tensor is collected and re-sent
-(:class:`~hetero.hw.common.Regroup`, latency and interval ``in_beats + out_beats - 1``).
+(:class:`~hetero.hw.lanes.Regroup`, latency and interval ``in_beats + out_beats - 1``).
 
 A Transpose that moves the batch axis (``perm[0] != 0``) cannot exist in the IR, whose shapes
 are per inference. Exporters write one around per-channel ops, though: Keras's BatchNormalization
@@ -31,11 +31,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import UserError
-from ..hw.common import movement_cycles, movement_hardware
-from ..onnx_import import attr, describe
-from .base import Op, register
-from .reshape import mark_integer, pass_type
+from hetero.errors import UserError
+from hetero.hw.lanes import movement_cycles, movement_hardware
+from hetero.ops.onnx_context import attr, describe
+from hetero.ops.base import Op, register
+from hetero.ops.reshape import mark_integer, pass_type
 
 # IR ops that act on every element alike (no axis, no per-element constant) when they have one
 # data input: a batch-moving permutation passes through them unchanged
@@ -245,7 +245,7 @@ class Transpose(Op):
 
     def hls(self, node, graph):
         """hetero_movement.h ``transpose`` (up to 4 axes) with the input's strides permuted."""
-        from ..hls.binding import HlsCall
+        from hetero.hw.hls_binding import HlsCall
 
         self._refuse_placeholder(node)
         shape = graph.tensors[node.inputs[0]].shape
@@ -261,8 +261,8 @@ class Transpose(Op):
 
 
     def resources(self, node, graph, family="xc7"):
-        """:func:`hetero.resources.movement` of the permutation (a wire, or a Regroup)."""
-        from ..resources import movement
+        """:func:`hetero.hw.cost.movement` of the permutation (a wire, or a Regroup)."""
+        from hetero.hw.cost import movement
 
         return movement(graph, node, self._source(node, graph), family)
 

@@ -1,0 +1,254 @@
+"""hetero.flows.synth (split from hetero.flows.common)"""
+
+from __future__ import annotations
+import json
+import shutil
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+import numpy as np
+from hetero import boards as boards_db
+from hetero.ir.config import Config
+from hetero.errors import SimulationError, UserError
+from hetero.passes.folding import FoldingTarget
+from hetero.hw.stream import from_beats, to_beats
+from hetero.dataflow import TOP_NAME, cycle_model, hardware_part
+from hetero.backends.rtl.top import Top, top_verilog
+from hetero.ir.graph import Graph
+from hetero.frontend.onnx import import_onnx, load_model
+from hetero.ops import op_of
+from hetero.passes.pipeline import pipeline, run_pipeline
+from hetero.reference import execute, predict as reference_predict
+from hetero.flows.common import Progress, StageTimer, atomic_output, input_batch
+from hetero.flows.common import runs_dir
+
+
+def layer_rows(graph: Graph) -> list[dict]:
+    rows = []
+    host = {n.name for n in hardware_part(graph).host}
+    for n in graph.nodes:
+        op = op_of(n)
+        c = None if n.name in host else op.cycles(n, graph)
+        rows.append({
+            "runs_on": "host" if n.name in host else "fpga",
+            "name": n.name, "op": n.op, "source": n.source,
+            "in_type": str(graph.tensors[n.inputs[0]].dtype), "out_type": str(graph.tensors[n.outputs[0]].dtype),
+            "in_shape": list(graph.tensors[n.inputs[0]].shape), "out_shape": list(graph.tensors[n.outputs[0]].shape),
+            "types": {k: str(v) for k, v in n.types.items()},
+            "parallelism": op.parallelism(n),
+            "cycles": None if c is None else {"latency": c.latency, "interval": c.interval},
+        })
+    return rows
+
+def synth(model: str | Path, board: str, out: str | Path, config: str | Path | None = None,
+          inputs: str | Path | np.ndarray | None = None, n: int | None = None, seed: int = 0,
+          synthesize: bool = True, backpressure: float = 0.0,
+          progress: Progress | None = None, calibrate: str | Path | np.ndarray | None = None,
+          target: FoldingTarget = FoldingTarget(), labels: str | Path | np.ndarray | None = None,
+          compare: bool = True, clock_mhz: float | None = None) -> dict:
+    """Generate, simulate and synthesize ``model`` for ``board``; write ``out/rtl/*.v``,
+    ``out/report.json`` (and logs); return the report. ``compare`` adds CPU/GPU baselines,
+    float-vs-fixed errors and (with ``labels``, a .npy of classes for ``inputs``) accuracy, and
+    writes ``out/report.html`` and ``out/report.md`` (:mod:`hetero.report.baselines`,
+    :mod:`hetero.report.html`). Raises UserError (and subclasses) on
+    bad input, a failing tool or a simulation that stalls; a mismatch against the reference is
+    reported (``simulation.bit_exact`` false) and raised as SimulationError after the report is
+    written; so is a C simulation of the HLS project that disagrees (``csim.bit_exact`` false). ``clock_mhz``: the clock latency and throughput use (default the board's), lowered
+    to the Fmax where timing (:mod:`hetero.synthesis.timing`) finds the design slower."""
+    from hetero.sim.verilator import simulate_beats
+    from hetero.synthesis.yosys import synthesize as run_yosys
+    from hetero.synthesis.timing import PNR_TOOLS, place_and_route, require_tools, xilinx_fmax
+
+    timer = StageTimer(progress)
+    b = boards_db.get(board)
+    if clock_mhz is not None and not clock_mhz > 0:
+        raise UserError(f"--clock-mhz must be positive, got {clock_mhz:g}")
+    if synthesize:
+        require_tools(b)  # a board whose tools are missing fails before any work (exit 2)
+    cfg = Config.load(config)
+    with timer.stage("import"):
+        onnx_model = load_model(model)
+        float_graph = import_onnx(onnx_model)
+        if calibrate is not None:  # the auto (and default) precisions from calibration data
+            from hetero.passes.calibrate import calibrated_config, load_calibration, summary as calibration_summary
+
+            x_cal = load_calibration(calibrate, float_graph)
+            cfg = calibrated_config(float_graph, x_cal, cfg, b)
+        graph = run_pipeline(float_graph, pipeline(cfg, b, target))
+    x = input_batch(graph, inputs, n, seed)
+    if labels is not None:
+        if inputs is None:
+            raise UserError("--labels needs --inputs (the inputs the labels belong to)")
+        from hetero.report.baselines import load_labels
+
+        if not isinstance(labels, np.ndarray):
+            load_labels(labels, len(x))  # a bad file fails here, before any tool runs
+    run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=runs_dir()))  # logs outlive a failure
+    with atomic_output(Path(out)) as tmp:
+        with timer.stage("verilog"):
+            top = Top(graph)
+            verilog = top_verilog(top)
+            (tmp / "rtl").mkdir()
+            (tmp / "rtl" / f"{TOP_NAME}.v").write_text(verilog)
+        with timer.stage("reference"):
+            values = execute(graph, x)
+            expected = values[top.output_tensor]
+            in_beats = to_beats(values[top.input_tensor], graph.tensors[top.input_tensor].shape,
+                                top.in_layout)
+
+        def run_simulation():
+            with timer.stage("simulate"):
+                return simulate_beats(
+                    verilog, TOP_NAME, in_beats, in_width=top.in_type.width,
+                    in_signed=top.in_type.signed, out_beats=top.out_layout.beats,
+                    out_lanes=top.out_layout.lanes, out_width=top.out_type.width,
+                    out_signed=top.out_type.signed, work_dir=run_dir / "sim",
+                    backpressure=backpressure, seed=seed)
+
+        def run_synthesis():
+            if b.family in PNR_TOOLS:  # one Yosys run gives the counts and nextpnr's netlist
+                with timer.stage("synthesize + place and route"):
+                    return place_and_route(verilog, TOP_NAME, b, run_dir / "synth")
+            with timer.stage("synthesize"):
+                return run_yosys(verilog, TOP_NAME, b, run_dir / "synth"), xilinx_fmax(graph, b)
+
+        def run_csim():  # the HLS C++ project (OUT/hls) and its C simulation with g++
+            from hetero.flows.csim import synth_section
+
+            with timer.stage("hls csim"):
+                return synth_section(graph, b, tmp / "hls", x)
+
+        # simulation, synthesis and the C simulation are independent tool runs: overlap them
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            sim_job = pool.submit(run_simulation)
+            synth_job = pool.submit(run_synthesis) if synthesize else None
+            csim_job = pool.submit(run_csim)
+            sim = sim_job.result()
+            synth_result, timing = synth_job.result() if synth_job else (None, None)
+            csim_section = csim_job.result()
+        got = from_beats(sim.outputs, graph.tensors[top.output_tensor].shape, top.out_layout)
+        mismatches = int((got != expected).any(axis=tuple(range(1, got.ndim))).sum())
+        (tmp / "logs").mkdir()
+        for log in (sorted(run_dir.glob("sim/*.log")) + sorted(run_dir.glob("synth/**/yosys.log"))
+                    + sorted(run_dir.glob("synth/nextpnr.log"))
+                    + sorted(run_dir.glob("synth/wrapper.v"))):  # the timing wrapper P&R measured
+            name = "-".join(log.relative_to(run_dir).parts)  # sim-sim.log, synth-part0-yosys.log
+            shutil.copy(log, tmp / "logs" / name)
+        report = _report(model, graph, top, b, sim, mismatches, len(x), synth_result, timer,
+                         timing=timing, clock_mhz=clock_mhz)
+        report["csim"] = csim_section
+        if inputs is not None:
+            report["float_agreement"] = _float_agreement(onnx_model, graph, x)
+        if calibrate is not None:
+            report["calibration"] = calibration_summary(float_graph, graph, x_cal)
+        if compare:  # CPU/GPU baselines, float vs fixed, accuracy; report.html and report.md
+            from hetero.report.baselines import add_to_report
+            from hetero.report.html import write_report
+
+            add_to_report(report, onnx_model, float_graph, graph, x, values, got, b, config=cfg,
+                          labels=labels, stage=timer.stage)
+            with timer.stage("report"):
+                write_report(report, tmp)
+        (tmp / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+        if mismatches:
+            np.savez(tmp / "mismatches.npz", inputs=x, expected=expected, got=got)
+    shutil.rmtree(run_dir, ignore_errors=True)
+    if mismatches:
+        raise SimulationError(f"simulation disagrees with the reference on {mismatches} of {len(x)} "
+                              f"inferences; see {Path(out) / 'mismatches.npz'}")
+    if csim_section.get("bit_exact") is False:
+        why = csim_section.get("error") or (f"disagrees with the reference on "
+                                            f"{csim_section.get('mismatches')} of {len(x)} inferences")
+        raise SimulationError(f"the HLS C simulation (g++) {why}; see {Path(out) / 'report.json'} "
+                              "csim and OUT/hls")
+    return report
+
+def class_agreement(y_fixed: np.ndarray, y_float: np.ndarray) -> np.ndarray:
+    """Per input, whether the reference's class equals the float model's: class indices (an
+    argmax output) against float scores, a 0.5 threshold for a single (sigmoid) output."""
+    n = len(y_float)
+    y_float = y_float.reshape(n, -1)
+    if y_float.shape[1] == 1:
+        return (y_fixed.reshape(n) > 0.5) == (y_float[:, 0] > 0.5)
+    fixed_class = y_fixed.reshape(n) if y_fixed.size == n else y_fixed.reshape(n, -1).argmax(-1)
+    return fixed_class == y_float.argmax(-1)
+
+def _float_agreement(onnx_model, graph: Graph, x: np.ndarray) -> dict:
+    """How often the fixed-point reference picks the same class as onnxruntime in float
+    (``skipped`` with the reason where onnxruntime cannot run the model, e.g. QONNX ops)."""
+    from hetero.frontend.onnxrt import run_float
+
+    try:
+        y_float = run_float(onnx_model, x)
+    except UserError as e:
+        return {"inferences": int(len(x)), "skipped": str(e)}
+    same = class_agreement(reference_predict(graph, x), y_float)
+    return {"inferences": int(len(x)), "class_agreement": float(same.mean())}
+
+def _report(model, graph, top, board, sim, mismatches, count, synth_result, timer, timing=None,
+            clock_mhz: float | None = None) -> dict:
+    from hetero.synthesis.estimate import describe_over, estimate, overflows
+    from hetero.synthesis.yosys import fits, utilization
+
+    clock = float(clock_mhz or board.clock_mhz)
+    fmax = timing.fmax_mhz if timing is not None else None
+    if fmax is not None and fmax < clock:
+        clock = fmax  # latency and throughput at the clock the design reaches
+    model_cycles = cycle_model(graph)
+    interval = sim.interval_cycles
+    report = {
+        "model": str(model),
+        "board": board.name,
+        "part": board.part,
+        "clock_mhz": clock,
+        "latency_cycles": int(sim.latency_cycles),
+        "interval_cycles": interval,
+        "latency_us": sim.latency_cycles / clock,
+        "throughput_per_s": clock * 1e6 / interval if interval else None,
+        "cycle_model": model_cycles,
+        "layers": layer_rows(graph),
+        "io": {
+            "input": {"shape": list(graph.tensors[graph.inputs[0]].shape),
+                      "type": str(graph.tensors[graph.inputs[0]].dtype)},
+            "output": {"shape": list(graph.tensors[graph.outputs[0]].shape),
+                       "type": str(graph.tensors[graph.outputs[0]].dtype)},
+            "axi_stream": "beats of lanes (hetero.hw.stream): element k of a beat at "
+                          "tdata[k*W +: W]; m_axis_tlast on each inference's last beat",
+            "beats": {"input": top.in_layout.beats, "output": top.out_layout.beats},
+        },
+        "notes": [op_of(n).hardware_note for n in graph.nodes if op_of(n).hardware_note],
+        "simulation": {
+            "simulator": sim.simulator,
+            "inferences": count,
+            "bit_exact": mismatches == 0,
+            "mismatches": mismatches,
+            "max_latency_cycles": int(sim.max_latency_cycles),
+            "total_cycles": int(sim.total_cycles),
+        },
+        "stages_s": timer.seconds,
+    }
+    est = estimate(graph, board).as_dict()  # the analytic model (hetero.synthesis.estimate), always
+    report["fmax_mhz"] = fmax
+    report["timing"] = timing.as_dict() if timing is not None else None
+    report["clock_source"] = ("fmax" if fmax is not None and clock == fmax
+                              else "--clock-mhz" if clock_mhz else "board default")
+    report.update(resources={"synth": None, "estimate": est["resources"]}, utilization=None, fits=None,
+                  estimate={"model_version": est["model_version"], "utilization": est["utilization"],
+                            "fits": est["fits"], "over": est["over"]})  # --no-synth: estimate only
+    from hetero.hw.cost import native_bram  # block RAM also in the family's own blocks, both sides
+
+    report["bram_blocks"] = {"cell": native_bram(0, board.family)[0],
+                             "estimate": native_bram(est["resources"]["bram36"], board.family)[1],
+                             "synth": (native_bram(synth_result.bram36, board.family)[1]
+                                       if synth_result is not None else None)}
+    if synth_result is not None:
+        util = utilization(synth_result, board)
+        report["resources"]["synth"] = {"tool": synth_result.tool, "lut": synth_result.lut,
+                                        "ff": synth_result.ff, "dsp": synth_result.dsp,
+                                        "bram36": synth_result.bram36}
+        report["utilization"] = {k: round(v, 2) for k, v in util.items()}
+        report["fits"] = bool(fits(synth_result, board))
+        report["over"] = overflows(synth_result, board)
+        if report["over"]:
+            report["notes"].append(f"does not fit {board.name}: {describe_over(report['over'])}")
+    return report

@@ -1,0 +1,254 @@
+"""Folding: how many multipliers each MAC layer (Dense, Conv) gets, i.e. its ``pe`` (outputs per
+step) and ``simd`` (inputs per step).
+
+Three ways to choose, in order of precedence per layer:
+
+1. the config (``PE``/``SIMD`` or ``ReuseFactor`` for that layer);
+2. a target interval (``--target-interval CYCLES``, or ``--target-fps`` at the board's clock):
+   every layer gets the fewest multipliers whose interval, from the op's own cycle model, is at
+   most the target; the whole design then takes a new inference every ``target`` cycles or
+   faster (its interval is the largest layer interval);
+3. by default with a board: the fastest design whose estimated resources fit the board
+   (:func:`layer_cost`: each op's calibrated ``resources`` facet, :mod:`hetero.hw.cost`; the
+   whole design, FIFOs included, against :data:`LUT_BUDGET`, :data:`FF_BUDGET`,
+   :data:`DSP_BUDGET` and :data:`BRAM_BUDGET` of the board's LUTs, flip-flops, DSPs and block
+   RAM); without a board: fully
+   parallel.
+
+Layers that are not MAC layers (window generators, pools, ...) have a fixed interval: a target
+below the largest of them is refused with a one-line error naming the layer.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+
+from hetero.boards import Board
+from hetero.ir.config import Config
+from hetero.errors import UserError
+from hetero.ir.graph import Graph, Node
+from hetero.ops import op_of
+
+__all__ = ["FoldingTarget", "choose_pe_simd", "folds", "mac_dims", "set_folding", "layer_cost",
+           "estimate_fits", "DSP_BUDGET", "LUT_BUDGET", "FF_BUDGET", "BRAM_BUDGET"]
+
+DSP_BUDGET = 0.9  #: share of the board's DSPs the automatic folding may use
+LUT_BUDGET = 0.8  #: share of the board's LUTs the whole design may use (estimate, FIFOs included)
+FF_BUDGET = 0.8  #: share of the board's flip-flops the whole design may use
+BRAM_BUDGET = 0.9  #: share of the board's block RAM the automatic folding may use
+MAC_OPS = ("Dense", "Conv")
+
+
+@dataclass(frozen=True)
+class FoldingTarget:
+    """What the automatic folding aims at: an interval in cycles, or None (fastest that fits)."""
+
+    interval: int | None = None
+
+    @staticmethod
+    def from_options(interval: int | None, fps: float | None, board: Board | None) -> "FoldingTarget":
+        """From the CLI options; ``fps`` needs a board (its clock)."""
+        if interval is not None and fps is not None:
+            raise UserError("--target-interval and --target-fps: give one of them")
+        if interval is not None:
+            if interval < 1:
+                raise UserError(f"--target-interval must be at least 1 cycle, got {interval}")
+            return FoldingTarget(int(interval))
+        if fps is not None:
+            if board is None:
+                raise UserError("--target-fps needs a board (its clock turns fps into cycles)")
+            if fps <= 0:
+                raise UserError(f"--target-fps must be positive, got {fps}")
+            cycles = int(board.clock_mhz * 1e6 // fps)
+            if cycles < 1:
+                raise UserError(f"--target-fps {fps:g} is above one inference per cycle at "
+                                f"{board.clock_mhz:g} MHz")
+            return FoldingTarget(cycles)
+        return FoldingTarget()
+
+
+def folds(n_in: int, n_out: int, pe: int, simd: int) -> tuple[int, int]:
+    """(output groups, input groups) for a layer of that size and parallelism."""
+    return math.ceil(n_out / pe), math.ceil(n_in / simd)
+
+
+@functools.lru_cache(maxsize=1024)
+def _step_counts(n_in: int) -> tuple[int, ...]:
+    """Every input step count ``sf`` some ``simd`` gives exactly (``ceil(n_in/simd) == sf`` and
+    back), ascending: the values ``ceil(n_in/simd)`` for ``simd`` up to ``sqrt(n_in)`` and the
+    small ``sf`` themselves cover them all."""
+    r = math.isqrt(n_in) + 1
+    cands = {math.ceil(n_in / s) for s in range(1, r + 1)} | set(range(1, min(r, n_in) + 1))
+    return tuple(sorted(sf for sf in cands if math.ceil(n_in / math.ceil(n_in / sf)) == sf))
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def choose_pe_simd(n_in: int, n_out: int, max_folds: int) -> tuple[int, int]:
+    """The (pe, simd) with the fewest multipliers whose step count is at most ``max_folds``
+    (ties: fewer steps, then more simd)."""
+    best: tuple[int, int, int, int] | None = None
+    for sf in _step_counts(n_in):
+        simd = math.ceil(n_in / sf)
+        nf_max = max_folds // sf
+        if nf_max < 1:
+            break
+        pe = math.ceil(n_out / min(nf_max, n_out))
+        steps = math.prod(folds(n_in, n_out, pe, simd))
+        key = (pe * simd, steps, -simd, pe)
+        if best is None or key < best:
+            best = key
+    if best is None:
+        return 1, 1
+    return best[3], -best[2]
+
+
+def mac_dims(node: Node) -> tuple[int, int]:
+    """(n_in, n_out) of a MAC layer's matrix-vector unit (:meth:`MacOp.mac_dims`: a grouped
+    convolution sums the taps of one group's channels)."""
+    return op_of(node).mac_dims(node)
+
+
+def _with(node: Node, pe: int, simd: int) -> Node:
+    return node.evolve(attrs={"pe": pe, "simd": simd})
+
+
+_MEMO: dict | None = None  # within set_folding: (facet, node name, pe, simd) -> result
+
+
+def _memo(kind: str, node: Node, compute):
+    if _MEMO is None:
+        return compute()
+    key = (kind, node.name, node.attrs.get("pe"), node.attrs.get("simd"))
+    if key not in _MEMO:
+        _MEMO[key] = compute()
+    return _MEMO[key]
+
+
+def _interval(node: Node, graph: Graph) -> int:
+    return _memo("interval", node, lambda: int(op_of(node).cycles(node, graph).interval))
+
+
+def _interval_at(node: Node, pe: int, simd: int, graph: Graph) -> int:
+    """:func:`_interval` of ``node`` folded to ``(pe, simd)``; a memo hit builds no node."""
+    key = ("interval", node.name, pe, simd)
+    if _MEMO is not None and key in _MEMO:
+        return _MEMO[key]
+    return _interval(_with(node, pe, simd), graph)
+
+
+def layer_cost(node: Node, graph: Graph, family: str = "xc7") -> dict[str, float]:
+    """Resources of a layer as folded, by its op's calibrated ``resources`` facet
+    (:mod:`hetero.hw.cost`): ``{lut, ff, dsp, bram36}``."""
+    r = _memo("resources-" + family, node, lambda: op_of(node).resources(node, graph, family))
+    return {"lut": r.lut, "ff": r.ff, "dsp": r.dsp, "bram36": r.bram36}
+
+
+def _fits(cost: dict[str, float], board: Board) -> bool:
+    return (cost["dsp"] <= DSP_BUDGET * board.dsp and cost["lut"] <= LUT_BUDGET * board.lut
+            and cost["ff"] <= FF_BUDGET * board.ff and cost["bram36"] <= BRAM_BUDGET * board.bram36)
+
+
+def set_folding(graph: Graph, config: Config, board: Board | None,
+                target: FoldingTarget = FoldingTarget()) -> Graph:
+    """Choose ``pe``/``simd`` for every MAC layer (see the module docstring)."""
+    global _MEMO
+    saved, _MEMO = _MEMO, {}  # one graph: a layer's interval and cost depend on (pe, simd) only
+    try:
+        return _set_folding(graph, config, board, target)
+    finally:
+        _MEMO = saved
+
+
+def _set_folding(graph: Graph, config: Config, board: Board | None, target: FoldingTarget) -> Graph:
+    macs = [n for n in graph.nodes if n.op in MAC_OPS and graph.tensors[n.inputs[0]].dtype is not None]
+    by_name = {n.name: n for n in graph.nodes}
+    chosen: dict[str, tuple[int, int]] = {}
+    for n in macs:
+        cfg = config.for_layer(n.name, (n.op,) + op_of(n).layer_types)
+        n_in, n_out = mac_dims(n)
+        if cfg.pe or cfg.simd:
+            chosen[n.name] = (min(cfg.pe or n_out, n_out), min(cfg.simd or n_in, n_in))
+        elif cfg.reuse_factor:
+            chosen[n.name] = choose_pe_simd(n_in, n_out, cfg.reuse_factor)
+    free = [n for n in macs if n.name not in chosen]
+
+    def pick(t: int) -> dict[str, tuple[int, int]]:
+        """Fewest multipliers per free layer with interval <= t (fully parallel if none is)."""
+        out = {}
+        for n in free:
+            n_in, n_out = mac_dims(n)
+            lo, hi = 1, n_in * n_out  # largest step budget whose interval still meets t
+            while lo < hi:
+                mid = (lo + hi + 1) // 2
+                if _interval_at(n, *choose_pe_simd(n_in, n_out, mid), graph) <= t:
+                    lo = mid
+                else:
+                    hi = mid - 1
+            out[n.name] = choose_pe_simd(n_in, n_out, lo)
+        return out
+
+    if free and (target.interval is not None or board is not None):
+        floor = _fixed_floor(graph, free, chosen)
+        if target.interval is not None:
+            if target.interval < floor[0]:
+                raise UserError(f"--target-interval {target.interval}: layer '{floor[1]}' needs at "
+                                f"least {floor[0]} cycles per inference")
+            chosen.update(pick(target.interval))
+        else:
+            free_names = {n.name for n in free}
+            fixed = {n.name: (_with(n, *chosen[n.name]) if n.name in chosen else n)
+                     for n in _hardware_nodes(graph) if n.name not in free_names}
+            fixed_cost = _cost(graph, fixed, board.family)
+            hi = max(_interval(_with(n, 1, 1), graph) for n in free)
+            lo = floor[0]
+            while lo < hi:  # the smallest interval whose design fits
+                mid = (lo + hi) // 2
+                trial = {k: _with(by_name[k], *v) for k, v in pick(mid).items()}
+                c = _cost(graph, trial, board.family)
+                if _fits({k: c[k] + fixed_cost[k] for k in c}, board):
+                    hi = mid
+                else:
+                    lo = mid + 1
+            chosen.update(pick(lo))
+    nodes = [_with(n, *chosen[n.name]) if n.name in chosen else n for n in graph.nodes]
+    return graph.with_nodes(nodes)
+
+
+def _hardware_nodes(graph: Graph) -> list[Node]:
+    return [n for n in graph.nodes if any(graph.tensors[i].dtype is not None for i in n.inputs)]
+
+
+def _cost(graph: Graph, nodes: dict[str, Node], family: str = "xc7") -> dict[str, float]:
+    total = {"lut": 0.0, "ff": 0.0, "dsp": 0.0, "bram36": 0.0}
+    for n in nodes.values():
+        for k, v in layer_cost(n, graph, family).items():
+            total[k] += v
+    return total
+
+
+def _fixed_floor(graph: Graph, free: list[Node], chosen: dict[str, tuple[int, int]]) -> tuple[int, str]:
+    """(smallest interval the design can reach, the layer that sets it): layers that fold
+    nothing (or whose folding the config fixed) at their interval, free MAC layers fully
+    parallel."""
+    free_names = {n.name for n in free}
+    worst = (1, "")
+    for n in graph.nodes:
+        if graph.tensors[n.inputs[0]].dtype is None:
+            continue  # host side
+        if n.name in free_names:
+            n_in, n_out = mac_dims(n)
+            n = _with(n, n_out, n_in)
+        elif n.name in chosen:
+            n = _with(n, *chosen[n.name])
+        t = _interval(n, graph)
+        if t > worst[0]:
+            worst = (t, n.name)
+    return worst
+
+
+def estimate_fits(graph: Graph, board: Board) -> bool:
+    """Whether ``graph`` as folded fits ``board``'s budgets by :func:`layer_cost` over every
+    hardware layer (a quick screen; synthesis decides)."""
+    return _fits(_cost(graph, {n.name: n for n in _hardware_nodes(graph)}, board.family), board)

@@ -1,0 +1,151 @@
+"""Fast analytic estimates of a compiled graph's hardware: resources per layer (each op's
+``resources`` facet, :mod:`hetero.hw.cost`), the FIFOs and forks the top level adds, the
+interval and latency (:func:`hetero.dataflow.cycle_model`: the ops' cycle models and the
+beat-level latency of :mod:`hetero.hw.beats`), and the fit check against a board. Pure arithmetic on the graph: no Amaranth elaboration, no tool runs.
+
+Contract of :func:`estimate`: returns an :class:`Estimate` whose ``layers`` has one row per
+hardware node (graph order) plus one row per FIFO/fork group (``op`` ``"Fifo"``/``"Fork"``) and
+``totals`` sums them; ``utilization`` is percent of the board per resource; ``over`` lists the
+resources that do not fit, each with how much is needed and available.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from hetero.boards import Board
+from hetero.hw.stream import tensor_layouts
+from hetero.dataflow import cycle_model, fifo_depth, hardware_part, path_latency
+from hetero.ir.graph import Graph
+from hetero.ops import op_of
+from hetero.hw.cycles import Cycles
+from hetero.hw.cost import Resources, coeffs, memory, model_version
+
+__all__ = ["Estimate", "estimate", "fifo_plan", "utilization", "overflows", "graph_resources"]
+
+RESOURCE_KEYS = ("lut", "ff", "dsp", "bram36", "uram")
+
+
+@dataclass
+class Estimate:
+    """What :func:`estimate` returns; :meth:`as_dict` is the ``--json`` form."""
+
+    board: Board
+    layers: list[dict]
+    totals: Resources
+    latency_cycles: int
+    interval_cycles: int
+    utilization: dict[str, float]
+    over: list[dict] = field(default_factory=list)
+
+    @property
+    def fits(self) -> bool:
+        return not self.over
+
+    def as_dict(self) -> dict:
+        t = self.totals.as_dict()
+        clock = self.board.clock_mhz
+        return {
+            "board": self.board.name, "part": self.board.part, "family": self.board.family,
+            "clock_mhz": clock, "model_version": model_version(),
+            "resources": {"lut": t["lut"], "ff": t["ff"], "dsp": t["dsp"], "bram36": t["bram36"],
+                          "lutram": t["lutram"]},
+            "latency_cycles": self.latency_cycles, "interval_cycles": self.interval_cycles,
+            "latency_us": self.latency_cycles / clock,
+            "throughput_per_s": clock * 1e6 / self.interval_cycles if self.interval_cycles else None,
+            "utilization": {k: round(v, 2) for k, v in self.utilization.items()},
+            "fits": self.fits, "over": self.over, "layers": self.layers,
+        }
+
+
+def fifo_plan(graph: Graph, cycles: dict[str, Cycles] | None = None) -> list[tuple[str, int, int]]:
+    """``(name, depth, width)`` of every FIFO :class:`hetero.backends.rtl.top.Top` inserts (its depths:
+    :func:`hetero.dataflow.fifo_depth`) and ``(name, 0, width)`` for every fork. ``cycles``: the
+    hardware nodes' cycle models where the caller has them."""
+    part = hardware_part(graph)
+    layouts = tensor_layouts(graph)
+    delay = path_latency(graph, part, cycles)
+    consumers: dict[str, list] = {}
+    for n in part.nodes:
+        for name in n.inputs:
+            consumers.setdefault(name, []).append(n)
+    out = []
+    for t in [part.input] + [o for n in part.nodes for o in n.outputs]:
+        lay = layouts[t]
+        width = lay.lanes * graph.tensors[t].dtype.width
+        dsts = consumers.get(t, []) + ([None] if t == part.output else [])
+        if len(dsts) > 1:
+            out.append((f"fork {t}", 0, width))
+        for node in dsts:
+            depth = 0 if node is None else fifo_depth(graph, part, layouts, delay, t, node)
+            if depth:
+                out.append((f"fifo {t} -> {node.name}", depth, width))
+    return out
+
+
+def fifo_resources(depth: int, width: int, family: str) -> Resources:
+    """Amaranth's ``SyncFIFOBuffered``: a memory of ``depth - 1`` words, an output register
+    and the pointers and level counter."""
+    c = coeffs(family)
+    ptr = max(1, (depth - 1).bit_length())
+    mem = memory(depth - 1, width, family, rom=False) if depth > 2 else Resources(ff=width)
+    return mem + Resources(lut=c["fifo_lut"] + 3 * ptr, ff=width + 3 * ptr + 2)
+
+
+def graph_resources(graph: Graph, family: str,
+                    cycles: dict[str, Cycles] | None = None) -> tuple[list[dict], Resources]:
+    """Rows (one per hardware node, then FIFOs and forks) and their sum. ``cycles``: the
+    hardware nodes' cycle models where the caller has them."""
+    rows = []
+    total = Resources()
+    nodes = hardware_part(graph).nodes
+    cycles = cycles or {n.name: op_of(n).cycles(n, graph) for n in nodes}
+    for n in nodes:
+        r = op_of(n).resources(n, graph, family)
+        total = total + r
+        c = cycles[n.name]
+        rows.append({"name": n.name, "op": n.op, **r.as_dict(),
+                     "cycles": {"latency": int(c.latency), "interval": int(c.interval)},
+                     "parallelism": op_of(n).parallelism(n)})
+    for name, depth, width in fifo_plan(graph, cycles):
+        r = fifo_resources(depth, width, family) if depth else Resources(lut=coeffs(family)["fifo_lut"] / 2,
+                                                                         ff=2)
+        total = total + r
+        rows.append({"name": name, "op": "Fifo" if depth else "Fork", **r.as_dict(),
+                     "depth": depth, "width": width})
+    return rows, total
+
+
+def utilization(res: Resources, board: Board) -> dict[str, float]:
+    """Percent of ``board`` each resource takes (inf when the board has none and it is used)."""
+    pairs = {"lut": (res.lut, board.lut), "ff": (res.ff, board.ff), "dsp": (res.dsp, board.dsp),
+             "bram36": (res.bram36, board.bram36)}
+    return {k: (100.0 * u / a if a else (float("inf") if u else 0.0)) for k, (u, a) in pairs.items()}
+
+
+def overflows(res: Resources, board: Board) -> list[dict]:
+    """The resources that exceed ``board``: ``{resource, needed, available, over_by_percent}``."""
+    out = []
+    for k, pct in utilization(res, board).items():
+        if pct > 100.0:
+            avail = getattr(board, k)
+            out.append({"resource": k, "needed": round(getattr(res, k), 2), "available": avail,
+                        "over_by_percent": round(pct - 100.0, 1) if avail else None})
+    return out
+
+
+def describe_over(over: list[dict]) -> str:
+    """One line naming each resource over the board and by how much."""
+    return "; ".join(f"{o['resource'].upper()} {o['needed']:g} of {o['available']:g}"
+                     + (f" (+{o['over_by_percent']:g} %)" if o["over_by_percent"] is not None else "")
+                     for o in over)
+
+
+def estimate(graph: Graph, board: Board) -> Estimate:
+    """The analytic estimate of ``graph`` (typed and folded) on ``board``; see the module
+    docstring."""
+    cycles = {n.name: op_of(n).cycles(n, graph) for n in hardware_part(graph).nodes}  # once
+    rows, total = graph_resources(graph, board.family, cycles)
+    model = cycle_model(graph, cycles)
+    return Estimate(board, rows, total, int(model["latency"]), int(model["interval"]),
+                    utilization(total, board), overflows(total, board))
