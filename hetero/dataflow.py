@@ -1,4 +1,9 @@
-"""hetero.dataflow (split from hetero.backends.rtl.top)"""
+"""Graph-level analyses of the hardware part, shared by the estimate, the generators and the
+folding: which nodes run in hardware and which on the host (:func:`hardware_part`), the FIFO
+depth every join and image link needs (:func:`fifo_depth`), and the design's interval and
+latency from the ops' cycle models and the beat-level schedule (:func:`cycle_model`,
+:func:`beat_schedule`; equal to Verilator's on every shared model, docs/hardware.md).
+Pure functions of the typed graph; nothing here builds hardware."""
 
 from __future__ import annotations
 from dataclasses import dataclass

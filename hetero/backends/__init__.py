@@ -1,0 +1,1 @@
+"""Generators: the RTL top level (Amaranth) and the HLS C++ project."""

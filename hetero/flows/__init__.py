@@ -1,0 +1,1 @@
+"""End-to-end flows behind the commands: compile, synth, sim, csim."""

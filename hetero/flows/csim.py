@@ -1,4 +1,5 @@
-"""hetero.flows.csim (split from hetero.sim.csim)"""
+"""``csim_model``: the flow behind ``hetero csim`` (compile, render the HLS project, run it
+with g++ against the reference), and the ``csim`` section of ``hetero synth``'s report."""
 
 from __future__ import annotations
 from pathlib import Path

@@ -1,4 +1,6 @@
-"""hetero.flows.synth (split from hetero.flows.common)"""
+"""``synth``: the whole flow behind ``hetero synth``: compile, generate Verilog and the HLS
+project, simulate bit-exact against the reference, synthesize, time, compare with CPU/GPU
+baselines and write the report, all into one output folder written at once."""
 
 from __future__ import annotations
 import json

@@ -1,4 +1,4 @@
-"""hetero.hw.cycles (split from hetero.ops.base)"""
+"""The cycle contract every hardware component states (:class:`Cycles`)."""
 
 from __future__ import annotations
 from dataclasses import dataclass

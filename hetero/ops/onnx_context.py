@@ -1,4 +1,6 @@
-"""hetero.ops.onnx_context (split from hetero.frontend.onnx)"""
+"""What an op's import facet sees of the ONNX model: :class:`ImportContext` (constants,
+per-inference shapes, the nodes made so far), attribute access (:func:`attr`), node naming for
+errors (:func:`describe`), and the memory guard every new tensor passes (:func:`check_memory`)."""
 
 from __future__ import annotations
 from typing import Sequence

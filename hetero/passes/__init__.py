@@ -1,0 +1,1 @@
+"""The compile pipeline: graph -> graph passes, precision, calibration, folding."""

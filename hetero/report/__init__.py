@@ -1,0 +1,1 @@
+"""Reports: CPU/GPU baselines, energy, plots, the HTML report, the layer table."""

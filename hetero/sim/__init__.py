@@ -1,0 +1,1 @@
+"""Running a backend on inputs: Verilator (native harness and cocotb), g++ C simulation."""

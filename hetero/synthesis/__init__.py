@@ -1,0 +1,1 @@
+"""Resources and timing: Yosys, nextpnr, the analytic Fmax and the analytic estimate."""

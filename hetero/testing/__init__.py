@@ -1,0 +1,1 @@
+"""Test harnesses: the ONNX node-test conformance runner."""

@@ -1,0 +1,1 @@
+"""The RTL backend: the Amaranth top level and its Verilog."""
