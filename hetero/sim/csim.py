@@ -24,8 +24,10 @@ import numpy as np
 from hetero.cache import cache_root
 from hetero.errors import SimulationError, UserError
 from hetero.backends.hls.project import HlsProject
+from hetero.ir.graph import Graph
+from hetero.sim.run import BackendRun, Run, run
 
-__all__ = ["CsimResult", "ap_types_dir", "compiler", "build", "run_beats", "csim_graph", "OPT"]
+__all__ = ["Csim", "CsimResult", "ap_types_dir", "compiler", "build", "run_beats", "csim_graph", "OPT"]
 
 #: g++ optimisation of the C simulation (benchmarks/csim_speed.py measured -O0/-O1/-O2)
 OPT = "-O2"
@@ -125,7 +127,8 @@ def run_beats(exe: Path, beats: np.ndarray, out_beats: int, out_lanes: int) -> t
 @dataclass(frozen=True)
 class CsimResult:
     """What :func:`csim_graph` found: reference and C++ outputs (raw integers of the output
-    tensor, [N, *shape]), the compiler, build and run times."""
+    tensor, [N, *shape]), the compiler, build and run times; ``run``: the
+    :class:`hetero.sim.run.Run` they come from."""
 
     expected: np.ndarray
     got: np.ndarray
@@ -134,6 +137,14 @@ class CsimResult:
     build_seconds: float
     run_seconds: float
     project: HlsProject = field(repr=False)
+    run: Run | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_run(cls, result: Run) -> "CsimResult":
+        """The C simulation's figures of a :class:`Run` on the :class:`Csim` backend."""
+        d = result.detail
+        return cls(result.expected, result.raw, d.build.compiler, d.build.cached,
+                   d.build.seconds, d.run_seconds, d.project, result)
 
     @property
     def mismatches(self) -> int:
@@ -144,29 +155,48 @@ class CsimResult:
     def bit_exact(self) -> bool:
         return self.mismatches == 0
 
-    def report(self) -> dict:
-        """The ``csim`` section of report.json."""
+    def to_json(self) -> dict:
+        """The ``csim`` section of report.json: ``{compiler, inferences, bit_exact, mismatches,
+        build_seconds, build_cached, run_seconds}``."""
         return {"compiler": self.compiler, "inferences": int(len(self.expected)),
                 "bit_exact": self.bit_exact, "mismatches": self.mismatches,
                 "build_seconds": round(self.build_seconds, 3), "build_cached": self.build_cached,
                 "run_seconds": round(self.run_seconds, 4)}
 
 
-def csim_graph(graph, x: np.ndarray, project: HlsProject | None = None, opt: str = OPT) -> CsimResult:
+def csim_graph(graph, x: np.ndarray, project: HlsProject | None = None, opt: str = OPT,
+               values: dict | None = None) -> CsimResult:
     """Render (unless given), build and run the HLS project of a typed ``graph`` on the batch
-    ``x`` (real inputs, as the reference takes them); no comparison raises here."""
-    from hetero.hw.stream import from_beats, tensor_layouts, to_beats
-    from hetero.reference import execute
-    from hetero.backends.hls.project import render_project
-
-    project = project or render_project(graph)
-    b = build(project, opt)
-    values = execute(graph, x)
-    layouts = tensor_layouts(graph)
-    t_in, t_out = project.in_tensor, project.out_tensor
-    beats = to_beats(values[t_in], tuple(graph.tensors[t_in].shape), layouts[t_in])
-    out, seconds = run_beats(b.exe, beats, project.out_beats, project.out_lanes)
-    got = from_beats(out, tuple(graph.tensors[t_out].shape), layouts[t_out])
-    return CsimResult(values[t_out], got, b.compiler, b.cached, b.seconds, seconds, project)
+    ``x`` (real inputs, as the reference takes them) through :func:`hetero.sim.run.run`;
+    ``values``: the reference's tensors on ``x`` where the caller has them. No comparison
+    raises here; :attr:`CsimResult.bit_exact` tells."""
+    return CsimResult.from_run(run(graph, x, Csim(project, opt), values=values))
 
 
+@dataclass
+class Csim:
+    """The HLS C++ project (:mod:`hetero.backends.hls.project`) compiled with g++ and run on
+    the beats (:mod:`hetero.sim.csim`); ``project``: the rendered project where the caller has
+    it. No cycle figures. ``detail`` of the result: a :class:`CsimDetail`."""
+
+    project: HlsProject | None = None
+    opt: str | None = None
+    name: str = "csim"
+
+    def simulate(self, graph: Graph, in_beats: np.ndarray) -> BackendRun:
+        from hetero.backends.hls.project import render_project
+
+        project = self.project if self.project is not None else render_project(graph)
+        b = build(project, self.opt or OPT)
+        out, seconds = run_beats(b.exe, in_beats, project.out_beats, project.out_lanes)
+        return BackendRun(out, b.compiler, detail=CsimDetail(b, seconds, project))
+
+
+@dataclass(frozen=True)
+class CsimDetail:
+    """The C simulation's build, run time and project (:attr:`BackendRun.detail` of
+    :class:`Csim`)."""
+
+    build: Build
+    run_seconds: float
+    project: HlsProject

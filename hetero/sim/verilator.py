@@ -34,14 +34,17 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from hetero.cache import cache_root
 from hetero.errors import SimulationError, ToolError
+from hetero.ir.graph import Graph
+from hetero.sim.run import BackendRun
 from hetero.sim.verilator_tool import first_error, locked, tool_env, verilator_bin, simulator_version
 
-__all__ = ["RtlSimResult", "simulate_beats", "prepare_runtime", "BUILD_ARGS", "OPT_MODEL"]
+__all__ = ["RtlSimResult", "Verilator", "simulate_beats", "prepare_runtime", "BUILD_ARGS", "OPT_MODEL"]
 
 #: Verilator flags: Amaranth's output trips lint warnings (-Wno-fatal); the rest make the
 #: model faster at no build cost (Verilator's own optimizer, X values resolved as zeros).
@@ -98,6 +101,56 @@ class RtlSimResult:
     def cycles_per_second(self) -> float:
         """Simulated cycles per wall-clock second of the run."""
         return self.total_cycles / self.run_seconds if self.run_seconds > 0 else float("nan")
+
+
+# --- the backend of hetero.sim.run ---------------------------------------------------------
+
+
+@dataclass
+class Verilator:
+    """The RTL (:class:`hetero.backends.rtl.top.Top`) in Verilator's native harness.
+
+    ``top``/``verilog``: the design where the caller has generated it (else built here, with
+    stall probes when ``probes``); ``work_dir``: the run's folder (build log, ``sim.log``;
+    default a fresh folder under the cache's ``runs/``, removed after a successful run).
+    ``backpressure``, ``seed``, ``stall_timeout``, ``waves``: as
+    :func:`hetero.sim.verilator.simulate_beats` takes them."""
+
+    backpressure: float = 0.0
+    seed: int = 0
+    waves: bool | str | Path = False
+    stall_timeout: int = 100_000
+    probes: bool = True
+    work_dir: str | Path | None = None
+    top: Any = None
+    verilog: str | None = None
+    name: str = "verilator"
+
+    def simulate(self, graph: Graph, in_beats: np.ndarray) -> BackendRun:
+        import tempfile
+
+        from hetero.backends.rtl.top import Top, top_verilog
+        from hetero.dataflow import TOP_NAME
+
+        top = self.top if self.top is not None else Top(graph, probes=self.probes)
+        verilog = self.verilog if self.verilog is not None else top_verilog(top)
+        scratch = None
+        if self.work_dir is None:
+            runs = cache_root() / "runs"
+            runs.mkdir(parents=True, exist_ok=True)
+            scratch = Path(tempfile.mkdtemp(prefix="sim-", dir=runs))  # logs outlive a failure
+        s = simulate_beats(
+            verilog, TOP_NAME, in_beats, in_width=top.in_type.width,
+            in_signed=top.in_type.signed, out_beats=top.out_layout.beats,
+            out_lanes=top.out_layout.lanes, out_width=top.out_type.width,
+            out_signed=top.out_type.signed, work_dir=self.work_dir or scratch,
+            backpressure=self.backpressure, seed=self.seed, stall_timeout=self.stall_timeout,
+            waves=self.waves, probe_names=top.stream_names if top.probes else None)
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+        return BackendRun(s.outputs, s.simulator, s.latency_cycles, s.interval_cycles,
+                          s.max_latency_cycles, s.total_cycles, s)
+
 
 
 def simulate_beats(
