@@ -13,7 +13,7 @@ from conftest import have_yosys
 from hetero import boards
 from hetero.synthesis import yosys as synthesis
 from hetero.errors import ToolError, UserError
-from hetero.synthesis.yosys import SynthResult, fits, synthesize, utilization
+from hetero.synthesis.yosys import SynthResult, synthesize
 
 
 
@@ -260,14 +260,14 @@ def _result(**counts: float) -> SynthResult:
 
 def test_utilization_and_fits() -> None:
     pynq = boards.get("pynq-z2")
-    u = utilization(_result(lut=26600, ff=106400, dsp=22, bram36=14.0), pynq)
+    u = _result(lut=26600, ff=106400, dsp=22, bram36=14.0).utilization(pynq)
     assert u == {"lut": 50.0, "ff": 100.0, "dsp": 10.0, "bram36": 10.0, "uram": 0.0}
-    assert fits(_result(lut=53200, ff=106400, dsp=220, bram36=140.0), pynq)
-    assert not fits(_result(dsp=221), pynq)
-    assert not fits(_result(bram36=140.5), pynq)
-    assert utilization(_result(uram=1), pynq)["uram"] == float("inf")
-    assert not fits(_result(uram=1), pynq)
-    assert fits(_result(uram=64), boards.get("kv260"))
+    assert _result(lut=53200, ff=106400, dsp=220, bram36=140.0).fits(pynq)
+    assert not _result(dsp=221).fits(pynq)
+    assert not _result(bram36=140.5).fits(pynq)
+    assert _result(uram=1).utilization(pynq)["uram"] == float("inf")
+    assert not _result(uram=1).fits(pynq)
+    assert _result(uram=64).fits(boards.get("kv260"))
 
 
 def test_missing_verilog_file_is_user_error(tmp_path: Path) -> None:

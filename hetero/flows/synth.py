@@ -19,7 +19,7 @@ from hetero.backends.rtl.top import Top, top_verilog
 from hetero.ir.graph import Graph
 from hetero.frontend.onnx import import_onnx, load_model
 from hetero.ops import op_of
-from hetero.passes.pipeline import pipeline, run_pipeline
+from hetero.passes.pipeline import dump_folder, pipeline, run_pipeline
 from hetero.reference import execute, predict as reference_predict
 from hetero.flows.common import Progress, StageTimer, atomic_output, input_batch
 from hetero.flows.common import runs_dir
@@ -47,7 +47,8 @@ def synth(model: str | Path, board: str, out: str | Path, config: str | Path | N
           synthesize: bool = True, backpressure: float = 0.0,
           progress: Progress | None = None, calibrate: str | Path | np.ndarray | None = None,
           target: FoldingTarget = FoldingTarget(), labels: str | Path | np.ndarray | None = None,
-          compare: bool = True, clock_mhz: float | None = None) -> dict:
+          compare: bool = True, clock_mhz: float | None = None,
+          dump: str | Path | None = None) -> dict:
     """Generate, simulate and synthesize ``model`` for ``board``; write ``out/rtl/*.v``,
     ``out/report.json`` (and logs); return the report. ``compare`` adds CPU/GPU baselines,
     float-vs-fixed errors and (with ``labels``, a .npy of classes for ``inputs``) accuracy, and
@@ -56,7 +57,9 @@ def synth(model: str | Path, board: str, out: str | Path, config: str | Path | N
     bad input, a failing tool or a simulation that stalls; a mismatch against the reference is
     reported (``simulation.bit_exact`` false) and raised as SimulationError after the report is
     written; so is a C simulation of the HLS project that disagrees (``csim.bit_exact`` false). ``clock_mhz``: the clock latency and throughput use (default the board's), lowered
-    to the Fmax where timing (:mod:`hetero.synthesis.timing`) finds the design slower."""
+    to the Fmax where timing (:mod:`hetero.synthesis.timing`) finds the design slower.
+    ``dump``: a folder that gets the graph after every pass of the pipeline
+    (:func:`hetero.passes.pipeline.dump_folder`)."""
     from hetero.sim.verilator import simulate_beats
     from hetero.synthesis.yosys import synthesize as run_yosys
     from hetero.synthesis.timing import PNR_TOOLS, place_and_route, require_tools, xilinx_fmax
@@ -76,7 +79,8 @@ def synth(model: str | Path, board: str, out: str | Path, config: str | Path | N
 
             x_cal = load_calibration(calibrate, float_graph)
             cfg = calibrated_config(float_graph, x_cal, cfg, b)
-        graph = run_pipeline(float_graph, pipeline(cfg, b, target))
+        graph = run_pipeline(float_graph, pipeline(cfg, b, target),
+                             dump=dump_folder(dump) if dump is not None else None)
     x = input_batch(graph, inputs, n, seed)
     if labels is not None:
         if inputs is None:
@@ -189,8 +193,7 @@ def _float_agreement(onnx_model, graph: Graph, x: np.ndarray) -> dict:
 
 def _report(model, graph, top, board, sim, mismatches, count, synth_result, timer, timing=None,
             clock_mhz: float | None = None) -> dict:
-    from hetero.synthesis.estimate import describe_over, estimate, overflows
-    from hetero.synthesis.yosys import fits, utilization
+    from hetero.synthesis.estimate import describe_over, estimate
 
     clock = float(clock_mhz or board.clock_mhz)
     fmax = timing.fmax_mhz if timing is not None else None
@@ -229,7 +232,7 @@ def _report(model, graph, top, board, sim, mismatches, count, synth_result, time
         },
         "stages_s": timer.seconds,
     }
-    est = estimate(graph, board).as_dict()  # the analytic model (hetero.synthesis.estimate), always
+    est = estimate(graph, board).to_json()  # the analytic model (hetero.synthesis.estimate), always
     report["fmax_mhz"] = fmax
     report["timing"] = timing.as_dict() if timing is not None else None
     report["clock_source"] = ("fmax" if fmax is not None and clock == fmax
@@ -244,13 +247,13 @@ def _report(model, graph, top, board, sim, mismatches, count, synth_result, time
                              "synth": (native_bram(synth_result.bram36, board.family)[1]
                                        if synth_result is not None else None)}
     if synth_result is not None:
-        util = utilization(synth_result, board)
+        util = synth_result.utilization(board)
         report["resources"]["synth"] = {"tool": synth_result.tool, "lut": synth_result.lut,
                                         "ff": synth_result.ff, "dsp": synth_result.dsp,
                                         "bram36": synth_result.bram36}
         report["utilization"] = {k: round(v, 2) for k, v in util.items()}
-        report["fits"] = bool(fits(synth_result, board))
-        report["over"] = overflows(synth_result, board)
+        report["fits"] = bool(synth_result.fits(board))
+        report["over"] = synth_result.over(board)
         if report["over"]:
             report["notes"].append(f"does not fit {board.name}: {describe_over(report['over'])}")
     return report

@@ -37,26 +37,59 @@ DSP_MIN_PRODUCT_WIDTH = {"ice40": 11}
 
 @dataclass(frozen=True)
 class Resources:
-    """Resources of a piece of hardware (floats: estimates; see the module docstring)."""
+    """Resources of a piece of hardware: an estimate (floats) or what synthesis counted.
+
+    ``bram36`` is in 36 kb equivalents, ``lutram`` is included in ``lut``, ``uram`` counts
+    UltraRAM (or iCE40 SPRAM) blocks, as :class:`hetero.boards.Board` counts them."""
 
     lut: float = 0.0
     ff: float = 0.0
     dsp: int = 0
     bram36: float = 0.0
     lutram: float = 0.0
+    uram: int = 0
+
+    #: the resources a board has and :meth:`utilization` compares, in report order
+    BOARD_KEYS = ("lut", "ff", "dsp", "bram36", "uram")
 
     def __add__(self, other: "Resources") -> "Resources":
-        return Resources(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
+        return Resources(*(getattr(self, f.name) + getattr(other, f.name)
+                           for f in fields(Resources)))
 
     def scaled(self, k: float) -> "Resources":
         """Every count times ``k`` (``k`` copies)."""
         return Resources(self.lut * k, self.ff * k, int(round(self.dsp * k)), self.bram36 * k,
-                         self.lutram * k)
+                         self.lutram * k, int(round(self.uram * k)))
 
     def as_dict(self) -> dict[str, float]:
         """``{lut, ff, dsp, bram36, lutram}`` rounded for reports (LUT/FF to integers)."""
         return {"lut": int(round(self.lut)), "ff": int(round(self.ff)), "dsp": int(self.dsp),
                 "bram36": round(self.bram36, 4), "lutram": int(round(self.lutram))}
+
+    def utilization(self, board) -> dict[str, float]:
+        """Percent of ``board`` (a :class:`hetero.boards.Board`) each of :attr:`BOARD_KEYS`
+        takes; a resource the board lacks reads 0.0 when unused and ``inf`` when used."""
+        out = {}
+        for k in self.BOARD_KEYS:
+            used, avail = getattr(self, k), getattr(board, k)
+            out[k] = 100.0 * used / avail if avail else (float("inf") if used else 0.0)
+        return out
+
+    def fits(self, board) -> bool:
+        """Whether every resource in :meth:`utilization` is at most 100 %."""
+        return all(p <= 100.0 for p in self.utilization(board).values())
+
+    def over(self, board) -> list[dict]:
+        """The resources that exceed ``board``: ``{resource, needed, available,
+        over_by_percent}`` (``over_by_percent`` None where the board has none)."""
+        out = []
+        for k, pct in self.utilization(board).items():
+            if pct > 100.0:
+                avail = getattr(board, k)
+                out.append({"resource": k, "needed": round(getattr(self, k), 2),
+                            "available": avail,
+                            "over_by_percent": round(pct - 100.0, 1) if avail else None})
+        return out
 
 
 @cache

