@@ -4,7 +4,10 @@
 - 2: bad input (a file, a model, an option, an unknown board) or a board whose tools are not
   installed (``hetero synth`` checks them before any work: see :func:`hetero.synthesis.timing.require_tools`);
 - 3: a tool failed (or, called outside that check, is missing): Verilator, Yosys, nextpnr, g++;
-- 4: the simulation stalled or was not bit-exact."""
+- 4: the simulation stalled or was not bit-exact.
+
+Start-up stays cheap (``hetero --help`` and ``--version`` load click and :mod:`hetero.errors`
+only): every command imports what it runs inside its own function."""
 
 from __future__ import annotations
 
@@ -14,7 +17,6 @@ import sys
 from pathlib import Path
 
 import click
-import numpy as np
 
 from hetero.errors import UserError
 
@@ -125,11 +127,13 @@ def _folding_options(command):
 @click.option("--clock-mhz", type=float, metavar="MHZ",
               help="Clock for latency and throughput (default: the board's; lowered to the Fmax "
                    "when timing finds the design slower).")
+@click.option("--dump", type=click.Path(path_type=Path), metavar="DIR",
+              help="Write the graph after every pass to DIR (00-import.txt, 01-<pass>.txt, ...).")
 @_calibrate_option
 @_folding_options
 @_compare_options
-def synth(model, board, out, config, inputs, count, seed, no_synth, quiet, clock_mhz, calibrate,
-          target_interval, target_fps, labels, no_compare) -> None:
+def synth(model, board, out, config, inputs, count, seed, no_synth, quiet, clock_mhz, dump,
+          calibrate, target_interval, target_fps, labels, no_compare) -> None:
     """Generate, simulate (bit-exact check) and synthesize MODEL for a board."""
     from hetero.boards import get as get_board
     from hetero.flows.synth import synth as run_synth
@@ -138,7 +142,8 @@ def synth(model, board, out, config, inputs, count, seed, no_synth, quiet, clock
     target = FoldingTarget.from_options(target_interval, target_fps, get_board(board))
     report = run_synth(model, board, out, config=config, inputs=inputs, n=count, seed=seed,
                        synthesize=not no_synth, progress=_stderr_progress(quiet), calibrate=calibrate,
-                       target=target, labels=labels, compare=not no_compare, clock_mhz=clock_mhz)
+                       target=target, labels=labels, compare=not no_compare, clock_mhz=clock_mhz,
+                       dump=dump)
     _print_summary(report, out)
     if report.get("baselines"):
         click.echo(f"  compare   {out / 'report.html'}")
@@ -216,6 +221,8 @@ def compare(model, board, out, config, inputs, count, seed, run_synth, quiet, ca
 @_calibrate_option
 def predict(model, inputs, out, config, as_float, calibrate) -> None:
     """Run the bit-accurate fixed-point reference on a batch of inputs."""
+    import numpy as np
+
     from hetero.ir.config import Config
     from hetero.flows.common import compile_model, load_inputs
     from hetero.frontend.onnx import import_onnx
@@ -256,14 +263,13 @@ def import_(model, config, board, dump, show_graph, as_json, calibrate) -> None:
 
     from hetero.flows.common import compile_model
     from hetero.frontend.onnx import import_onnx
-    from hetero.passes.pipeline import fuse_epilogues, fuse_quant_clip, run_pipeline
+    from hetero.passes.pipeline import simplify
     from hetero.report.layers import summarize, totals
 
     def show(name, graph):
         click.echo(f"--- after {name} ---\n{graph}")
 
-    graph = run_pipeline(import_onnx(model), [("fuse_quant_clip", fuse_quant_clip),
-                                              ("fuse_epilogues", fuse_epilogues)])  # errors: exit 2
+    graph = simplify(import_onnx(model))  # errors: exit 2; the table's graph if typing fails
     typing_error = None
     try:
         graph = compile_model(model, config, board, dump=show if dump else None, calibrate=calibrate)

@@ -162,3 +162,76 @@ def test_bad_folding_targets_are_one_line_errors(tmp_path):
     assert_one_line_error(hetero("synth", model_path("two_layer"), "-b", "pynq", "-o", tmp_path / "o",
                                  "--target-interval", "4", "--target-fps", "5"), 2, "give one of them")
     assert not (tmp_path / "o").exists()
+
+
+# -- start-up: `import hetero` and the command line load no heavy module --------------------------
+
+HEAVY = ("amaranth", "onnx", "onnxruntime", "numpy", "scipy", "matplotlib", "jinja2", "jschon",
+         "rich", "yaml", "cocotb")
+
+
+def test_import_hetero_and_its_cli_loads_no_heavy_module():
+    code = "import json, sys, hetero, hetero.cli; print(json.dumps(sorted(sys.modules)))"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    loaded = {m.split(".")[0] for m in json.loads(r.stdout)}
+    assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
+
+
+def test_help_lists_every_command_with_its_help():
+    from hetero.cli import main
+
+    r = hetero("--help")
+    assert r.returncode == 0, r.stderr
+    assert "From ONNX to FPGA hardware" in r.stdout
+    for name, command in main.commands.items():
+        line = next((ln for ln in r.stdout.splitlines() if ln.split()[:1] == [name]), None)
+        assert line is not None, name
+        assert command.get_short_help_str(limit=300)[:20] in line, (name, line)
+    r = hetero("--version")
+    assert r.returncode == 0 and "version" in r.stdout
+
+
+def test_facade_names_load_on_first_use():
+    import hetero
+
+    assert set(hetero.__all__) <= set(dir(hetero))
+    assert hetero.boards.get("pynq-z2").name == "pynq-z2"
+    from hetero.ir.config import Config
+    from hetero.ir.fixed import FixedType
+
+    assert hetero.Config is Config and hetero.FixedType is FixedType
+    assert issubclass(hetero.ToolError, hetero.UserError) and issubclass(hetero.SimulationError, hetero.UserError)
+    with pytest.raises(AttributeError, match="has no attribute 'nope'"):
+        hetero.nope  # noqa: B018
+
+
+def test_facade_functions_are_the_public_api():
+    api = pytest.importorskip("hetero.api")
+    import hetero
+
+    for name in ("compile_model", "predict", "estimate", "simulate", "csim", "synth", "compare"):
+        assert getattr(hetero, name) is getattr(api, name)
+
+
+def test_synth_dump_writes_the_graph_after_every_pass(tmp_path):
+    from hetero.passes.pipeline import pipeline
+
+    # -n 0 fails after the pipeline (exit 2, nothing in -o): the dump is written as passes run
+    r = hetero("synth", model_path("two_layer"), "-b", "pynq", "-o", tmp_path / "out", "--no-synth",
+               "-n", "0", "--dump", tmp_path / "dump")
+    assert_one_line_error(r, 2, "no inputs")
+    names = ["import"] + [name for name, _ in pipeline()]
+    files = sorted((tmp_path / "dump").iterdir())
+    assert [f.name for f in files] == [f"{k:02d}-{name}.txt" for k, name in enumerate(names)]
+    assert "Dense[" in files[-1].read_text() and "pe=" in files[-1].read_text()
+    assert not (tmp_path / "out").exists()
+
+
+def test_import_dump_prints_the_graph_after_every_pass():
+    from hetero.passes.pipeline import pipeline
+
+    r = hetero("import", model_path("two_layer"), "--dump")
+    assert r.returncode == 0, r.stderr
+    names = ["import"] + [name for name, _ in pipeline()]
+    assert re.findall(r"^--- after (\w+) ---$", r.stdout, re.M) == names

@@ -192,3 +192,59 @@ def test_shape_subgraph_folds_to_a_reshape():
     assert [n.op for n in g.nodes] == ["Reshape"] and g.tensors["y"].shape == (16,)
     x = np.random.default_rng(0).normal(size=(3, 1, 4, 4))
     np.testing.assert_array_equal(predict(g, x), x.reshape(3, 16))
+
+
+# -- the pipeline: one list, its prefixes, its dump -----------------------------------------------
+
+def test_pipeline_is_one_list_and_the_flows_run_its_prefixes():
+    from hetero.ir.config import Config
+    from hetero.passes.pipeline import float_graph, pipeline, run_pipeline
+
+    names = [name for name, _ in pipeline()]
+    assert names == ["fuse_quant_clip", "fuse_epilogues", "fold_input_affine", "assign_precision",
+                     "set_folding"]
+    assert [n for n, _ in pipeline(stop_before="assign_precision")] == names[:3]
+    with pytest.raises(ValueError, match="no pass 'typo'.*fuse_quant_clip, fuse_epilogues"):
+        pipeline(stop_before="typo")
+    g = import_onnx(mlp_model())
+    assert str(simplify(g)) == str(run_pipeline(g, pipeline(stop_before="fold_input_affine")))
+    untyped = float_graph(g, Config())
+    assert str(untyped) == str(run_pipeline(g, pipeline(Config(), None)[:3]))
+    assert all(t.dtype is None for t in untyped.tensors.values())
+
+
+def test_a_pass_that_changes_nothing_returns_its_input():
+    from hetero.passes.pipeline import pipeline
+
+    g = simplify(import_onnx(mlp_model()))
+    for name, p in pipeline(stop_before="assign_precision"):
+        assert p(g) is g, name  # already fused; no input affine to fold
+    relu = parse("""
+    <ir_version: 8, opset_import: ["" : 13]>
+    r (float[N, 4] x) => (float[N, 4] y) {
+        y = Relu(x)
+    }
+    """)
+    passes = dict(pipeline())
+    typed = passes["assign_precision"](import_onnx(relu))
+    assert passes["set_folding"](typed) is typed  # no layer to fold
+
+
+def test_dump_folder_writes_the_graph_after_every_pass(tmp_path):
+    from hetero.passes.pipeline import dump_folder, pipeline, run_pipeline
+
+    seen = []
+    write = dump_folder(tmp_path / "dump")
+
+    def dump(name, graph):
+        seen.append((name, str(graph)))
+        write(name, graph)
+
+    run_pipeline(import_onnx(mlp_model()), pipeline(), dump=dump)
+    files = sorted((tmp_path / "dump").iterdir())
+    assert [f.name for f in files] == [f"{k:02d}-{name}.txt" for k, (name, _) in enumerate(seen)]
+    assert [name for name, _ in seen] == ["import"] + [name for name, _ in pipeline()]
+    assert all(f.read_text() == text + "\n" for f, (_, text) in zip(files, seen))
+    (tmp_path / "file").write_text("")
+    with pytest.raises(UserError, match="file: dump path exists and is not a folder"):
+        dump_folder(tmp_path / "file")

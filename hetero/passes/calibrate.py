@@ -29,6 +29,7 @@ from hetero.ir.config import AUTO, DEFAULT_PRECISION, Config
 from hetero.errors import UserError
 from hetero.ir.fixed import FixedType
 from hetero.ir.graph import Graph
+from hetero.passes.pipeline import float_graph
 from hetero.reference import check_inputs, execute
 
 _PRECISION_KEYS = ("default", "weight", "bias", "result", "accum", "table")
@@ -241,18 +242,6 @@ def merge_config(user: Config | None, calibrated: Config, graph: Graph) -> Confi
 
     return Config(strip(user.model), {k: strip(v) for k, v in user.layer_type.items()}, layer_name,
                   user.source)
-
-
-def float_graph(graph: Graph, config: Config | None = None, board=None) -> Graph:
-    """The float graph that :func:`hetero.passes.pipeline.assign_precision` will type: ``graph`` after the
-    pipeline's passes that come before it (bias fusion, ...)."""
-    from hetero.passes.pipeline import pipeline, run_pipeline
-
-    passes = pipeline(config or Config(), board)
-    names = [name for name, _ in passes]
-    if "assign_precision" not in names:
-        raise ValueError("the pipeline has no assign_precision pass")
-    return run_pipeline(graph, passes[:names.index("assign_precision")])
 
 
 def calibrated_config(graph: Graph, x: np.ndarray, config: Config | None = None, board=None,

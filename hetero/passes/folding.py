@@ -212,6 +212,8 @@ def _set_folding(graph: Graph, config: Config, board: Board | None, target: Fold
                 else:
                     lo = mid + 1
             chosen.update(pick(lo))
+    if not chosen:
+        return graph
     nodes = [_with(n, *chosen[n.name]) if n.name in chosen else n for n in graph.nodes]
     return graph.with_nodes(nodes)
 

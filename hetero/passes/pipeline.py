@@ -1,8 +1,13 @@
-"""Graph-to-graph passes and the flat pipeline that runs them.
+"""Graph-to-graph passes and the one flat pipeline that runs them.
 
 Each pass is a plain function ``Graph -> Graph`` (with keyword settings bound by the pipeline);
-one that changes nothing returns its input. :func:`check_graph` runs after every pass, and
-:func:`run_pipeline` can hand every intermediate graph to a callback (``hetero import --dump``).
+one that changes nothing returns its input. :func:`pipeline` is the list, in order, from an
+imported float graph to a typed, folded one; every flow runs it or a prefix of it
+(``stop_before=``): :func:`simplify` (the structural fusions: ``predict --float``) and
+:func:`float_graph` (the last untyped graph: calibration, the float side of the fixed-point
+error) are such prefixes. :func:`check_graph` runs after every pass, and :func:`run_pipeline`
+hands every intermediate graph to a ``dump`` callback (``hetero import --dump`` prints them,
+:func:`dump_folder` writes them as files: ``hetero synth --dump DIR``).
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 from functools import partial
+from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
@@ -24,8 +30,7 @@ from hetero.passes.folding import FoldingTarget, set_folding
 from hetero.ops.mac import MacOp
 
 Pass = Callable[[Graph], Graph]
-
-
+Dump = Callable[[str, Graph], None]
 
 def check_graph(graph: Graph) -> Graph:
     """Invariants: every input is produced before use, every tensor has a shape."""
@@ -172,10 +177,6 @@ def fold_input_affine(graph: Graph) -> Graph:
     return graph
 
 
-def simplify(graph: Graph) -> Graph:
-    """The structural passes (no types, no board): quantizer clips and layer epilogues fused.
-    The result still runs in float and equals the model."""
-    return fuse_epilogues(fuse_quant_clip(graph))
 
 _PREFIX_OPS = ("Reshape", "Transpose", "ScaleShift", "Add", "Clip")
 
@@ -243,21 +244,33 @@ def assign_precision(graph: Graph, config: Config) -> Graph:
     return graph.with_nodes(nodes, tensors)
 
 
-def pipeline(config: Config, board: Board | None,
-             target: FoldingTarget = FoldingTarget()) -> list[tuple[str, Pass]]:
-    """The passes from a float graph to a typed, folded graph ready for hardware
-    (``target``: the interval the folding aims at, see :mod:`hetero.passes.folding`)."""
-    return [
+def pipeline(config: Config | None = None, board: Board | None = None,
+             target: FoldingTarget = FoldingTarget(), *,
+             stop_before: str | None = None) -> list[tuple[str, Pass]]:
+    """The passes, as ``(name, pass)`` in order, from an imported float graph to a typed,
+    folded graph ready for hardware: ``config`` (None: the defaults) types it, ``board`` and
+    ``target`` (the interval the folding aims at, see :mod:`hetero.passes.folding`) fold it.
+    ``stop_before``: only the passes before the one of that name (ValueError, naming the passes,
+    when there is none)."""
+    config = config if config is not None else Config()
+    passes: list[tuple[str, Pass]] = [
         ("fuse_quant_clip", fuse_quant_clip),
         ("fuse_epilogues", fuse_epilogues),
         ("fold_input_affine", fold_input_affine),
         ("assign_precision", partial(assign_precision, config=config)),
         ("set_folding", partial(set_folding, config=config, board=board, target=target)),
     ]
+    if stop_before is None:
+        return passes
+    names = [name for name, _ in passes]
+    if stop_before not in names:
+        raise ValueError(f"no pass {stop_before!r} in the pipeline ({', '.join(names)})")
+    return passes[:names.index(stop_before)]
 
 
-def run_pipeline(graph: Graph, passes: Sequence[tuple[str, Pass]],
-                 dump: Callable[[str, Graph], None] | None = None) -> Graph:
+def run_pipeline(graph: Graph, passes: Sequence[tuple[str, Pass]], dump: Dump | None = None) -> Graph:
+    """``graph`` through ``passes`` in order, :func:`check_graph` before the first and after
+    each. ``dump`` gets ``("import", graph)`` and then ``(name, result)`` of every pass."""
     check_graph(graph)
     if dump:
         dump("import", graph)
@@ -266,3 +279,36 @@ def run_pipeline(graph: Graph, passes: Sequence[tuple[str, Pass]],
         if dump:
             dump(name, graph)
     return graph
+
+
+def simplify(graph: Graph) -> Graph:
+    """``graph`` through the pipeline's structural fusions (the passes before
+    ``fold_input_affine``): quantizer clips and layer epilogues fused, no types, no board. The
+    result still runs in float and equals the model (``hetero predict --float``)."""
+    return run_pipeline(graph, pipeline(stop_before="fold_input_affine"))
+
+
+def float_graph(graph: Graph, config: Config | None = None, board: Board | None = None) -> Graph:
+    """The float graph that :func:`assign_precision` types: ``graph`` through the pipeline's
+    passes before it (for ``config`` and ``board``)."""
+    return run_pipeline(graph, pipeline(config, board, stop_before="assign_precision"))
+
+
+def dump_folder(folder: str | Path) -> Dump:
+    """A ``dump`` for :func:`run_pipeline` that writes every graph it gets, as ``str(graph)``
+    prints it, to ``folder`` (created if missing): ``00-import.txt``, ``01-fuse_quant_clip.txt``,
+    ... numbered in the order they come."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"{folder}: dump path exists and is not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"{folder}: cannot create the dump folder ({e.strerror})") from None
+    count = [0]
+
+    def dump(name: str, graph: Graph) -> None:
+        (folder / f"{count[0]:02d}-{name}.txt").write_text(f"{graph}\n")
+        count[0] += 1
+
+    return dump

@@ -506,7 +506,7 @@ def add_to_report(report: dict, onnx_model: onnx.ModelProto, float_graph, graph,
     (``StageTimer.stage``) that shows progress."""
     from contextlib import nullcontext
 
-    from hetero.passes.calibrate import float_graph as pre_precision
+    from hetero.passes.pipeline import float_graph as pre_precision
     from hetero.reference import execute, predict
     from hetero.report.html import published_for
 
