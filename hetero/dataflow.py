@@ -35,29 +35,32 @@ class HardwarePart:
     output: str
     host: tuple[Node, ...]
 
-#: Data-movement ops the host applies to the input while it writes the input buffer, rather
-#: than a hardware layer buffering a whole image (tf2onnx's leading NHWC -> NCHW Transpose).
-HOST_LAYOUT_OPS = ("Transpose", "Reshape")
-
-def hardware_part(graph: Graph) -> HardwarePart:
-    """Split ``graph`` into host nodes and the hardware. The host runs the nodes whose inputs
-    are all untyped (float prefix, input quantizers), then any chain of :data:`HOST_LAYOUT_OPS`
-    that is the only reader of what it computed (the layout in which it streams the input is
-    the host's choice). Raises UserError where the hardware would need several input streams
-    or the graph has several outputs."""
+def host_and_hardware(graph: Graph) -> tuple[tuple[Node, ...], tuple[Node, ...]]:
+    """``(host nodes, hardware nodes)``, each in graph order, without checking that the
+    hardware part can be built (:func:`hardware_part` checks). The host runs the nodes whose
+    inputs are all untyped (float prefix, input quantizers), then any chain of ``host_layout``
+    ops (:attr:`hetero.ops.base.Op.host_layout`: a leading NHWC -> NCHW Transpose) that is the
+    only reader of what it computed and gives no graph output (the layout in which it streams
+    the input is the host's choice); the hardware runs the rest."""
     host = [n for n in graph.nodes if all(graph.tensors[i].dtype is None for i in n.inputs)]
     host_out = set(graph.inputs) | {o for n in host for o in n.outputs}
     while True:
         names = {n.name for n in host}
         readers = [n for n in graph.nodes if n.name not in names and any(i in host_out for i in n.inputs)]
-        if (len(readers) != 1 or readers[0].op not in HOST_LAYOUT_OPS
+        if (len(readers) != 1 or not op_of(readers[0]).host_layout
                 or any(o in graph.outputs for o in readers[0].outputs)):
             break
         host.append(readers[0])
         host_out.update(readers[0].outputs)
-    host = tuple(host)
     host_names = {n.name for n in host}
-    hw = tuple(n for n in graph.nodes if n.name not in host_names)
+    return tuple(host), tuple(n for n in graph.nodes if n.name not in host_names)
+
+
+def hardware_part(graph: Graph) -> HardwarePart:
+    """Split ``graph`` into host nodes and the hardware (:func:`host_and_hardware`). Raises
+    UserError where the hardware would need several input streams, an untyped input, or the
+    graph has several outputs."""
+    host, hw = host_and_hardware(graph)
     produced = {o for n in hw for o in n.outputs}
     sources = []
     for n in hw:
@@ -118,8 +121,8 @@ def fifo_depth(graph: Graph, part: HardwarePart, layouts: dict[str, StreamLayout
     shape = graph.tensors[tensor].shape
     row = shape[-2] if lay.channels_last else shape[-1]
     rows = 1
-    if consumer.attrs.get("kernel_shape") and not consumer.attrs.get("global"):
-        geo = op_of(consumer).window_geometry(consumer)
+    geo = op_of(consumer).window_geometry(consumer)
+    if geo is not None:
         rows = (geo.kernel[0] - 1) * geo.dilations[0] + 1
     return max(MIN_FIFO, min(lay.beats + 2, rows * row + 2))
 

@@ -199,6 +199,13 @@ class Add(TwoTensorOp):
     onnx_ops = ("Add",)
     layer_types = ("Add", "Merge")
 
+    def affine(self, node):
+        """``x + B`` where the node adds a constant (None: a sum of two computed tensors)."""
+        return (np.ones(()), node.params["B"]) if "B" in node.params else None
+
+    def host_float(self, node) -> bool:
+        return "B" in node.params
+
     def import_onnx(self, node, ctx) -> None:
         a, b = node.input[0], node.input[1]
         if ctx.is_const(a) and not ctx.is_const(b):

@@ -50,6 +50,12 @@ class Clip(Op):
     name = "Clip"
     onnx_ops = ("Clip",)
 
+    def clip_bounds(self, node):
+        return node.attrs["min"], node.attrs["max"]
+
+    def host_float(self, node) -> bool:
+        return True
+
     def import_onnx(self, node, ctx) -> None:
         x = node.input[0]
         lo, hi = _bound(node, ctx, 1, "min"), _bound(node, ctx, 2, "max")

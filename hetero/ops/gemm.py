@@ -69,6 +69,17 @@ class Dense(MacOp):
         ctx.add(node, self.name, [x], [node.output[0]], [(n_out,)], params=params,
                 attrs={"n_in": int(w.shape[0]), "n_out": int(n_out)})
 
+    def absorb_input_affine(self, node, a, c):
+        """``W (a x + c) + b`` is ``(a W) x + (W c + b)``: with the model's integer weights
+        (``Wq``, which stay as they are, their scale absorbing ``a``) and one scalar ``a``
+        (FINN's bipolar-to-binary ``(x + 1) / 2`` prefix); else None."""
+        if "Wq" not in node.params or not np.all(a == a[0]) or a[0] == 0:
+            return None
+        p = node.params
+        ch = p.get("a", np.ones(int(node.attrs["n_out"])))
+        offset = (c @ p["Wq"].astype(np.float64)) * p["w_scale"] * ch
+        return node.evolve(params={"W": p["W"] * a[0], "w_scale": p["w_scale"] * a[0], "b": p["b"] + offset})
+
     # -- MAC facets ---------------------------------------------------------------------------
     def linear(self, node, x, w):
         return x @ w

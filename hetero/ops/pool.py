@@ -245,8 +245,12 @@ class _Pool(Op):
         return tuple(range(2 + n, 2 + 2 * n))
 
     # -- hardware -----------------------------------------------------------------------------
-    def window_geometry(self, node: Node) -> WindowGeometry:
+    def window_geometry(self, node: Node) -> WindowGeometry | None:
+        """The pooling window (None for a global pool: :class:`FrameReduce` reads no window);
+        raises UserError beyond 2D."""
         a = node.attrs
+        if a["global"]:
+            return None
         if len(a["kernel_shape"]) > 2:
             raise UserError(f"{node.source}: {len(a['kernel_shape'])}D pooling; the hardware "
                             "handles 1D and 2D")

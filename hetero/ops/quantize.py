@@ -22,6 +22,7 @@ graph inputs runs on the host. ``Dequantize`` is a wire.
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import numpy as np
@@ -140,6 +141,22 @@ class Quantize(Op):
     onnx_ops = ("Quant", "BipolarQuant", "Trunc", "QuantizeLinear")
     layer_types = ("Quant", "QuantizeLinear")
     hardware_note = "fused into the producing layer's requantization where it follows one"
+
+    def quantizer(self, node):
+        return node.attrs["spec"]
+
+    def fuse_clip(self, node, clip, lo, hi):
+        """A linear quantizer narrowed to the integers in ``[lo, hi]`` (how qonnx's QCDQ form
+        writes bit widths below 8: QuantizeLinear -> Clip(-4, 3) -> DequantizeLinear)."""
+        spec = node.attrs["spec"]
+        if spec.kind != "linear":
+            return None
+        lo = spec.qmin if lo is None else max(spec.qmin, math.ceil(lo))
+        hi = spec.qmax if hi is None else min(spec.qmax, math.floor(hi))
+        if lo > hi:
+            raise UserError(f"{clip.source}: clips the integers of {node.source} to an empty range")
+        return node.evolve(outputs=clip.outputs, attrs={"spec": replace(spec, qmin=lo, qmax=hi)},
+                           source=f"{node.source} + {clip.source}")
 
     def fold(self, node, ctx, values):
         rank = np.asarray(values[0]).ndim

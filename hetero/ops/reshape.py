@@ -80,6 +80,10 @@ def mark_integer(ctx, out: str, *inputs: str) -> None:
 class Reshape(Op):
     name = "Reshape"
     onnx_ops = ("Identity", "Dropout", "Flatten", "Reshape", "Squeeze", "Unsqueeze")
+    host_layout = True
+
+    def host_float(self, node) -> bool:
+        return True
 
     def import_onnx(self, node, ctx) -> None:
         src = node.input[0]

@@ -49,6 +49,12 @@ class ScaleShift(Op):
     onnx_ops = ("BatchNormalization", "Mul", "Div", "Sub")
     layer_types = ("BatchNormalization", "ScaleShift")
 
+    def affine(self, node):
+        return node.params["a"], node.params["b"]
+
+    def host_float(self, node) -> bool:
+        return True
+
     def import_onnx(self, node, ctx) -> None:
         if node.op_type == "BatchNormalization":
             x = node.input[0]

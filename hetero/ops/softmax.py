@@ -52,7 +52,7 @@ from hetero.hw.requant_hw import requant_expr
 from hetero.ir.quant import make_requant
 from hetero.ops.onnx_context import attr
 from hetero.hw.cycles import Cycles
-from hetero.ops.base import Op, register
+from hetero.ops.base import Op, op_of, register
 from hetero.ops.reshape import inference_axis, onnx_opset
 
 
@@ -66,6 +66,15 @@ class Softmax(Op):
     onnx_ops = ("Softmax", "LogSoftmax")
     layer_types = ("Softmax", "Activation")
     hardware_note = "Softmax is implemented as argmax in hardware: the output is the class index"
+
+    def fuse_epilogue(self, node, consumer, graph):
+        """A model quantizer after the softmax: the probabilities are computed exactly, then
+        quantized (``attrs["out_spec"]``)."""
+        spec = op_of(consumer).quantizer(consumer)
+        if "out_spec" in node.attrs or spec is None:
+            return None
+        return node.evolve(outputs=consumer.outputs, attrs={"out_spec": spec},
+                           source=f"{node.source} + {consumer.source}")
 
     def import_onnx(self, node, ctx) -> None:
         shape = ctx.shape(node.input[0])

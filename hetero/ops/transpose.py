@@ -144,6 +144,10 @@ def finish_import(ctx) -> None:
 class Transpose(Op):
     name = "Transpose"
     onnx_ops = ("Transpose",)
+    host_layout = True
+
+    def host_float(self, node) -> bool:
+        return True
 
     def import_onnx(self, node, ctx) -> None:
         src = node.input[0]

@@ -1,5 +1,6 @@
-"""Folding: how many multipliers each MAC layer (Dense, Conv) gets, i.e. its ``pe`` (outputs per
-step) and ``simd`` (inputs per step).
+"""Folding: how many multipliers each MAC layer gets (each hardware node whose op is
+``foldable``: Dense, Conv), i.e. its ``pe`` (outputs per step) and ``simd`` (inputs per step).
+The hardware nodes are :func:`hetero.dataflow.host_and_hardware`'s.
 
 Three ways to choose, in order of precedence per layer:
 
@@ -24,12 +25,17 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from hetero.boards import Board
 from hetero.ir.config import Config
 from hetero.errors import UserError
 from hetero.ir.graph import Graph, Node
 from hetero.ops import op_of
+from hetero.dataflow import host_and_hardware
+
+if TYPE_CHECKING:
+    from hetero.hw.cost import Family
 
 __all__ = ["FoldingTarget", "choose_pe_simd", "folds", "mac_dims", "set_folding", "layer_cost",
            "estimate_fits", "DSP_BUDGET", "LUT_BUDGET", "FF_BUDGET", "BRAM_BUDGET"]
@@ -38,7 +44,6 @@ DSP_BUDGET = 0.9  #: share of the board's DSPs the automatic folding may use
 LUT_BUDGET = 0.8  #: share of the board's LUTs the whole design may use (estimate, FIFOs included)
 FF_BUDGET = 0.8  #: share of the board's flip-flops the whole design may use
 BRAM_BUDGET = 0.9  #: share of the board's block RAM the automatic folding may use
-MAC_OPS = ("Dense", "Conv")
 
 
 @dataclass(frozen=True)
@@ -105,43 +110,51 @@ def choose_pe_simd(n_in: int, n_out: int, max_folds: int) -> tuple[int, int]:
 
 
 def mac_dims(node: Node) -> tuple[int, int]:
-    """(n_in, n_out) of a MAC layer's matrix-vector unit (:meth:`MacOp.mac_dims`: a grouped
-    convolution sums the taps of one group's channels)."""
+    """(n_in, n_out) of a MAC layer's matrix-vector unit (:meth:`~hetero.ops.base.Op.mac_dims`:
+    a grouped convolution sums the taps of one group's channels)."""
     return op_of(node).mac_dims(node)
 
 
 def _with(node: Node, pe: int, simd: int) -> Node:
-    return node.evolve(attrs={"pe": pe, "simd": simd})
+    return op_of(node).with_folding(node, pe, simd)
 
 
-_MEMO: dict | None = None  # within set_folding: (facet, node name, pe, simd) -> result
+class _Layers:
+    """One folding run's per-layer answers, by (node name, pe, simd): on one graph a layer's
+    interval and cost depend on its folding only, and the search asks for the same ones many
+    times. Created by each :func:`set_folding` call and dropped with it."""
+
+    def __init__(self, graph: Graph):
+        self.graph = graph
+        self._memo: dict = {}
+
+    def _get(self, kind, node: Node, compute):
+        key = (kind, node.name, node.attrs.get("pe"), node.attrs.get("simd"))
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
+
+    def interval(self, node: Node) -> int:
+        """The interval of ``node`` as folded (its op's cycle model)."""
+        return self._get("interval", node, lambda: int(op_of(node).cycles(node, self.graph).interval))
+
+    def interval_at(self, node: Node, pe: int, simd: int) -> int:
+        """:meth:`interval` of ``node`` folded to ``(pe, simd)``; a memo hit builds no node."""
+        key = ("interval", node.name, pe, simd)
+        if key in self._memo:
+            return self._memo[key]
+        return self.interval(_with(node, pe, simd))
+
+    def cost(self, node: Node, family) -> dict[str, float]:
+        """:func:`layer_cost` of ``node`` as folded."""
+        return self._get(("resources", family), node, lambda: layer_cost(node, self.graph, family))
 
 
-def _memo(kind: str, node: Node, compute):
-    if _MEMO is None:
-        return compute()
-    key = (kind, node.name, node.attrs.get("pe"), node.attrs.get("simd"))
-    if key not in _MEMO:
-        _MEMO[key] = compute()
-    return _MEMO[key]
-
-
-def _interval(node: Node, graph: Graph) -> int:
-    return _memo("interval", node, lambda: int(op_of(node).cycles(node, graph).interval))
-
-
-def _interval_at(node: Node, pe: int, simd: int, graph: Graph) -> int:
-    """:func:`_interval` of ``node`` folded to ``(pe, simd)``; a memo hit builds no node."""
-    key = ("interval", node.name, pe, simd)
-    if _MEMO is not None and key in _MEMO:
-        return _MEMO[key]
-    return _interval(_with(node, pe, simd), graph)
-
-
-def layer_cost(node: Node, graph: Graph, family: str = "xc7") -> dict[str, float]:
+def layer_cost(node: Node, graph: Graph, family: "Family" = "xc7") -> dict[str, float]:
     """Resources of a layer as folded, by its op's calibrated ``resources`` facet
-    (:mod:`hetero.hw.cost`): ``{lut, ff, dsp, bram36}``."""
-    r = _memo("resources-" + family, node, lambda: op_of(node).resources(node, graph, family))
+    (:mod:`hetero.hw.cost`; ``family``: a family name or a
+    :class:`~hetero.hw.cost.Calibration`): ``{lut, ff, dsp, bram36}``."""
+    r = op_of(node).resources(node, graph, family)
     return {"lut": r.lut, "ff": r.ff, "dsp": r.dsp, "bram36": r.bram36}
 
 
@@ -153,16 +166,9 @@ def _fits(cost: dict[str, float], board: Board) -> bool:
 def set_folding(graph: Graph, config: Config, board: Board | None,
                 target: FoldingTarget = FoldingTarget()) -> Graph:
     """Choose ``pe``/``simd`` for every MAC layer (see the module docstring)."""
-    global _MEMO
-    saved, _MEMO = _MEMO, {}  # one graph: a layer's interval and cost depend on (pe, simd) only
-    try:
-        return _set_folding(graph, config, board, target)
-    finally:
-        _MEMO = saved
-
-
-def _set_folding(graph: Graph, config: Config, board: Board | None, target: FoldingTarget) -> Graph:
-    macs = [n for n in graph.nodes if n.op in MAC_OPS and graph.tensors[n.inputs[0]].dtype is not None]
+    layers = _Layers(graph)
+    hardware = _hardware_nodes(graph)
+    macs = [n for n in hardware if op_of(n).foldable and graph.tensors[n.inputs[0]].dtype is not None]
     by_name = {n.name: n for n in graph.nodes}
     chosen: dict[str, tuple[int, int]] = {}
     for n in macs:
@@ -182,7 +188,7 @@ def _set_folding(graph: Graph, config: Config, board: Board | None, target: Fold
             lo, hi = 1, n_in * n_out  # largest step budget whose interval still meets t
             while lo < hi:
                 mid = (lo + hi + 1) // 2
-                if _interval_at(n, *choose_pe_simd(n_in, n_out, mid), graph) <= t:
+                if layers.interval_at(n, *choose_pe_simd(n_in, n_out, mid)) <= t:
                     lo = mid
                 else:
                     hi = mid - 1
@@ -190,7 +196,7 @@ def _set_folding(graph: Graph, config: Config, board: Board | None, target: Fold
         return out
 
     if free and (target.interval is not None or board is not None):
-        floor = _fixed_floor(graph, free, chosen)
+        floor = _fixed_floor(graph, layers, hardware, free, chosen)
         if target.interval is not None:
             if target.interval < floor[0]:
                 raise UserError(f"--target-interval {target.interval}: layer '{floor[1]}' needs at "
@@ -199,14 +205,14 @@ def _set_folding(graph: Graph, config: Config, board: Board | None, target: Fold
         else:
             free_names = {n.name for n in free}
             fixed = {n.name: (_with(n, *chosen[n.name]) if n.name in chosen else n)
-                     for n in _hardware_nodes(graph) if n.name not in free_names}
-            fixed_cost = _cost(graph, fixed, board.family)
-            hi = max(_interval(_with(n, 1, 1), graph) for n in free)
+                     for n in hardware if n.name not in free_names}
+            fixed_cost = _cost(layers, fixed.values(), board.family)
+            hi = max(layers.interval(_with(n, 1, 1)) for n in free)
             lo = floor[0]
             while lo < hi:  # the smallest interval whose design fits
                 mid = (lo + hi) // 2
                 trial = {k: _with(by_name[k], *v) for k, v in pick(mid).items()}
-                c = _cost(graph, trial, board.family)
+                c = _cost(layers, trial.values(), board.family)
                 if _fits({k: c[k] + fixed_cost[k] for k in c}, board):
                     hi = mid
                 else:
@@ -218,33 +224,30 @@ def _set_folding(graph: Graph, config: Config, board: Board | None, target: Fold
     return graph.with_nodes(nodes)
 
 
-def _hardware_nodes(graph: Graph) -> list[Node]:
-    return [n for n in graph.nodes if any(graph.tensors[i].dtype is not None for i in n.inputs)]
-
-
-def _cost(graph: Graph, nodes: dict[str, Node], family: str = "xc7") -> dict[str, float]:
+def _cost(layers: _Layers, nodes, family) -> dict[str, float]:
     total = {"lut": 0.0, "ff": 0.0, "dsp": 0.0, "bram36": 0.0}
-    for n in nodes.values():
-        for k, v in layer_cost(n, graph, family).items():
+    for n in nodes:
+        for k, v in layers.cost(n, family).items():
             total[k] += v
     return total
 
 
-def _fixed_floor(graph: Graph, free: list[Node], chosen: dict[str, tuple[int, int]]) -> tuple[int, str]:
+def _fixed_floor(graph: Graph, layers: _Layers, hardware, free: list[Node],
+                 chosen: dict[str, tuple[int, int]]) -> tuple[int, str]:
     """(smallest interval the design can reach, the layer that sets it): layers that fold
     nothing (or whose folding the config fixed) at their interval, free MAC layers fully
     parallel."""
     free_names = {n.name for n in free}
     worst = (1, "")
-    for n in graph.nodes:
+    for n in hardware:
         if graph.tensors[n.inputs[0]].dtype is None:
-            continue  # host side
+            continue
         if n.name in free_names:
             n_in, n_out = mac_dims(n)
             n = _with(n, n_out, n_in)
         elif n.name in chosen:
             n = _with(n, *chosen[n.name])
-        t = _interval(n, graph)
+        t = layers.interval(n)
         if t > worst[0]:
             worst = (t, n.name)
     return worst
@@ -253,4 +256,8 @@ def _fixed_floor(graph: Graph, free: list[Node], chosen: dict[str, tuple[int, in
 def estimate_fits(graph: Graph, board: Board) -> bool:
     """Whether ``graph`` as folded fits ``board``'s budgets by :func:`layer_cost` over every
     hardware layer (a quick screen; synthesis decides)."""
-    return _fits(_cost(graph, {n.name: n for n in _hardware_nodes(graph)}, board.family), board)
+    return _fits(_cost(_Layers(graph), _hardware_nodes(graph), board.family), board)
+
+
+def _hardware_nodes(graph: Graph) -> list[Node]:
+    return [n for n in graph.nodes if any(graph.tensors[i].dtype is not None for i in n.inputs)]

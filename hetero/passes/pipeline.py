@@ -12,7 +12,6 @@ hands every intermediate graph to a ``dump`` callback (``hetero import --dump`` 
 
 from __future__ import annotations
 
-import math
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -27,7 +26,6 @@ from hetero.ir.graph import Graph, Node, Tensor
 from hetero.ir.quant import QuantSpec
 from hetero.ops import op_of
 from hetero.passes.folding import FoldingTarget, set_folding
-from hetero.ops.mac import MacOp
 
 Pass = Callable[[Graph], Graph]
 Dump = Callable[[str, Graph], None]
@@ -53,18 +51,16 @@ def fuse_quant_clip(graph: Graph) -> Graph:
     """Narrow a QuantizeLinear by the Clip on its integers that follows it (how qonnx's QCDQ
     form writes bit widths below 8: QuantizeLinear -> Clip(-4, 3) -> DequantizeLinear)."""
     for q in graph.nodes:
-        if q.op != "Quantize" or q.attrs["spec"].kind != "linear" or q.outputs[0] in graph.outputs:
+        if q.outputs[0] in graph.outputs:
             continue
         users = graph.consumers(q.outputs[0])
-        if len(users) != 1 or users[0].op != "Clip":
+        bounds = op_of(users[0]).clip_bounds(users[0]) if len(users) == 1 else None
+        if bounds is None:
             continue
-        clip, spec = users[0], q.attrs["spec"]
-        lo = spec.qmin if clip.attrs["min"] is None else max(spec.qmin, math.ceil(clip.attrs["min"]))
-        hi = spec.qmax if clip.attrs["max"] is None else min(spec.qmax, math.floor(clip.attrs["max"]))
-        if lo > hi:
-            raise UserError(f"{clip.source}: clips the integers of {q.source} to an empty range")
-        fused = q.evolve(outputs=clip.outputs, attrs={"spec": replace(spec, qmin=lo, qmax=hi)},
-                         source=f"{q.source} + {clip.source}")
+        clip = users[0]
+        fused = op_of(q).fuse_clip(q, clip, *bounds)
+        if fused is None:
+            continue
         nodes = [fused if n is q else n for n in graph.nodes if n is not clip]
         return fuse_quant_clip(graph.with_nodes(nodes))
     return graph
@@ -76,63 +72,22 @@ def fuse_epilogues(graph: Graph) -> Graph:
     ReLU and the quantizer itself (its output type becomes the layer's). A quantizer after a
     softmax is folded into it too (the probabilities are computed exactly, then quantized)."""
     for n in graph.nodes:
-        if n.op == "Softmax" and n.outputs[0] not in graph.outputs and "out_spec" not in n.attrs:
-            users = graph.consumers(n.outputs[0])
-            if len(users) == 1 and users[0].op == "Quantize":
-                fused = n.evolve(outputs=users[0].outputs, attrs={"out_spec": users[0].attrs["spec"]},
-                                 source=f"{n.source} + {users[0].source}")
-                nodes = [fused if m is n else m for m in graph.nodes if m is not users[0]]
-                return fuse_epilogues(graph.with_nodes(nodes))
-        op = op_of(n)
-        if not isinstance(op, MacOp) or n.outputs[0] in graph.outputs:
+        if n.outputs[0] in graph.outputs:
             continue
         consumers = graph.consumers(n.outputs[0])
         if len(consumers) != 1:
             continue
-        fused = _fuse_into(graph, op, n, consumers[0])
+        fused = _fuse_into(graph, n, consumers[0])
         if fused is not None:
             nodes = [fused if m is n else m for m in graph.nodes if m is not consumers[0]]
             return fuse_epilogues(graph.with_nodes(nodes))
     return graph
 
 
-def _fuse_into(graph: Graph, op: MacOp, n: Node, c: Node) -> Node | None:
-    if n.attrs.get("out_spec") is not None:
-        return None
-    source = f"{n.source} + {c.source}"
-    if c.op in ("ScaleShift", "Add") and not n.attrs.get("relu"):
-        if c.op == "Add" and "B" not in c.params:
-            return None  # a residual add of two computed tensors
-        a, b = (c.params["a"], c.params["b"]) if c.op == "ScaleShift" else (np.ones(()), c.params["B"])
-        vectors = channel_vectors([a, b], graph.tensors[n.outputs[0]].shape, op.channel_shape(n))
-        if vectors is None:
-            return None
-        return op.fuse_scale_shift(n, *vectors).evolve(outputs=c.outputs, source=source)
-    if c.op == "Relu" and not n.attrs.get("relu"):
-        after = graph.consumers(c.outputs[0])
-        if c.outputs[0] in graph.outputs or len(after) != 1 or after[0].op != "Quantize":
-            return None  # a ReLU is fused only in front of a model quantizer
-        return n.evolve(outputs=c.outputs, attrs={"relu": True}, source=source)
-    if c.op == "Quantize":
-        return n.evolve(outputs=c.outputs, attrs={"out_spec": c.attrs["spec"]}, source=source)
-    return None
-
-
-def channel_vectors(arrays: Sequence[np.ndarray], shape: tuple[int, ...],
-                    channel_shape: tuple[int, ...]) -> list[np.ndarray] | None:
-    """The arrays (broadcastable to ``shape``) as per-channel vectors, if they vary only along
-    the channel axis that ``channel_shape`` marks; else None."""
-    out = []
-    for v in arrays:
-        full = np.broadcast_to(np.asarray(v, dtype=np.float64), shape)
-        vec = full
-        for axis, k in enumerate(channel_shape):
-            if k == 1:
-                vec = vec[(slice(None),) * axis + (slice(0, 1),)]
-        if not np.array_equal(np.broadcast_to(vec, shape), full):
-            return None
-        out.append(np.array(vec, dtype=np.float64).reshape(-1))
-    return out
+def _fuse_into(graph: Graph, n: Node, c: Node) -> Node | None:
+    """``n`` and its sole reader ``c`` as one node (:meth:`~hetero.ops.base.Op.fuse_epilogue`),
+    or None."""
+    return op_of(n).fuse_epilogue(n, c, graph)
 
 
 def fold_input_affine(graph: Graph) -> Graph:
@@ -145,40 +100,27 @@ def fold_input_affine(graph: Graph) -> Graph:
         chain, cur = [], name
         while cur not in graph.outputs and len(graph.consumers(cur)) == 1:
             u = graph.consumers(cur)[0]
-            if not (u.op == "ScaleShift" or (u.op == "Add" and "B" in u.params)) or len(u.inputs) != 1:
+            if op_of(u).affine(u) is None or len(u.inputs) != 1:
                 break
             chain.append(u)
             cur = u.outputs[0]
         users = graph.consumers(cur)
-        if not chain or cur in graph.outputs or len(users) != 1 or users[0].op != "Dense":
+        if not chain or cur in graph.outputs or len(users) != 1:
             continue
         dense = users[0]
-        if "Wq" not in dense.params:
-            continue
-        n_in = int(dense.attrs["n_in"])
-        a, c = np.ones(n_in), np.zeros(n_in)
+        shape = graph.tensors[cur].shape
+        a, c = np.ones(shape), np.zeros(shape)
         for u in chain:
-            if u.op == "Add":
-                c = c + np.broadcast_to(np.asarray(u.params["B"], dtype=np.float64), (n_in,))
-            else:
-                ua = np.broadcast_to(np.asarray(u.params["a"], dtype=np.float64), (n_in,))
-                a, c = a * ua, c * ua + np.broadcast_to(np.asarray(u.params["b"], dtype=np.float64), (n_in,))
-        if not np.all(a == a[0]) or a[0] == 0:
+            ua, ub = (np.broadcast_to(np.asarray(v, dtype=np.float64), shape) for v in op_of(u).affine(u))
+            a, c = a * ua, c * ua + ub
+        folded = op_of(dense).absorb_input_affine(dense, a.reshape(-1), c.reshape(-1))
+        if folded is None:
             continue
-        p = dense.params
-        ch = p.get("a", np.ones(int(dense.attrs["n_out"])))
-        offset = (c @ p["Wq"].astype(np.float64)) * p["w_scale"] * ch
-        folded = dense.evolve(inputs=(name,), params={"W": p["W"] * a[0], "w_scale": p["w_scale"] * a[0],
-                                                       "b": p["b"] + offset},
-                              source=" + ".join([u.source for u in chain] + [dense.source]))
+        folded = folded.evolve(inputs=(name,), source=" + ".join([u.source for u in chain] + [dense.source]))
         drop = {u.name for u in chain}
         return fold_input_affine(graph.with_nodes([folded if n is dense else n for n in graph.nodes
                                                     if n.name not in drop]))
     return graph
-
-
-
-_PREFIX_OPS = ("Reshape", "Transpose", "ScaleShift", "Add", "Clip")
 
 
 def float_prefix(graph: Graph) -> set[str]:
@@ -188,8 +130,7 @@ def float_prefix(graph: Graph) -> set[str]:
     floats = {i for i in graph.inputs if not graph.tensors[i].integer}
     cand: list[Node] = []
     for n in graph.nodes:
-        constant_add = n.op != "Add" or "B" in n.params
-        if n.op in _PREFIX_OPS and constant_add and all(i in floats for i in n.inputs):
+        if op_of(n).host_float(n) and all(i in floats for i in n.inputs):
             cand.append(n)
             floats.update(n.outputs)
     kept = {n.name for n in cand}
@@ -201,7 +142,8 @@ def float_prefix(graph: Graph) -> set[str]:
                 continue
             for o in n.outputs:
                 users = graph.consumers(o)
-                if o in graph.outputs or not users or any(u.op != "Quantize" and u.name not in kept for u in users):
+                if o in graph.outputs or not users or any(op_of(u).quantizer(u) is None and u.name not in kept
+                                                          for u in users):
                     kept.discard(n.name)
                     changed = True
                     break
@@ -226,7 +168,7 @@ def assign_precision(graph: Graph, config: Config) -> Graph:
                 tensors[name] = replace(t, dtype=t.quant)
             continue
         users = graph.consumers(name)
-        if users and all(u.name in prefix or u.op == "Quantize" for u in users):
+        if users and all(u.name in prefix or op_of(u).quantizer(u) is not None for u in users):
             continue  # real numbers for the model's input quantizer
         cfg = config.for_layer(name, ("Input", "InputLayer"))
         tensors[name] = replace(tensors[name], dtype=cfg.type_of("result"))
