@@ -14,8 +14,19 @@ An op module (``hetero/ops/<name>.py``) subclasses :class:`Op` and registers an 
   (the network's latency, :func:`hetero.dataflow.beat_schedule`);
 * :meth:`Op.parallelism`: the parallelism chosen, for reports;
 * :meth:`Op.resources`: estimated LUT/FF/DSP/BRAM of that component (:mod:`hetero.hw.cost`);
+* :meth:`Op.hls`: the HLS C++ kernel call (:mod:`hetero.hw.hls_binding`).
 * :meth:`Op.critical_stage`: the deepest register-to-register stage of that component (the
   Xilinx Fmax estimate, :func:`hetero.synthesis.timing.xilinx_fmax`).
+
+What the graph-level code asks of an op, so that no pass names an op type:
+
+* folding (:mod:`hetero.passes.folding`): ``foldable``, :meth:`Op.mac_dims`,
+  :meth:`Op.with_folding`;
+* the hardware/host split (:func:`hetero.dataflow.hardware_part`): ``host_layout``;
+* FIFO sizing and the top level (:func:`hetero.dataflow.fifo_depth`): :meth:`Op.window_geometry`;
+* the structural passes (:mod:`hetero.passes.pipeline`): :meth:`Op.quantizer`,
+  :meth:`Op.clip_bounds`, :meth:`Op.fuse_clip`, :meth:`Op.affine`, ``is_relu``,
+  :meth:`Op.fuse_epilogue`, :meth:`Op.absorb_input_affine`, :meth:`Op.host_float`.
 """
 
 from __future__ import annotations
@@ -33,7 +44,10 @@ if TYPE_CHECKING:
     from amaranth.lib import wiring
 
     from hetero.ir.config import LayerConfig
-    from hetero.hw.cost import Resources
+    from hetero.ir.quant import QuantSpec
+    from hetero.hw.cost import Family, Resources
+    from hetero.hw.hls_binding import HlsCall
+    from hetero.hw.window import WindowGeometry
     from hetero.ops.onnx_context import ImportContext
 
 
@@ -55,6 +69,15 @@ class Op:
     onnx_ops: tuple[str, ...] = ()
     layer_types: tuple[str, ...] = ()  # config LayerType keys that apply (besides ``name``)
     hardware_note: str = ""
+    #: A MAC layer whose parallelism (``pe`` outputs x ``simd`` inputs per step) the folding
+    #: chooses; such an op defines :meth:`mac_dims` and :meth:`with_folding`.
+    foldable: bool = False
+    #: Pure data movement the host may apply to the hardware's input while it writes it
+    #: (a leading Transpose or Reshape: the order the input streams in is the host's choice).
+    host_layout: bool = False
+    #: Computes ``max(x, 0)`` and nothing else (a MAC layer in front of a model quantizer
+    #: absorbs it: :meth:`fuse_epilogue`).
+    is_relu: bool = False
 
     # -- import -------------------------------------------------------------------------------
     def import_onnx(self, node: "onnx.NodeProto", ctx: "ImportContext") -> None:
@@ -111,9 +134,68 @@ class Op:
         no deeper than the stream logic of every component (two LUT levels, 16 carry bits)."""
         return None
 
+    def window_geometry(self, node: Node) -> "WindowGeometry | None":
+        """The sliding window (:class:`hetero.hw.window.WindowGeometry`) this node's hardware
+        reads its input through, buffering ``(K_h - 1) * dilation_h + 1`` rows before its first
+        window (the FIFO in front of it is sized to that: :func:`hetero.dataflow.fifo_depth`);
+        None where it reads no multi-row window (the default; global pools, Pad's kernel-1
+        scan). Raises UserError where the op has a window the hardware cannot build (3D)."""
+        return None
+
+    # -- folding (hetero.passes.folding) --------------------------------------------------------
+    def mac_dims(self, node: Node) -> tuple[int, int]:
+        """``(n_in, n_out)`` of a ``foldable`` node's matrix-vector unit: the inputs each
+        output sums and the outputs per vector."""
+        raise NotImplementedError(f"{self.name} is not foldable")
+
+    def with_folding(self, node: Node, pe: int, simd: int) -> Node:
+        """A ``foldable`` node built with ``pe`` outputs x ``simd`` inputs per step (every
+        facet of the result, :meth:`cycles` and :meth:`resources` included, reflects it)."""
+        raise NotImplementedError(f"{self.name} is not foldable")
+
+    # -- structural passes (hetero.passes.pipeline) -------------------------------------------
+    def quantizer(self, node: Node) -> "QuantSpec | None":
+        """The model quantizer this node applies to its input (None: the node is none)."""
+        return None
+
+    def clip_bounds(self, node: Node) -> tuple[float | None, float | None] | None:
+        """``(min, max)`` where the node only clamps its input to that range (None for an
+        open side); None where it does anything else."""
+        return None
+
+    def fuse_clip(self, node: Node, clip: Node, lo: float | None, hi: float | None) -> Node | None:
+        """One node computing ``node`` followed by ``clip`` (the sole reader of its output,
+        clamping it to ``[lo, hi]``), named and with the outputs of ``clip``; None where the op
+        does not absorb a clip. Raises UserError, naming both, if nothing is left."""
+        return None
+
+    def affine(self, node: Node) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(a, b)`` (constants broadcastable to the input) where the node computes
+        ``x * a + b`` of its one computed input; None otherwise."""
+        return None
+
+    def fuse_epilogue(self, node: Node, consumer: Node, graph: Graph) -> Node | None:
+        """One node computing ``node`` then ``consumer`` (the sole reader of ``node``'s
+        output, which is no graph output), with ``consumer``'s outputs; None where the op does
+        not absorb it (the default)."""
+        return None
+
+    def absorb_input_affine(self, node: Node, a: np.ndarray, c: np.ndarray) -> Node | None:
+        """The node taking ``x`` where it took ``a * x + c`` (``a``, ``c``: one value per
+        element of the input, flattened), computing the same outputs; None where the op cannot
+        (the default)."""
+        return None
+
+    def host_float(self, node: Node) -> bool:
+        """Whether the node may run in floating point on the host, as the model defines it,
+        between real-valued graph inputs and the model's input quantizers (FINN's input
+        scaling; layout changes): a constant affine map, a clip or data movement."""
+        return False
+
     # -- resources (hetero.hw.cost) -----------------------------------------------------------
-    def resources(self, node: Node, graph: Graph, family: str = "xc7") -> "Resources":
-        """Estimated LUT/FF/DSP/BRAM of :meth:`hardware` on a ``family`` part, pure arithmetic
+    def resources(self, node: Node, graph: Graph, family: "Family" = "xc7") -> "Resources":
+        """Estimated LUT/FF/DSP/BRAM of :meth:`hardware` on a ``family`` part (a family name,
+        or a :class:`hetero.hw.cost.Calibration` with explicit coefficients), pure arithmetic
         on the graph (no elaboration). Default: a one-register lane stage, i.e. the output
         beat's bits as FFs and ``lut_per_bit.<op>`` (else ``stream_lut_per_bit``) LUTs per input
         bit, coefficients fitted per op by ``benchmarks/calibrate_resources.py``."""

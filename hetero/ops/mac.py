@@ -28,6 +28,7 @@ from __future__ import annotations
 import functools
 import itertools
 from dataclasses import replace
+from typing import Sequence
 
 import numpy as np
 
@@ -36,7 +37,7 @@ from hetero.ir.fixed import FixedType, quantize, requantize, type_for_range
 from hetero.ir.graph import Graph, Node, Tensor
 from hetero.ir.quant import QuantSpec, make_requant, requant_to_fixed
 from hetero.hw.cycles import Cycles
-from hetero.ops.base import CriticalStage, Op
+from hetero.ops.base import CriticalStage, Op, op_of
 
 
 def grid_weights(w: np.ndarray, out_axis: int, max_int: int = 1 << 15):
@@ -86,11 +87,29 @@ def window_tap_masks(sizes, kernel, strides, dilations, pads) -> list[np.ndarray
     return out
 
 
+def channel_vectors(arrays: Sequence[np.ndarray], shape: tuple[int, ...],
+                    channel_shape: tuple[int, ...]) -> list[np.ndarray] | None:
+    """The arrays (broadcastable to ``shape``) as per-channel vectors, if they vary only along
+    the channel axis that ``channel_shape`` marks; else None."""
+    out = []
+    for v in arrays:
+        full = np.broadcast_to(np.asarray(v, dtype=np.float64), shape)
+        vec = full
+        for axis, k in enumerate(channel_shape):
+            if k == 1:
+                vec = vec[(slice(None),) * axis + (slice(0, 1),)]
+        if not np.array_equal(np.broadcast_to(vec, shape), full):
+            return None
+        out.append(np.array(vec, dtype=np.float64).reshape(-1))
+    return out
+
+
 class MacOp(Op):
     """Base of Dense and Conv. Subclasses define :meth:`linear`, :meth:`channel_shape` and
     ``weight_out_axis`` (the axis of ``W`` that indexes output channels)."""
 
     weight_out_axis: int = -1
+    foldable = True
 
     def linear(self, node: Node, x: np.ndarray, w: np.ndarray) -> np.ndarray:
         """The weighted sum without bias of a batch ``x`` [N, *in_shape] (float64 or int64,
@@ -350,6 +369,10 @@ class MacOp(Op):
         n_in, n_out = self.mac_matrix(node).shape
         return int(n_in), int(n_out)
 
+    def with_folding(self, node: Node, pe: int, simd: int) -> Node:
+        """The node with ``attrs["pe"]`` and ``attrs["simd"]`` (read by :meth:`pe_simd`)."""
+        return node.evolve(attrs={"pe": pe, "simd": simd})
+
     def mac_hardware(self, node: Node, graph: Graph, w: np.ndarray | None = None,
                      lanes: np.ndarray | None = None, n_lanes: int | None = None):
         """A ``wiring.Component`` (:class:`~hetero.hw.mvau.MVAU`) with stream ports ``i`` (one
@@ -382,6 +405,31 @@ class MacOp(Op):
         return Cycles(*mvau_cycles(n_in, n_out, pe, simd, ram))
 
     # -- epilogue fusion ----------------------------------------------------------------------
+    def fuse_epilogue(self, node: Node, consumer: Node, graph: Graph) -> Node | None:
+        """What follows the layer per output channel: a constant scale/shift or bias
+        (:meth:`~hetero.ops.base.Op.affine`: batch norm, Mul/Div/Sub/Add by constants) varying
+        only along the channels, and, in front of a model quantizer, a ReLU and the quantizer
+        itself (its output type becomes the layer's)."""
+        if node.attrs.get("out_spec") is not None:
+            return None
+        c, c_op = consumer, op_of(consumer)
+        source = f"{node.source} + {c.source}"
+        affine = c_op.affine(c)
+        if affine is not None and not node.attrs.get("relu"):
+            vectors = channel_vectors(affine, graph.tensors[node.outputs[0]].shape, self.channel_shape(node))
+            if vectors is None:
+                return None
+            return self.fuse_scale_shift(node, *vectors).evolve(outputs=c.outputs, source=source)
+        if c_op.is_relu and not node.attrs.get("relu"):
+            after = graph.consumers(c.outputs[0])
+            if c.outputs[0] in graph.outputs or len(after) != 1 or op_of(after[0]).quantizer(after[0]) is None:
+                return None  # a ReLU is fused only in front of a model quantizer
+            return node.evolve(outputs=c.outputs, attrs={"relu": True}, source=source)
+        spec = c_op.quantizer(c)
+        if spec is not None:
+            return node.evolve(outputs=c.outputs, attrs={"out_spec": spec}, source=source)
+        return None
+
     def fuse_scale_shift(self, node: Node, a: np.ndarray, b: np.ndarray) -> Node:
         """The node followed by ``y * a + b`` (per output channel vectors)."""
         b_new = node.params["b"] * a + b
