@@ -7,6 +7,7 @@ import numpy as np
 from hetero.errors import SimulationError, UserError
 from hetero.backends.hls.project import HlsProject
 from hetero.sim.csim import CsimResult, ap_types_dir, compiler, csim_graph
+from hetero.sim.run import write_mismatches
 
 
 def csim_model(model: str | Path, *, inputs=None, n: int | None = None, config=None,
@@ -37,9 +38,7 @@ def csim_model(model: str | Path, *, inputs=None, n: int | None = None, config=N
         out = Path(out)
         write_project(project, out / "hls")
         if not result.bit_exact:
-            wrong = (result.got != result.expected).reshape(len(x), -1).any(axis=1)
-            np.savez(out / "mismatches.npz", index=np.flatnonzero(wrong), inputs=x[wrong],
-                     expected=result.expected[wrong], got=result.got[wrong])
+            write_mismatches(out, result.run)
     if not result.bit_exact:
         where = f"; see {Path(out) / 'mismatches.npz'}" if out is not None else " (-o OUT writes mismatches.npz)"
         raise CsimMismatch(f"HLS C simulation disagrees with the reference on {result.mismatches} of "
@@ -53,7 +52,7 @@ class CsimMismatch(SimulationError):
         super().__init__(message)
         self.result = result
 
-def synth_section(graph, board, folder: Path, x: np.ndarray) -> dict:
+def synth_section(graph, board, folder: Path, x: np.ndarray, values: dict | None = None) -> dict:
     """For ``hetero synth``: write the HLS project into ``folder`` and, where g++ and the
     ap_types headers are present, run the C simulation on ``x``. Returns report.json's ``csim``
     section: the result, or ``skipped`` with the reason (an op without an HLS kernel, no g++)."""
@@ -69,18 +68,20 @@ def synth_section(graph, board, folder: Path, x: np.ndarray) -> dict:
         ap_types_dir()
     except UserError as e:
         return {"skipped": str(e)}
-    _write_inputs(graph, x, project, folder / "inputs.bin")
+    _write_inputs(graph, x, project, folder / "inputs.bin", values)
     try:
-        return csim_graph(graph, x, project).report()
+        return csim_graph(graph, x, project, values=values).to_json()
     except SimulationError as e:
         return {"bit_exact": False, "error": str(e)}
 
-def _write_inputs(graph, x: np.ndarray, project: HlsProject, path: Path) -> None:
-    """The test bench's input file for the batch ``x``: int64 count, then the raw input beats."""
+def _write_inputs(graph, x: np.ndarray, project: HlsProject, path: Path,
+                  values: dict | None = None) -> None:
+    """The test bench's input file for the batch ``x``: int64 count, then the raw input beats
+    (``values``: the reference's tensors on ``x`` where the caller has them)."""
     from hetero.hw.stream import tensor_layouts, to_beats
     from hetero.reference import execute
 
-    raw = execute(graph, x)[project.in_tensor]
+    raw = (values if values is not None else execute(graph, x))[project.in_tensor]
     beats = to_beats(raw, tuple(graph.tensors[project.in_tensor].shape), tensor_layouts(graph)[project.in_tensor])
     with open(path, "wb") as f:
         np.asarray([len(beats)], dtype="<i8").tofile(f)

@@ -3,8 +3,9 @@ checked bit-exact against the reference, for regression runs of thousands of inf
 
 The flow: compile the model, build its :class:`~hetero.backends.rtl.top.Top` (with stall probes), run the
 reference on the batch (the hardware's input and expected output are tensors of it: the host
-runs the float prefix and input quantizer), stream the input tensor's beats through the RTL
-with :func:`hetero.sim.verilator.simulate_beats` and compare every output bit for bit.
+runs the float prefix and input quantizer) and :func:`hetero.sim.run.run` it on the
+:class:`~hetero.sim.verilator.Verilator` backend, which compares every output bit for bit;
+``mismatches.npz`` comes from :func:`hetero.sim.run.write_mismatches`.
 """
 
 from __future__ import annotations
@@ -22,14 +23,17 @@ from hetero.errors import SimulationError, UserError
 from hetero.passes.folding import FoldingTarget
 from hetero.flows.common import Progress, StageTimer, runs_dir, compile_model, input_batch
 from hetero.reference import execute
-from hetero.sim.verilator import RtlSimResult, prepare_runtime, simulate_beats
+from hetero.sim.run import Run, run, write_mismatches
+from hetero.sim.verilator import RtlSimResult, Verilator, prepare_runtime
 
-__all__ = ["SimReport", "simulate_model"]
+__all__ = ["SimResult", "simulate_model", "simulate_graph", "GraphSim", "MismatchError"]
 
 
 @dataclass(frozen=True)
-class SimReport:
-    """What :func:`simulate_model` found; ``mismatches`` counts inferences with any wrong bit."""
+class SimResult:
+    """What :func:`simulate_model` found; ``mismatches`` counts inferences with any wrong bit.
+    ``run``: the :class:`hetero.sim.run.Run` (outputs real and raw, reference); ``sim``: the
+    Verilator harness's own result (cycles per inference, build and run times, waves)."""
 
     model: str
     board: str | None
@@ -39,10 +43,27 @@ class SimReport:
     stages_s: dict[str, float]
     runtime_compiled: bool  #: this call compiled the Verilator runtime archive (first run)
     mismatch_file: Path | None = None
+    run: Run | None = None
 
     @property
     def bit_exact(self) -> bool:
         return self.mismatches == 0
+
+    def to_json(self) -> dict:
+        """``{model, board, simulator, inferences, bit_exact, mismatches, latency_cycles,
+        max_latency_cycles, interval_cycles (null under two inferences), total_cycles,
+        build_seconds, build_cached, run_seconds, stages_s, mismatch_file, waves}``."""
+        s = self.sim
+        interval = s.interval_cycles if s.interval_cycles == s.interval_cycles else None
+        return {"model": self.model, "board": self.board, "simulator": s.simulator,
+                "inferences": self.inferences, "bit_exact": self.bit_exact,
+                "mismatches": self.mismatches, "latency_cycles": s.latency_cycles,
+                "max_latency_cycles": s.max_latency_cycles, "interval_cycles": interval,
+                "total_cycles": s.total_cycles, "build_seconds": round(s.build_seconds, 3),
+                "build_cached": s.build_cached, "run_seconds": round(s.run_seconds, 4),
+                "stages_s": dict(self.stages_s),
+                "mismatch_file": str(self.mismatch_file) if self.mismatch_file else None,
+                "waves": str(s.waves_path) if s.waves_path else None}
 
     def summary(self) -> str:
         """A few lines for the terminal."""
@@ -71,7 +92,7 @@ def simulate_model(model: str | Path, *, inputs: str | Path | np.ndarray | None 
                    board: str | None = None, backpressure: float = 0.0, seed: int = 0,
                    waves: str | Path | None = None, out: str | Path | None = None,
                    progress: Progress | None = None,
-                   target: FoldingTarget = FoldingTarget()) -> SimReport:
+                   target: FoldingTarget = FoldingTarget()) -> SimResult:
     """Simulate ``model``'s hardware on a batch and compare it bit-exact with the reference.
 
     ``inputs``: a batch (array or .npy file, first axis = batch); default ``n`` (100)
@@ -88,8 +109,7 @@ def simulate_model(model: str | Path, *, inputs: str | Path | np.ndarray | None 
         SimulationError: the design stalled, or outputs differ from the reference (after
             writing ``mismatches.npz`` when ``out`` is given).
     """
-    from hetero.backends.rtl.top import Top
-    from hetero.hw.stream import from_beats, to_beats
+    from hetero.backends.rtl.top import Top, top_verilog
 
     if not 0.0 <= backpressure < 1.0:
         raise UserError(f"--backpressure must be in [0, 1), got {backpressure}")
@@ -108,35 +128,26 @@ def simulate_model(model: str | Path, *, inputs: str | Path | np.ndarray | None 
     x = input_batch(graph, inputs, n, seed)
     with timer.stage(f"reference ({len(x)} inferences)"):
         values = execute(graph, x)
-        hw_in, expected = values[top.input_tensor], values[top.output_tensor]
-    in_shape = tuple(graph.tensors[top.input_tensor].shape)
-    out_shape = tuple(graph.tensors[top.output_tensor].shape)
     with timer.stage("verilog"):
-        verilog = _verilog(top)
+        verilog = top_verilog(top)
     work = Path(tempfile.mkdtemp(prefix="sim-", dir=runs_dir()))  # logs outlive a failure
     with timer.stage(f"build and simulate ({len(x)} inferences)"):
-        sim = simulate_beats(  # links the runtime once the thread has it (waits on its lock)
-            verilog, _top_name(), to_beats(hw_in, in_shape, top.in_layout),
-            in_width=top.in_type.width, in_signed=top.in_type.signed,
-            out_beats=top.out_layout.beats, out_lanes=top.out_layout.lanes,
-            out_width=top.out_type.width, out_signed=top.out_type.signed, work_dir=work,
-            backpressure=backpressure, seed=seed, waves=waves or False,
-            probe_names=top.stream_names)
-    got = from_beats(sim.outputs, out_shape, top.out_layout)
-    wrong = (got != expected).reshape(len(x), -1).any(axis=1)
-    mismatches = int(wrong.sum())
+        result = run(graph, x, Verilator(  # links the runtime once the thread has it
+            backpressure=backpressure, seed=seed, waves=waves or False, work_dir=work,
+            top=top, verilog=verilog), values=values)
     mismatch_file = None
-    if mismatches and out is not None:
-        mismatch_file = _write_mismatches(Path(out), x, expected, got, wrong)
+    if not result.bit_exact and out is not None:
+        mismatch_file = write_mismatches(out, result)
     shutil.rmtree(work, ignore_errors=True)
     runtime.join()
-    report = SimReport(str(model), board, len(x), mismatches, sim, timer.seconds,
+    sim = result.detail
+    report = SimResult(str(model), board, len(x), result.mismatches, sim, timer.seconds,
                        bool(compiled and compiled[0])
-                       or not (sim.build_cached or sim.runtime_reused), mismatch_file)
-    if mismatches:
+                       or not (sim.build_cached or sim.runtime_reused), mismatch_file, result)
+    if not result.bit_exact:
         where = f"; see {mismatch_file}" if mismatch_file else " (-o OUT writes mismatches.npz)"
-        raise MismatchError(f"simulation disagrees with the reference on {mismatches} of "
-                            f"{len(x)} inferences (first: inference {int(np.argmax(wrong))})"
+        raise MismatchError(f"simulation disagrees with the reference on {result.mismatches} of "
+                            f"{len(x)} inferences (first: inference {int(np.argmax(result.wrong))})"
                             f"{where}", report)
     return report
 
@@ -161,28 +172,18 @@ def simulate_graph(graph, x: np.ndarray, work_dir: str | Path, *, backpressure: 
     """Build the hardware of a typed ``graph`` (with probe ports), stream the batch ``x`` (real
     inputs, as the reference takes them) through it in Verilator and return both outputs.
     No comparison is made here; :attr:`GraphSim.bit_exact` tells."""
-    from hetero.hw.stream import from_beats, to_beats
     from hetero.backends.rtl.top import Top
 
     top = Top(graph, probes=True)
-    values = execute(graph, x)
-    in_shape = tuple(graph.tensors[top.input_tensor].shape)
-    out_shape = tuple(graph.tensors[top.output_tensor].shape)
-    sim = simulate_beats(
-        _verilog(top), _top_name(), to_beats(values[top.input_tensor], in_shape, top.in_layout),
-        in_width=top.in_type.width, in_signed=top.in_type.signed,
-        out_beats=top.out_layout.beats, out_lanes=top.out_layout.lanes,
-        out_width=top.out_type.width, out_signed=top.out_type.signed, work_dir=work_dir,
-        backpressure=backpressure, seed=seed, stall_timeout=stall_timeout,
-        probe_names=top.stream_names)
-    return GraphSim(top, values[top.output_tensor], from_beats(sim.outputs, out_shape, top.out_layout),
-                    sim)
+    result = run(graph, x, Verilator(backpressure=backpressure, seed=seed,
+                                     stall_timeout=stall_timeout, work_dir=work_dir, top=top))
+    return GraphSim(top, result.expected, result.raw, result.detail)
 
 
 class MismatchError(SimulationError):
-    """Outputs differ from the reference; ``report`` holds the full :class:`SimReport`."""
+    """Outputs differ from the reference; ``report`` holds the full :class:`SimResult`."""
 
-    def __init__(self, message: str, report: SimReport):
+    def __init__(self, message: str, report: SimResult):
         super().__init__(message)
         self.report = report
 
@@ -192,31 +193,3 @@ def _prepare_runtime(trace: bool, compiled: list[bool]) -> None:
         compiled.append(not prepare_runtime(trace)[1])
     except Exception:  # noqa: BLE001 - the build retries it and reports the error itself
         pass
-
-
-def _verilog(top) -> str:
-    from hetero.backends.rtl.top import top_verilog
-
-    return top_verilog(top)
-
-
-def _top_name() -> str:
-    from hetero.dataflow import TOP_NAME
-
-    return TOP_NAME
-
-
-def _write_mismatches(out: Path, x: np.ndarray, expected: np.ndarray, got: np.ndarray,
-                      wrong: np.ndarray) -> Path:
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise UserError(f"{out}: cannot create the output folder ({e.strerror})") from None
-    if not out.is_dir():
-        raise UserError(f"{out}: not a folder")
-    path = out / "mismatches.npz"
-    tmp = out / ".mismatches.partial.npz"
-    np.savez(tmp, index=np.flatnonzero(wrong), inputs=x[wrong], expected=expected[wrong],
-             got=got[wrong])
-    tmp.replace(path)
-    return path

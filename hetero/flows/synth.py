@@ -13,7 +13,6 @@ from hetero import boards as boards_db
 from hetero.ir.config import Config
 from hetero.errors import SimulationError, UserError
 from hetero.passes.folding import FoldingTarget
-from hetero.hw.stream import from_beats, to_beats
 from hetero.dataflow import TOP_NAME, cycle_model, hardware_part
 from hetero.backends.rtl.top import Top, top_verilog
 from hetero.ir.graph import Graph
@@ -23,6 +22,8 @@ from hetero.passes.pipeline import dump_folder, pipeline, run_pipeline
 from hetero.reference import execute, predict as reference_predict
 from hetero.flows.common import Progress, StageTimer, atomic_output, input_batch
 from hetero.flows.common import runs_dir
+from hetero.report.synth import Report
+from hetero.sim.run import Run
 
 
 def layer_rows(graph: Graph) -> list[dict]:
@@ -49,8 +50,25 @@ def synth(model: str | Path, board: str, out: str | Path, config: str | Path | N
           target: FoldingTarget = FoldingTarget(), labels: str | Path | np.ndarray | None = None,
           compare: bool = True, clock_mhz: float | None = None,
           dump: str | Path | None = None) -> dict:
+    """:func:`synth_report` (same parameters, errors and files) returning report.json's
+    object (:meth:`Report.to_json`)."""
+    return synth_report(model, board, out, config=config, inputs=inputs, n=n, seed=seed,
+                        synthesize=synthesize, backpressure=backpressure, progress=progress,
+                        calibrate=calibrate, target=target, labels=labels, compare=compare,
+                        clock_mhz=clock_mhz, dump=dump).to_json()
+
+
+def synth_report(model: str | Path, board: str, out: str | Path, config: str | Path | None = None,
+                 inputs: str | Path | np.ndarray | None = None, n: int | None = None,
+                 seed: int = 0, synthesize: bool = True, backpressure: float = 0.0,
+                 progress: Progress | None = None,
+                 calibrate: str | Path | np.ndarray | None = None,
+                 target: FoldingTarget = FoldingTarget(),
+                 labels: str | Path | np.ndarray | None = None, compare: bool = True,
+                 clock_mhz: float | None = None, dump: str | Path | None = None) -> Report:
     """Generate, simulate and synthesize ``model`` for ``board``; write ``out/rtl/*.v``,
-    ``out/report.json`` (and logs); return the report. ``compare`` adds CPU/GPU baselines,
+    ``out/report.json`` (and logs; ``out/mismatches.npz`` when the RTL disagrees with the
+    reference, :func:`hetero.sim.run.write_mismatches`); return the report. ``compare`` adds CPU/GPU baselines,
     float-vs-fixed errors and (with ``labels``, a .npy of classes for ``inputs``) accuracy, and
     writes ``out/report.html`` and ``out/report.md`` (:mod:`hetero.report.baselines`,
     :mod:`hetero.report.html`). Raises UserError (and subclasses) on
@@ -60,7 +78,8 @@ def synth(model: str | Path, board: str, out: str | Path, config: str | Path | N
     to the Fmax where timing (:mod:`hetero.synthesis.timing`) finds the design slower.
     ``dump``: a folder that gets the graph after every pass of the pipeline
     (:func:`hetero.passes.pipeline.dump_folder`)."""
-    from hetero.sim.verilator import simulate_beats
+    from hetero.sim.run import run, write_mismatches
+    from hetero.sim.verilator import Verilator
     from hetero.synthesis.yosys import synthesize as run_yosys
     from hetero.synthesis.timing import PNR_TOOLS, place_and_route, require_tools, xilinx_fmax
 
@@ -98,18 +117,12 @@ def synth(model: str | Path, board: str, out: str | Path, config: str | Path | N
             (tmp / "rtl" / f"{TOP_NAME}.v").write_text(verilog)
         with timer.stage("reference"):
             values = execute(graph, x)
-            expected = values[top.output_tensor]
-            in_beats = to_beats(values[top.input_tensor], graph.tensors[top.input_tensor].shape,
-                                top.in_layout)
 
         def run_simulation():
             with timer.stage("simulate"):
-                return simulate_beats(
-                    verilog, TOP_NAME, in_beats, in_width=top.in_type.width,
-                    in_signed=top.in_type.signed, out_beats=top.out_layout.beats,
-                    out_lanes=top.out_layout.lanes, out_width=top.out_type.width,
-                    out_signed=top.out_type.signed, work_dir=run_dir / "sim",
-                    backpressure=backpressure, seed=seed)
+                return run(graph, x, Verilator(backpressure=backpressure, seed=seed,
+                                               work_dir=run_dir / "sim", top=top,
+                                               verilog=verilog), values=values)
 
         def run_synthesis():
             if b.family in PNR_TOOLS:  # one Yosys run gives the counts and nextpnr's netlist
@@ -122,7 +135,7 @@ def synth(model: str | Path, board: str, out: str | Path, config: str | Path | N
             from hetero.flows.csim import synth_section
 
             with timer.stage("hls csim"):
-                return synth_section(graph, b, tmp / "hls", x)
+                return synth_section(graph, b, tmp / "hls", x, values)
 
         # simulation, synthesis and the C simulation are independent tool runs: overlap them
         with ThreadPoolExecutor(max_workers=3) as pool:
@@ -132,36 +145,34 @@ def synth(model: str | Path, board: str, out: str | Path, config: str | Path | N
             sim = sim_job.result()
             synth_result, timing = synth_job.result() if synth_job else (None, None)
             csim_section = csim_job.result()
-        got = from_beats(sim.outputs, graph.tensors[top.output_tensor].shape, top.out_layout)
-        mismatches = int((got != expected).any(axis=tuple(range(1, got.ndim))).sum())
         (tmp / "logs").mkdir()
         for log in (sorted(run_dir.glob("sim/*.log")) + sorted(run_dir.glob("synth/**/yosys.log"))
                     + sorted(run_dir.glob("synth/nextpnr.log"))
                     + sorted(run_dir.glob("synth/wrapper.v"))):  # the timing wrapper P&R measured
             name = "-".join(log.relative_to(run_dir).parts)  # sim-sim.log, synth-part0-yosys.log
             shutil.copy(log, tmp / "logs" / name)
-        report = _report(model, graph, top, b, sim, mismatches, len(x), synth_result, timer,
-                         timing=timing, clock_mhz=clock_mhz)
-        report["csim"] = csim_section
+        report = _report(model, graph, top, b, sim, synth_result, timer, timing=timing,
+                         clock_mhz=clock_mhz)
+        report.csim = csim_section
         if inputs is not None:
-            report["float_agreement"] = _float_agreement(onnx_model, graph, x)
+            report.float_agreement = _float_agreement(onnx_model, graph, x)
         if calibrate is not None:
-            report["calibration"] = calibration_summary(float_graph, graph, x_cal)
+            report.calibration = calibration_summary(float_graph, graph, x_cal)
         if compare:  # CPU/GPU baselines, float vs fixed, accuracy; report.html and report.md
             from hetero.report.baselines import add_to_report
             from hetero.report.html import write_report
 
-            add_to_report(report, onnx_model, float_graph, graph, x, values, got, b, config=cfg,
-                          labels=labels, stage=timer.stage)
+            add_to_report(report, onnx_model, float_graph, graph, x, values, sim.raw, b,
+                          config=cfg, labels=labels, stage=timer.stage)
             with timer.stage("report"):
-                write_report(report, tmp)
-        (tmp / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-        if mismatches:
-            np.savez(tmp / "mismatches.npz", inputs=x, expected=expected, got=got)
+                write_report(report.to_json(), tmp)
+        (tmp / "report.json").write_text(json.dumps(report.to_json(), indent=2) + "\n")
+        if not sim.bit_exact:
+            write_mismatches(tmp, sim)
     shutil.rmtree(run_dir, ignore_errors=True)
-    if mismatches:
-        raise SimulationError(f"simulation disagrees with the reference on {mismatches} of {len(x)} "
-                              f"inferences; see {Path(out) / 'mismatches.npz'}")
+    if not sim.bit_exact:
+        raise SimulationError(f"simulation disagrees with the reference on {sim.mismatches} of "
+                              f"{len(x)} inferences; see {Path(out) / 'mismatches.npz'}")
     if csim_section.get("bit_exact") is False:
         why = csim_section.get("error") or (f"disagrees with the reference on "
                                             f"{csim_section.get('mismatches')} of {len(x)} inferences")
@@ -191,28 +202,31 @@ def _float_agreement(onnx_model, graph: Graph, x: np.ndarray) -> dict:
     same = class_agreement(reference_predict(graph, x), y_float)
     return {"inferences": int(len(x)), "class_agreement": float(same.mean())}
 
-def _report(model, graph, top, board, sim, mismatches, count, synth_result, timer, timing=None,
-            clock_mhz: float | None = None) -> dict:
+def _report(model, graph: Graph, top: Top, board, sim: Run, synth_result, timer: StageTimer,
+            timing=None, clock_mhz: float | None = None) -> Report:
+    """The report of one synth run before its optional sections: ``sim`` the RTL
+    simulation's :class:`Run`, ``synth_result`` the :class:`SynthResult` (None with
+    ``--no-synth``), ``timing`` the :class:`hetero.synthesis.timing.Timing` or None."""
+    from hetero.hw.cost import native_bram  # block RAM also in the family's own blocks, both sides
     from hetero.synthesis.estimate import describe_over, estimate
 
     clock = float(clock_mhz or board.clock_mhz)
     fmax = timing.fmax_mhz if timing is not None else None
     if fmax is not None and fmax < clock:
         clock = fmax  # latency and throughput at the clock the design reaches
-    model_cycles = cycle_model(graph)
     interval = sim.interval_cycles
-    report = {
-        "model": str(model),
-        "board": board.name,
-        "part": board.part,
-        "clock_mhz": clock,
-        "latency_cycles": int(sim.latency_cycles),
-        "interval_cycles": interval,
-        "latency_us": sim.latency_cycles / clock,
-        "throughput_per_s": clock * 1e6 / interval if interval else None,
-        "cycle_model": model_cycles,
-        "layers": layer_rows(graph),
-        "io": {
+    est = estimate(graph, board).to_json()  # the analytic model (hetero.synthesis.estimate), always
+    notes = [op_of(n).hardware_note for n in graph.nodes if op_of(n).hardware_note]
+    over = synth_result.over(board) if synth_result is not None else None
+    if over:
+        notes.append(f"does not fit {board.name}: {describe_over(over)}")
+    return Report(
+        model=str(model), board=board.name, part=board.part, clock_mhz=clock,
+        latency_cycles=int(sim.latency_cycles), interval_cycles=interval,
+        latency_us=sim.latency_cycles / clock,
+        throughput_per_s=clock * 1e6 / interval if interval else None,
+        cycle_model=cycle_model(graph), layers=layer_rows(graph),
+        io={
             "input": {"shape": list(graph.tensors[graph.inputs[0]].shape),
                       "type": str(graph.tensors[graph.inputs[0]].dtype)},
             "output": {"shape": list(graph.tensors[graph.outputs[0]].shape),
@@ -221,39 +235,30 @@ def _report(model, graph, top, board, sim, mismatches, count, synth_result, time
                           "tdata[k*W +: W]; m_axis_tlast on each inference's last beat",
             "beats": {"input": top.in_layout.beats, "output": top.out_layout.beats},
         },
-        "notes": [op_of(n).hardware_note for n in graph.nodes if op_of(n).hardware_note],
-        "simulation": {
+        notes=notes,
+        simulation={
             "simulator": sim.simulator,
-            "inferences": count,
-            "bit_exact": mismatches == 0,
-            "mismatches": mismatches,
+            "inferences": sim.inferences,
+            "bit_exact": sim.bit_exact,
+            "mismatches": sim.mismatches,
             "max_latency_cycles": int(sim.max_latency_cycles),
             "total_cycles": int(sim.total_cycles),
         },
-        "stages_s": timer.seconds,
-    }
-    est = estimate(graph, board).to_json()  # the analytic model (hetero.synthesis.estimate), always
-    report["fmax_mhz"] = fmax
-    report["timing"] = timing.as_dict() if timing is not None else None
-    report["clock_source"] = ("fmax" if fmax is not None and clock == fmax
-                              else "--clock-mhz" if clock_mhz else "board default")
-    report.update(resources={"synth": None, "estimate": est["resources"]}, utilization=None, fits=None,
-                  estimate={"model_version": est["model_version"], "utilization": est["utilization"],
-                            "fits": est["fits"], "over": est["over"]})  # --no-synth: estimate only
-    from hetero.hw.cost import native_bram  # block RAM also in the family's own blocks, both sides
-
-    report["bram_blocks"] = {"cell": native_bram(0, board.family)[0],
-                             "estimate": native_bram(est["resources"]["bram36"], board.family)[1],
-                             "synth": (native_bram(synth_result.bram36, board.family)[1]
-                                       if synth_result is not None else None)}
-    if synth_result is not None:
-        util = synth_result.utilization(board)
-        report["resources"]["synth"] = {"tool": synth_result.tool, "lut": synth_result.lut,
-                                        "ff": synth_result.ff, "dsp": synth_result.dsp,
-                                        "bram36": synth_result.bram36}
-        report["utilization"] = {k: round(v, 2) for k, v in util.items()}
-        report["fits"] = bool(synth_result.fits(board))
-        report["over"] = synth_result.over(board)
-        if report["over"]:
-            report["notes"].append(f"does not fit {board.name}: {describe_over(report['over'])}")
-    return report
+        stages_s=timer.seconds,
+        fmax_mhz=fmax,
+        timing=timing.as_dict() if timing is not None else None,
+        clock_source=("fmax" if fmax is not None and clock == fmax
+                      else "--clock-mhz" if clock_mhz else "board default"),
+        resources={"synth": synth_result.to_json() if synth_result is not None else None,
+                   "estimate": est["resources"]},
+        utilization=({k: round(v, 2) for k, v in synth_result.utilization(board).items()}
+                     if synth_result is not None else None),
+        fits=bool(synth_result.fits(board)) if synth_result is not None else None,
+        estimate={"model_version": est["model_version"], "utilization": est["utilization"],
+                  "fits": est["fits"], "over": est["over"]},  # --no-synth: estimate only
+        bram_blocks={"cell": native_bram(0, board.family)[0],
+                     "estimate": native_bram(est["resources"]["bram36"], board.family)[1],
+                     "synth": (native_bram(synth_result.bram36, board.family)[1]
+                               if synth_result is not None else None)},
+        over=over,
+    )

@@ -28,6 +28,7 @@ import numpy as np
 import onnx
 
 from hetero.report import energy
+from hetero.report.synth import Report
 from hetero.errors import UserError
 
 BATCHES = tuple(2 ** k for k in range(11))  # 1 .. 1024
@@ -496,11 +497,12 @@ def hardware_predictions(graph, got: np.ndarray) -> np.ndarray:
     return t.onnx_value(got)
 
 
-def add_to_report(report: dict, onnx_model: onnx.ModelProto, float_graph, graph, x: np.ndarray,
-                  values: dict, got: np.ndarray, board, *, config=None, labels=None,
-                  threads: int = 1, budget_s: float = BUDGET_S, stage=None) -> dict:
-    """Add ``baselines``, ``fixed_point_error``, ``published`` and (with ``labels``: a .npy
-    path or an array) ``accuracy`` to ``report``, in place. ``float_graph``: the imported
+def add_to_report(report: Report, onnx_model: onnx.ModelProto, float_graph, graph,
+                  x: np.ndarray, values: dict, got: np.ndarray, board, *, config=None,
+                  labels=None, threads: int = 1, budget_s: float = BUDGET_S,
+                  stage=None) -> Report:
+    """Set ``baselines``, ``fixed_point_error``, ``published`` (where known) and (with
+    ``labels``: a .npy path or an array) ``accuracy`` of ``report``, in place; returns it. ``float_graph``: the imported
     (untyped) graph; ``graph``: the compiled one; ``values``: the reference's tensors on ``x``;
     ``got``: the simulated hardware's outputs; ``stage``: a context-manager factory
     (``StageTimer.stage``) that shows progress."""
@@ -513,13 +515,13 @@ def add_to_report(report: dict, onnx_model: onnx.ModelProto, float_graph, graph,
     stage = stage or (lambda name: nullcontext())
     with stage("compare: CPU/GPU"):
         runnable, note = runnable_model(onnx_model)
-        report["baselines"] = baselines(onnx_model, report, board, x, threads, budget_s,
-                                        runnable=(runnable, note))
+        report.baselines = baselines(onnx_model, report.to_json(), board, x, threads, budget_s,
+                                     runnable=(runnable, note))
     with stage("compare: float vs fixed"):
         fg = pre_precision(float_graph, config, board)
         k = min(len(x), ERROR_SAMPLES)
         fv = execute(fg, x[:k])
-        report["fixed_point_error"] = {"samples": int(k), "layers": fixed_point_errors(
+        report.fixed_point_error = {"samples": int(k), "layers": fixed_point_errors(
             fv, graph, {name: v[:k] for name, v in values.items()})}
         if labels is not None:
             y = labels if isinstance(labels, np.ndarray) else load_labels(labels, len(x))
@@ -539,12 +541,12 @@ def add_to_report(report: dict, onnx_model: onnx.ModelProto, float_graph, graph,
                            fixed_reference=predict(graph, x), hardware=hardware_predictions(graph, got))
             if y_ort is None:
                 acc.pop("onnxruntime")
-            report["accuracy"] = {"samples": int(len(x)),
-                                  "labels": str(labels) if not isinstance(labels, np.ndarray) else "array",
-                                  **acc}
-    published = published_for(report["model"], board.name)
+            report.accuracy = {"samples": int(len(x)),
+                               "labels": str(labels) if not isinstance(labels, np.ndarray) else "array",
+                               **acc}
+    published = published_for(report.model, board.name)
     if published:
-        report["published"] = published
+        report.published = published
     return report
 
 
