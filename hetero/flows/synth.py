@@ -82,6 +82,7 @@ def synth_report(model: str | Path, board: str, out: str | Path, config: str | P
     from hetero.sim.verilator import Verilator
     from hetero.synthesis.yosys import synthesize as run_yosys
     from hetero.synthesis.timing import PNR_TOOLS, place_and_route, require_tools, xilinx_fmax
+    from hetero.backends.rtl.ports import ports as rtl_ports
 
     timer = StageTimer(progress)
     b = boards_db.get(board)
@@ -127,7 +128,8 @@ def synth_report(model: str | Path, board: str, out: str | Path, config: str | P
         def run_synthesis():
             if b.family in PNR_TOOLS:  # one Yosys run gives the counts and nextpnr's netlist
                 with timer.stage("synthesize + place and route"):
-                    return place_and_route(verilog, TOP_NAME, b, run_dir / "synth")
+                    return place_and_route(verilog, TOP_NAME, b, run_dir / "synth",
+                                           ports=rtl_ports(top))
             with timer.stage("synthesize"):
                 return run_yosys(verilog, TOP_NAME, b, run_dir / "synth"), xilinx_fmax(graph, b)
 

@@ -34,15 +34,18 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from hetero.backends.rtl.ports import Port, ports as rtl_ports
 from hetero.cache import cache_root
 from hetero.errors import SimulationError, ToolError
 from hetero.ir.graph import Graph
 from hetero.sim.run import BackendRun
-from hetero.sim.verilator_tool import first_error, locked, tool_env, verilator_bin, simulator_version
+from hetero.sim.verilator_tool import (first_error, locked, simulator_version, tool_env,
+                                        verilator_bin, verilog_ports)
 
 __all__ = ["RtlSimResult", "Verilator", "simulate_beats", "prepare_runtime", "BUILD_ARGS", "OPT_MODEL"]
 
@@ -145,7 +148,8 @@ class Verilator:
             out_lanes=top.out_layout.lanes, out_width=top.out_type.width,
             out_signed=top.out_type.signed, work_dir=self.work_dir or scratch,
             backpressure=self.backpressure, seed=self.seed, stall_timeout=self.stall_timeout,
-            waves=self.waves, probe_names=top.stream_names if top.probes else None)
+            waves=self.waves, probe_names=top.stream_names if top.probes else None,
+            ports=rtl_ports(top))
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
         return BackendRun(s.outputs, s.simulator, s.latency_cycles, s.interval_cycles,
@@ -170,6 +174,7 @@ def simulate_beats(
     stall_timeout: int = 100_000,
     waves: bool | str | Path = False,
     probe_names: list[str] | tuple[str, ...] | None = None,
+    ports: Sequence[Port] | None = None,
 ) -> RtlSimResult:
     """Simulate ``top`` (Verilog source text) on ``in_beats``, one inference per row.
 
@@ -185,6 +190,9 @@ def simulate_beats(
     build, cached separately). ``probe_names``: names of the bits of the top's optional
     ``probe_valid``/``probe_ready`` ports (bit k = stream k, upstream to downstream); when
     the ports exist they name the stalled stream, whether or not names are given.
+    ``ports``: the port list of ``top`` (:func:`hetero.backends.rtl.ports.ports` of a
+    generated design); without it, Verilator reads them from the text
+    (:func:`hetero.sim.verilator_tool.verilog_ports`).
 
     Raises:
         ValueError: bad shapes, widths, values out of range or a top without the port contract.
@@ -202,7 +210,7 @@ def simulate_beats(
                          f"{backpressure}, {stall_timeout}")
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", top) or top == _BENCH:
         raise ValueError(f"top must be a Verilog module name, got {top!r}")
-    ports = port_widths(verilog, top)
+    ports = port_widths(verilog_ports(verilog, top) if ports is None else ports)
     _check_ports(ports, top, l_in * in_width, out_lanes * out_width)
     n_probes = ports.get("probe_valid", 0)
     if n_probes and ports.get("probe_ready") != n_probes:
@@ -322,23 +330,12 @@ def _check_beats(in_beats: np.ndarray, width: int, signed: bool) -> np.ndarray:
 
 # --- ports --------------------------------------------------------------------------------------
 
-_PORT_DECL = re.compile(r"\b(input|output)\s+(?:(?:wire|reg|logic)\s+)?(?:signed\s+)?"
-                        r"(?:\[\s*(\d+)\s*:\s*(\d+)\s*\]\s*)?([A-Za-z_][A-Za-z0-9_]*)")
-
-
-def port_widths(verilog: str, top: str) -> dict[str, int]:
-    """Port name -> width in bits of module ``top`` in the Verilog text ({} if not found)."""
-    m = re.search(rf"^\s*module\s+\\?{re.escape(top)}\b(.*?)^\s*endmodule", verilog,
-                  re.MULTILINE | re.DOTALL)
-    if not m:
-        return {}
-    return {name: abs(int(hi) - int(lo)) + 1 if hi else 1
-            for _, hi, lo, name in _PORT_DECL.findall(m.group(1))}
+def port_widths(ports: Sequence[Port]) -> dict[str, int]:
+    """Port name -> width in bits."""
+    return {p.name: p.width for p in ports}
 
 
 def _check_ports(ports: dict[str, int], top: str, in_bits: int, out_bits: int) -> None:
-    if not ports:
-        raise ValueError(f"no module '{top}' in the Verilog text")
     missing = [p for p in _PORTS if p not in ports]
     if missing:
         raise ValueError(f"'{top}' lacks the AXI4-Stream port contract: no port "
