@@ -137,4 +137,5 @@ def verilog_ports(verilog: str, top: str) -> list[Port]:
 
     module = next(m for m in tree.get("modulesp", []) if m.get("origName", m.get("name")) == top)
     return [Port(s["name"], s["direction"].lower(), width(s["dtypep"], s["name"]))
-            for s in module.get("stmtsp", []) if s.get("type") == "VAR" and s.get("direction")]
+            for s in module.get("stmtsp", []) if s.get("type") == "VAR"
+            and s.get("direction") in ("INPUT", "OUTPUT", "INOUT")]
