@@ -107,11 +107,12 @@ class Run:
     def to_json(self) -> dict:
         """``{backend, simulator, inferences, bit_exact, mismatches, latency_cycles,
         interval_cycles, max_latency_cycles, total_cycles, seconds}`` (JSON types; cycle
-        figures null where not measured)."""
+        figures null where not measured, the interval also under two inferences)."""
+        interval = self.interval_cycles
         return {"backend": self.backend, "simulator": self.simulator,
                 "inferences": self.inferences, "bit_exact": self.bit_exact,
                 "mismatches": self.mismatches, "latency_cycles": self.latency_cycles,
-                "interval_cycles": self.interval_cycles,
+                "interval_cycles": interval if interval == interval else None,  # NaN: null
                 "max_latency_cycles": self.max_latency_cycles,
                 "total_cycles": self.total_cycles, "seconds": round(self.seconds, 4)}
 
