@@ -218,16 +218,14 @@ def features(graph, family: str) -> tuple[np.ndarray, list]:
     zero = {**base, **{k: 0.0 for k in LUT_COEFFS}}
     n = len(hardware_part(graph).nodes)
 
-    def luts() -> list[float]:
-        rows, _ = graph_resources(graph, family)
+    def luts(values: dict[str, float]) -> list[float]:
+        rows, _ = graph_resources(graph, rm.Calibration.of(family, values))
         return [r["lut"] for r in rows[:n]] + [sum(r["lut"] for r in rows[n:])]
 
-    with rm.override(zero):
-        rest = luts()
+    rest = luts(zero)
     cols = []
     for k in LUT_COEFFS:
-        with rm.override({**zero, k: 1.0}):
-            cols.append([v - r for v, r in zip(luts(), rest)])
+        cols.append([v - r for v, r in zip(luts({**zero, k: 1.0}), rest)])
     return np.array(cols).T, rest
 
 
@@ -334,14 +332,15 @@ def main() -> None:
             rm._DATA.write_text(json.dumps(model, indent=1) + "\n")
             rm._model.cache_clear()
         else:
-            with rm.override({**rm.coeffs(fam), **fitted}):
-                return report(data, board, args.md)
+            return report(data, board, args.md, rm.Calibration.of(fam, {**rm.coeffs(fam), **fitted}))
     report(data, board, args.md)
 
 
-def report(data, board, md: bool) -> None:
-    """Print per model and per layer type the estimate against Yosys (BRAM as native blocks)."""
+def report(data, board, md: bool, family: "rm.Family | None" = None) -> None:
+    """Print per model and per layer type the estimate against Yosys (BRAM as native blocks);
+    ``family``: the board's family, or a :class:`~hetero.hw.cost.Calibration` (the fit)."""
     fam = board.family
+    cost_family = family if family is not None else fam
     bram_cell = rm.NATIVE_BRAM[fam][0]
 
     def blocks(bram36: float) -> str:
@@ -352,7 +351,7 @@ def report(data, board, md: bool) -> None:
              f"| model | LUT est / yosys (err) | FF est / yosys (err) | DSP est / yosys | {bram_cell} est / yosys |",
              "|---|---|---|---|---|"]
     for name, graph, measured, total in data:
-        rows, est = graph_resources(graph, fam)
+        rows, est = graph_resources(graph, cost_family)
         for r, m in zip(rows, measured):
             by_op[r["op"]].append((r, m))
         lines.append(f"| {name.replace('.onnx', '')} | {est.lut:.0f} / {total['lut']} ({err(est.lut, total['lut']):+.1f} %) "
@@ -370,7 +369,7 @@ def report(data, board, md: bool) -> None:
     if not md:
         lines += ["", "per layer:"]
         for name, graph, measured, total in data:
-            rows, _ = graph_resources(graph, fam)
+            rows, _ = graph_resources(graph, cost_family)
             for r, m in zip(rows, measured):
                 lines.append(f"  {name[:28]:28s} {r['op']:10s} {r['name'][:24]:24s} LUT {r['lut']:6d}/{m['lut']:<6d} "
                              f"FF {r['ff']:6d}/{m['ff']:<6d} DSP {r['dsp']}/{m['dsp']} "

@@ -70,6 +70,23 @@ def const_mul(x: Value, w: int) -> Value:
     return x * w
 
 
+def const_mul_terms(w: int, xw: int, bipolar: bool = False) -> tuple[int, int, bool]:
+    """``(terms, term width, dsp)`` of :func:`const_mul` for ``x * w`` with an ``xw``-bit
+    ``x`` (a bipolar input is one bit: one term): the same case split, for cost models
+    (``dsp``: left to a multiplier, which synthesis maps to DSP blocks)."""
+    mag = abs(w).bit_length()
+    if bipolar:
+        return 1, mag + 1, False
+    digits = len(csd(w))
+    if digits <= MAX_ADD_TERMS and digits <= max(xw, 1):
+        return digits, xw + mag, False
+    if xw <= MAX_ADD_TERMS:
+        return xw, xw + mag, False
+    if digits <= MAX_ADD_TERMS:
+        return digits, xw + mag, False
+    return 1, xw + mag, True
+
+
 def var_mul(x: Value, w: Value) -> Value:
     """Exactly ``x * w`` of two values: partial products over the narrower operand's bits when it
     has at most :data:`MAX_ADD_TERMS` bits (logic), else a multiplier (a DSP)."""

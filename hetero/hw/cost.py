@@ -8,24 +8,31 @@ Contract:
 - :class:`Resources` is what an op's ``resources`` facet returns; ``+`` adds two.
   ``bram36`` is in 36 kb equivalents (as :mod:`hetero.boards` and :mod:`hetero.synthesis.yosys`);
   ``lutram`` counts LUTs used as memory and is included in ``lut``.
-- :func:`coeffs` gives the fitted coefficients of a family; every structural count is an exact
-  function of the graph (no tool runs, no Amaranth elaboration), so an estimate of a whole
-  model takes milliseconds.
+- :func:`coeffs` gives the coefficients of a ``family`` (:data:`Family`: a family name, whose
+  fitted coefficients are used, or a :class:`Calibration` carrying its own); every structural
+  count is an exact function of the graph (no tool runs, no Amaranth elaboration), so an
+  estimate of a whole model takes milliseconds.
 - :func:`memory` maps a synchronously read ROM or RAM of ``depth`` x ``width`` bits the way
   Yosys' ``memory_libmap`` does for the family: block RAM, distributed RAM or logic.
-- :func:`dsp_per_product` says how many DSP blocks one ``a`` x ``b`` bit product takes.
+- :func:`dsp_per_product` says how many DSP blocks one ``a`` x ``b`` bit product takes;
+  :func:`adder_luts` and :func:`tree_luts` what adders and adder trees take.
+
+These are the shared primitives; each hardware block's own cost model lives next to the
+block: :func:`hetero.hw.mvau.mvau_resources` (and its epilogues' ``resources``),
+:func:`hetero.hw.window.window_generator_resources`, :func:`hetero.hw.lanes.movement_resources`.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import math
-from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from functools import cache
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Mapping, Union
+
+if TYPE_CHECKING:
+    import numpy as np
 
 _DATA = Path(__file__).resolve().parents[1] / "data" / "resource_model.json"
 
@@ -103,34 +110,48 @@ def model_version() -> str:
     return str(_model()["version"])
 
 
-_OVERRIDE: dict[str, float] | None = None
+@dataclass(frozen=True)
+class Calibration:
+    """A family with explicit coefficients (``benchmarks/calibrate_resources.py`` evaluates the
+    model at trial coefficients this way): every cost function taking a ``family`` accepts
+    one, and :func:`coeffs` then returns exactly ``coefficients``. Compared and hashed by
+    value."""
+
+    family: str
+    coefficients: tuple[tuple[str, float], ...]
+
+    @classmethod
+    def of(cls, family: str, values: Mapping[str, float]) -> "Calibration":
+        """``family`` with the coefficients ``values``."""
+        return cls(family, tuple(sorted((str(k), float(v)) for k, v in values.items())))
 
 
-@contextmanager
-def override(values: dict[str, float]) -> Iterator[None]:
-    """Within the block, :func:`coeffs` returns ``values`` for every family (calibration)."""
-    global _OVERRIDE
-    saved, _OVERRIDE = _OVERRIDE, dict(values)
-    try:
-        yield
-    finally:
-        _OVERRIDE = saved
+#: What the cost functions take as ``family``: a family name (the fitted coefficients of
+#: data/resource_model.json) or a :class:`Calibration`.
+Family = Union[str, Calibration]
 
 
-def coeffs(family: str) -> dict[str, float]:
-    """The fitted coefficients of ``family`` (the defaults overridden per family)."""
-    if _OVERRIDE is not None:
-        return _OVERRIDE
+def family_name(family: Family) -> str:
+    """The family name of ``family`` (``xc7``, ``xcup``, ``ecp5``, ``ice40``)."""
+    return family.family if isinstance(family, Calibration) else family
+
+
+def coeffs(family: Family) -> dict[str, float]:
+    """The coefficients of ``family``: a :class:`Calibration`'s own, else the fitted ones (the
+    defaults overridden per family)."""
+    if isinstance(family, Calibration):
+        return dict(family.coefficients)
     m = _model()
     out = dict(m["defaults"])
     out.update(m.get("families", {}).get(family, {}))
     return out
 
 
-def dsp_per_product(a: int, b: int, family: str) -> int:
+def dsp_per_product(a: int, b: int, family: Family) -> int:
     """DSP blocks one signed ``a`` x ``b`` bit product takes on ``family`` (Yosys' mul2dsp
     splits a product over blocks of :data:`DSP_WIDTHS`; operands are put on the sides that
     need the fewest); 0 where the product is narrower than :data:`DSP_MIN_PRODUCT_WIDTH`."""
+    family = family_name(family)
     wa, wb = DSP_WIDTHS[family]
     a, b = max(a, 1), max(b, 1)
     if a + b < DSP_MIN_PRODUCT_WIDTH.get(family, 0):
@@ -170,11 +191,12 @@ LOGIC_COST_PER_ROM_BIT = {"xc7": 1 / 64, "xcup": 1 / 64, "ecp5": 1 / 16, "ice40"
 LUTRAM_SHAPES = {"xc7": (8, 64, 3, 4), "xcup": (8, 64, 3, 4), "ecp5": (8, 16, 4, 6)}
 
 
-def bram_mapping(depth: int, width: int, family: str) -> tuple[float, float]:
+def bram_mapping(depth: int, width: int, family: Family) -> tuple[float, float]:
     """``(cost, bram36)`` of the cheapest block RAM mapping of ``depth`` x ``width`` bits: one
     shape for the whole memory, or whole blocks of one shape for the first words and the
     cheapest mapping of the rest (an iCE40 ROM of 1280 x 11 bits takes 3 blocks of 1024 x 4
     and one of 256 x 16: 4, where one shape needs 5)."""
+    family = family_name(family)
     best = None
     for cost, d, w, kb in BRAM_SHAPES[family]:
         n = math.ceil(depth / d) * math.ceil(width / w)
@@ -188,7 +210,7 @@ def bram_mapping(depth: int, width: int, family: str) -> tuple[float, float]:
     return best
 
 
-def memory(depth: int, width: int, family: str, rom: bool = True,
+def memory(depth: int, width: int, family: Family, rom: bool = True,
            distinct: "int | Callable[[], int] | None" = None) -> Resources:
     """Resources of a synchronously read ROM of ``depth`` words of ``width`` bits, mapped as
     Yosys' ``memory_libmap`` maps it: block RAM when that costs less than logic
@@ -197,7 +219,7 @@ def memory(depth: int, width: int, family: str, rom: bool = True,
     (when the contents are known): the output bits that are neither constant nor a copy of
     another (Yosys merges identical LUTs and registers and drops constant ones), counted
     instead of ``width`` for a ROM in logic; a callable is asked only then."""
-    c = coeffs(family)
+    c, family = coeffs(family), family_name(family)
     if depth <= 1:
         return Resources(ff=width)
     cost, bram36 = bram_mapping(depth, width, family)
@@ -240,31 +262,12 @@ def rom_distinct_bits(words: np.ndarray, ww: int) -> int:
     return int(len(np.unique(packed.view(np.dtype((np.void, packed.shape[1]))).ravel())))
 
 
-def adder_luts(width: float, family: str) -> float:
+def adder_luts(width: float, family: Family) -> float:
     """LUTs of one two-input adder of ``width`` bits."""
     return width * coeffs(family)["lut_per_adder_bit"]
 
 
-# -- the matrix-vector unit (hetero.hw.mvau.MVAU) ---------------------------------------------
-def _product_terms(v: int, xw: int, bipolar: bool) -> tuple[int, int, bool]:
-    """``(terms, term width, dsp)`` of :func:`hetero.hw.arith.const_mul` for ``x * v`` with an
-    ``xw``-bit ``x`` (a bipolar input is one bit): the same case split."""
-    from hetero.hw.arith import MAX_ADD_TERMS, csd
-
-    mag = abs(v).bit_length()
-    if bipolar:
-        return 1, mag + 1, False
-    digits = len(csd(v))
-    if digits <= MAX_ADD_TERMS and digits <= max(xw, 1):
-        return digits, xw + mag, False
-    if xw <= MAX_ADD_TERMS:
-        return xw, xw + mag, False
-    if digits <= MAX_ADD_TERMS:
-        return digits, xw + mag, False
-    return 1, xw + mag, True
-
-
-def _tree_bits(terms: int, term_width: float, sum_width: int) -> float:
+def tree_bits(terms: int, term_width: float, sum_width: int) -> float:
     """Adder bits of a balanced adder tree over ``terms`` terms (each partial sum wrapped to
     ``sum_width`` bits)."""
     if terms <= 1:
@@ -272,230 +275,6 @@ def _tree_bits(terms: int, term_width: float, sum_width: int) -> float:
     return (terms - 1) * min(sum_width, term_width + math.log2(terms) / 2 + 1)
 
 
-def _tree(terms: int, term_width: float, sum_width: int, family: str) -> float:
-    """LUTs of that tree (:func:`_tree_bits` times ``lut_per_adder_bit``)."""
-    return adder_luts(_tree_bits(terms, term_width, sum_width), family)
-
-
-def mvau(unit_w, t_x, t_out, epilogue, pe: int, simd: int, x_range=None, xnor: bool = False,
-         bipolar: bool = False, n_lanes: int | None = None, family: str = "xc7") -> Resources:
-    """Resources of :class:`hetero.hw.mvau.MVAU` built with these arguments (the same
-    structure: constant shift-add products when fully parallel, a weight ROM of one word per
-    step otherwise, the epilogue form :meth:`RequantEpilogue.form` picks)."""
-    import numpy as np
-
-    from hetero.hw.arith import MAX_ADD_TERMS
-    from hetero.hw.mvau import RAM_FORMS, ROM_CHUNK_BITS, dot_ranges, folds, range_shape
-
-    c = coeffs(family)
-    w = np.asarray(unit_w, dtype=np.int64)
-    n_in, n_out = w.shape
-    pe, simd = max(1, min(pe, n_out)), max(1, min(simd, n_in))
-    nf, sf = folds(n_in, n_out, pe, simd)
-    steps = nf * sf
-    bip = bipolar or xnor
-    lo, hi = x_range if x_range is not None else (t_x.min_raw, t_x.max_raw)
-    if bipolar and not xnor:
-        lo, hi = 0, 1
-    d_lo, d_hi = dot_ranges(w, (lo, hi), xnor)
-    dw = range_shape(min(d_lo) - 1, max(d_hi)).width
-    xw = 1 if bip else t_x.width
-    ow = t_out.width
-    lanes_in = n_lanes or n_in
-    lut = ff = lutram = bram = 0.0
-    dsp = 0
-    if steps == 1:
-        if xnor:
-            lut += pe * c["pop_lut_per_bit"] * n_in
-        else:
-            cache: dict[int, tuple[int, int, bool]] = {}
-            dsp_pairs = set()
-            for j in range(n_out):
-                col = w[:, j]
-                nz = np.nonzero(col)[0]
-                terms, width, on_dsp = 0, 0.0, 0
-                for i in nz:
-                    v = int(col[i])
-                    t = cache.get(v)
-                    if t is None:
-                        t = cache[v] = _product_terms(v, xw, bip)
-                    terms += t[0]
-                    width += t[0] * t[1]
-                    if t[2]:
-                        dsp_pairs.add((int(i), v))
-                        on_dsp += 1
-                if terms:  # sums of DSP products: Yosys folds some into the DSPs' adders
-                    bits = _tree_bits(terms, width / terms, dw)
-                    lut += bits * ((terms - on_dsp) / terms * c["lut_per_adder_bit"]
-                                   + on_dsp / terms * c["dsp_adder_lut_per_bit"])
-            dsp += sum(dsp_per_product(xw, abs(v).bit_length() + 1, family) for _, v in dsp_pairs)
-        ff += pe * dw
-    else:
-        w_shape = range_shape(int(w.min()), int(w.max()))
-        ww = 1 if xnor else w_shape.width
-        total = pe * simd * ww
-        chunk = max(ww, ROM_CHUNK_BITS // ww * ww)
-        rom = _rom_fields(w, pe, simd, nf, sf, xnor) if steps * total <= ROM_DISTINCT_MAX else None
-        for start in range(0, total, chunk):
-            width = min(chunk, total - start)
-            distinct = None
-            if rom is not None:  # counted only for a ROM in logic (the costly part of a search)
-                distinct = functools.partial(rom_distinct_bits,
-                                             rom[:, start // ww:(start + width) // ww], ww)
-            r = memory(steps, width, family, distinct=distinct)
-            lut, ff, bram, lutram = lut + r.lut, ff + r.ff, bram + r.bram36, lutram + r.lutram
-        # pruned weights (UNSW-NB15 is 80-97 % zeros): a lane whose weight is 0 at every step
-        # has a constant-zero product that Yosys removes with its adder input, and one that
-        # takes few of the layer's values over the steps a product ABC shrinks
-        live = simd if rom is None or xnor else max(1.0, live_lanes(rom) / pe)
-        if xnor:
-            lut += pe * c["pop_lut_per_bit"] * simd
-        elif bip or (ww == 1 and not w_shape.signed):
-            lut += pe * (_tree(round(live), ww + 1, dw, family) + c["mux_lut_per_bit"] * live * ww)
-        elif min(xw, ww) <= MAX_ADD_TERMS:
-            k, other = min(xw, ww), max(xw, ww)
-            lut += pe * (_tree(round(live * k), other + k / 2, dw, family)
-                         + c.get("pp_lut_per_bit", c["mux_lut_per_bit"]) * live * k * other)
-        elif dsp_per_product(xw, ww, family):
-            dsp += pe * simd * dsp_per_product(xw, ww, family)
-            lut += pe * _tree_bits(simd, xw + ww, dw) * c["dsp_adder_lut_per_bit"]
-        else:  # a product too narrow for the family's DSP: a soft multiplier
-            lut += pe * (_tree(simd, xw + ww, dw, family)
-                         + c.get("pp_lut_per_bit", c["mux_lut_per_bit"]) * simd * xw * ww)
-        ff += lanes_in * xw + simd * xw + pe * dw  # input buffer, step slice, dots
-        if sf > 1:
-            lut += c["mux_lut_per_bit"] * simd * xw * (sf - 1) / 2
-            lut += pe * adder_luts(dw, family)  # accumulators
-            ff += pe * dw
-        lut += c["fold_control_lut"]
-        # the input slice's Switch over sf and the output writes' Switch over nf: one decoded
-        # case each, shared by all bits (LUT4 parts pay more: no wide muxes to absorb them)
-        lut += c.get("select_lut_per_case", 0.0) * ((sf - 1) + (nf - 1))
-    # epilogue, per PE
-    form = epilogue.form(pe)
-    mults = None if form != "multiply" else np.asarray(epilogue.dot_rq.mult).reshape(-1)
-    if form == "plain":
-        t_sum = epilogue.t_sum
-        lut += pe * c["epi_plain_lut_per_bit"] * (t_sum.width + ow)
-    else:
-        costs = epilogue.costs(pe)
-        chans = [len(range(p, n_out, pe)) for p in range(pe)]
-        if form in RAM_FORMS:
-            mem = Resources()
-            for p in range(pe):
-                depth, width = _epilogue_rom(epilogue, form, p, pe, n_out)
-                mem = mem + memory(depth, width, family)
-            lut, ff, bram, lutram = lut + mem.lut, ff + mem.ff, bram + mem.bram36, lutram + mem.lutram
-            ff += pe * dw
-            lut += c["epi_logic_scale"] * _epilogue_logic(epilogue, form, pe, n_out)
-        else:
-            logic = costs[form]
-            if form == "multiply":  # RequantEpilogue.apply: const_mul, or d * table value
-                from hetero.hw.arith import csd
-
-                for p in range(pe):
-                    ms = [int(mults[ch % len(mults)]) for ch in range(p, n_out, pe)]
-                    m0 = ms[0]
-                    if len(ms) == 1:
-                        big = len(csd(m0)) > MAX_ADD_TERMS and dw > MAX_ADD_TERMS
-                    elif all(m == m0 for m in ms):  # a constant: Yosys shifts powers of two
-                        big = m0 != 0 and (abs(m0) & (abs(m0) - 1)) != 0
-                    else:
-                        big = True
-                    if big:
-                        dsp += dsp_per_product(dw, max(abs(m).bit_length() for m in ms) + 1, family)
-                if max(chans) > 1:
-                    logic -= pe * 1000  # costs() counts a DSP per PE as 1000 LUTs
-            lut += c["epi_logic_scale"] * max(logic, 0.0)
-    ff += n_out * ow + c["unit_ff"]
-    lut += c["unit_lut"]
-    return Resources(lut=lut, ff=ff * c["ff_scale"], dsp=int(dsp), bram36=bram, lutram=lutram)
-
-
-#: ROMs up to this many bits (steps x word width) get their distinct bits counted.
-ROM_DISTINCT_MAX = 1 << 23
-
-
-def live_lanes(rom) -> float:
-    """Product lanes a folded unit effectively builds from its weight ROM fields ``rom``
-    (``[steps, lanes]``): each lane counts ``(v / V) ** 2``, ``v`` the distinct nonzero weights
-    it takes over the steps and ``V`` those of the whole layer (0 for a lane that is always 0,
-    1 for one taking every value). The square is fitted: on UNSW-NB15's ternary layers, 80-97 %
-    zeros, Yosys' LUTs follow it within 15 % where counting live lanes alone overstated them by
-    40-70 % (benchmarks/calibrate_resources.py); dense layers (TFC, KWS-MLP) keep ``v = V``."""
-    import numpy as np
-
-    rom = np.asarray(rom)
-    layer = len(np.unique(rom[rom != 0]))
-    if not layer:
-        return 0.0
-    srt = np.sort(rom, axis=0)
-    distinct = (srt[1:] != srt[:-1]).sum(axis=0) + 1 - (rom == 0).any(axis=0)
-    return float(((distinct / layer) ** 2).sum())
-
-
-def _rom_fields(w, pe: int, simd: int, nf: int, sf: int, xnor: bool):
-    """The weight ROM's fields as :meth:`hetero.hw.mvau.MVAU._rom_words` lays them out: one
-    row per step ``k`` (``nf = k // sf``, ``sf = k % sf``), field ``p * simd + s`` holding
-    ``w[sf * simd + s, nf * pe + p]`` (0, or +1 for XNOR, where that is padding)."""
-    import numpy as np
-
-    n_in, n_out = w.shape
-    pad = np.full((sf * simd, nf * pe), 1 if xnor else 0, dtype=np.int64)
-    pad[:n_in, :n_out] = (w > 0) if xnor else w
-    # [sf, s, nf, p] -> rows (nf, sf), fields (p, s)
-    grid = pad.reshape(sf, simd, nf, pe).transpose(2, 0, 3, 1)
-    return grid.reshape(nf * sf, pe * simd)
-
-
-def _epilogue_rom(epilogue, form: str, p: int, pe: int, n_out: int) -> tuple[int, int]:
-    """(depth, width) of PE ``p``'s epilogue ROM (``RequantEpilogue.rom``'s sizes)."""
-    from hetero.hw.mvau import range_shape
-
-    chans = list(range(p, n_out, pe))
-    if form == "table":
-        return sum(epilogue.d_hi[c] - epilogue.d_lo[c] + 1 for c in chans), epilogue.t_out.width
-    rows = [epilogue._threshold_rows(epilogue.dot_rq, c) for c in chans]
-    cols = epilogue._threshold_columns(rows, chans)
-    tw = range_shape(min(min(min(col) for col in cols), -1), max(max(col) for col in cols)).width
-    return len(chans), len(cols) * tw
-
-
-def _epilogue_logic(epilogue, form: str, pe: int, n_out: int) -> float:
-    """LUTs of a memory form's logic: comparators on the threshold word, or the address adder."""
-    from hetero.hw.mvau import range_shape
-
-    tw = range_shape(min(min(epilogue.d_lo), -1), max(epilogue.d_hi) + 1).width
-    if form == "table":
-        return pe * 2 * tw
-    n_t = _epilogue_rom(epilogue, form, 0, pe, n_out)[1] // max(tw, 1)
-    return pe * (n_t * (tw + 1) + epilogue.t_out.width)
-
-
-def window_generator(geo, width: int, family: str) -> Resources:
-    """:class:`hetero.hw.window.WindowGenerator` for ``geo`` on ``width``-bit lanes: its line
-    buffer (a written memory of ``line_depth`` words of ``(K_h-1)*C`` lanes), the window and
-    column shift registers, and the scan (``window_lut_per_bit`` per window bit, plus 40)."""
-    c = coeffs(family)
-    win_bits = geo.window_lanes * width
-    line = Resources()
-    if geo.line_depth:
-        line = memory(geo.line_depth, (geo.kernel[0] - 1) * geo.channels * width, family, rom=False)
-    cols = (geo.kernel[1] - 1) * geo.dilations[1] * geo.kernel[0] * geo.channels * width
-    return line + Resources(lut=c["window_lut_per_bit"] * win_bits + 40, ff=win_bits + cols + 40)
-
-
-def movement(graph, node, src_flat, family: str) -> Resources:
-    """Data movement (:func:`hetero.hw.lanes.movement_hardware`): nothing when every element
-    keeps its beat and lane (a wire), else a Regroup buffering the input tensor (its bits as
-    FFs) and muxing it onto the output lanes: ``regroup_lut_per_bit`` per output lane bit and
-    extra beat to choose from, plus the beat counters."""
-    from hetero.hw.lanes import moves
-
-    t_in, lin, lout, src, wire = moves(graph, node, src_flat)
-    if wire:
-        return Resources()
-    bits = lin.beats * lin.lanes * t_in.dtype.width
-    c = coeffs(family)
-    mux = lout.lanes * t_in.dtype.width * max(lout.beats - 1, 0)
-    return Resources(lut=c["regroup_lut_per_bit"] * mux + 20, ff=bits + 16)
+def tree_luts(terms: int, term_width: float, sum_width: int, family: Family) -> float:
+    """LUTs of that tree (:func:`tree_bits` times ``lut_per_adder_bit``)."""
+    return adder_luts(tree_bits(terms, term_width, sum_width), family)

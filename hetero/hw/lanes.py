@@ -38,11 +38,13 @@ from hetero.ir.graph import Graph, Node, Tensor
 from hetero.ir.quant import Requant
 from hetero.hw.fixed_hw import shape_of, vector_stream
 from hetero.hw.stream import StreamLayout, tensor_layouts
+from hetero.hw.cost import Family, Resources, coeffs
 
 __all__ = ["lanes_stream", "stream_layout", "is_channels_last", "lane_values", "lane_requants",
            "centred_range", "stream_cycles",
            "LaneMap", "LaneTable", "LaneJoin", "Regroup", "regroup_source",
-           "Passthrough", "register_stage"]
+           "Passthrough", "register_stage", "moves", "movement_hardware", "movement_cycles",
+           "movement_resources"]
 
 def register_stage(m: Module, i, o) -> Signal:
     """The handshake of a one-register stage from stream ``i`` to ``o``: returns ``en``, high
@@ -226,6 +228,9 @@ def regroup_source(in_order: np.ndarray, out_order: np.ndarray, src_flat: np.nda
 
 
 def moves(graph: Graph, node: Node, src_flat: np.ndarray):
+    """``(input tensor, input layout, output layout, Regroup source, wire)`` of data movement
+    ``src_flat`` (see :func:`movement_hardware`); ``wire``: every element keeps its beat and
+    lane."""
     t_in, t_out = graph.tensors[node.inputs[0]], graph.tensors[node.outputs[0]]
     lin, lout = stream_layout(graph, node.inputs[0]), stream_layout(graph, node.outputs[0])
     src = regroup_source(lin.order(t_in.shape), lout.order(t_out.shape), src_flat)
@@ -254,6 +259,20 @@ def movement_cycles(graph: Graph, node: Node, src_flat: np.ndarray):
 
     n = lin.beats + lout.beats - 1
     return Cycles(n, n)
+
+
+def movement_resources(graph: Graph, node: Node, src_flat: np.ndarray, family: Family) -> Resources:
+    """Estimated resources of :func:`movement_hardware`: nothing for a wire, else a Regroup
+    buffering the input tensor (its bits as FFs) and muxing it onto the output lanes:
+    ``regroup_lut_per_bit`` per output lane bit and extra beat to choose from, plus the beat
+    counters."""
+    t_in, lin, lout, src, wire = moves(graph, node, src_flat)
+    if wire:
+        return Resources()
+    bits = lin.beats * lin.lanes * t_in.dtype.width
+    c = coeffs(family)
+    mux = lout.lanes * t_in.dtype.width * max(lout.beats - 1, 0)
+    return Resources(lut=c["regroup_lut_per_bit"] * mux + 20, ff=bits + 16)
 
 
 def _and(values: list) -> Value:

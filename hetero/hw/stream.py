@@ -23,6 +23,7 @@ inferences.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,7 +53,12 @@ class StreamLayout:
 
 def layout_of(t: Tensor, channels_last: bool = False) -> StreamLayout:
     """The stream layout of tensor ``t`` (``channels_last``: its last axis holds channels)."""
-    shape = tuple(t.shape)
+    return layout_of_shape(t.shape, channels_last)
+
+
+def layout_of_shape(shape: tuple[int, ...], channels_last: bool = False) -> StreamLayout:
+    """The stream layout of a tensor of per-inference ``shape``."""
+    shape = tuple(shape)
     if len(shape) <= 1:
         return StreamLayout(1, int(np.prod(shape)) if shape else 1)
     lanes = shape[-1] if channels_last else shape[0]
@@ -83,26 +89,28 @@ def tensor_layouts(graph) -> dict[str, StreamLayout]:
     node that produces or consumes it says so (``attrs["channels_last"]``, QONNX channels-last
     convolutions and pools), or when an op other than Transpose/Reshape makes it from a
     channels-last tensor of the same rank. Every component and the top level use this one
-    answer. Computed once per graph (graphs are immutable: the answer is kept on the graph)."""
-    cached = graph.__dict__.get("_tensor_layouts")
-    if cached is not None:
-        return cached
-    layouts = _tensor_layouts(graph)
-    object.__setattr__(graph, "_tensor_layouts", layouts)
-    return layouts
+    answer. The result is shared between calls on graphs of the same structure (the nodes'
+    ops, tensors and ``channels_last``, and the tensors' shapes): do not modify it."""
+    key = (tuple((n.op, n.inputs, n.outputs, "channels_last" in n.attrs, n.attrs.get("channels_last"))
+                 for n in graph.nodes),
+           tuple((name, tuple(t.shape)) for name, t in graph.tensors.items()))
+    return _layouts(key)
 
 
-def _tensor_layouts(graph) -> dict[str, StreamLayout]:
+@functools.lru_cache(maxsize=64)
+def _layouts(key) -> dict[str, StreamLayout]:
+    """:func:`tensor_layouts` of the graph structure ``key`` (hashable and immutable)."""
+    nodes, shapes = key
     last: dict[str, bool] = {}
-    for n in graph.nodes:
-        if "channels_last" in n.attrs:
-            for name in n.inputs:
-                last.setdefault(name, bool(n.attrs["channels_last"]))
-    for n in graph.nodes:
-        for name in n.outputs:
-            if "channels_last" in n.attrs:
-                last[name] = bool(n.attrs["channels_last"])
-            elif (n.inputs and n.op not in _LAYOUT_CHANGING
-                  and len(graph.tensors[name].shape) == len(graph.tensors[n.inputs[0]].shape)):
-                last.setdefault(name, last.get(n.inputs[0], False))
-    return {name: layout_of(t, last.get(name, False)) for name, t in graph.tensors.items()}
+    for op, inputs, outputs, says, channels_last in nodes:
+        if says:
+            for name in inputs:
+                last.setdefault(name, bool(channels_last))
+    shape = dict(shapes)
+    for op, inputs, outputs, says, channels_last in nodes:
+        for name in outputs:
+            if says:
+                last[name] = bool(channels_last)
+            elif inputs and op not in _LAYOUT_CHANGING and len(shape[name]) == len(shape[inputs[0]]):
+                last.setdefault(name, last.get(inputs[0], False))
+    return {name: layout_of_shape(s, last.get(name, False)) for name, s in shapes}

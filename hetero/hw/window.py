@@ -40,8 +40,10 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from hetero.hw.beats import walk
+from hetero.hw.cost import Family, Resources, coeffs, memory
 
-__all__ = ["WindowGeometry", "WindowGenerator", "Chain", "lanes_signature", "require_typed"]
+__all__ = ["WindowGeometry", "WindowGenerator", "Chain", "lanes_signature", "require_typed",
+           "window_generator_resources"]
 
 
 def require_typed(node, graph) -> None:
@@ -283,6 +285,20 @@ class WindowGenerator(wiring.Component):
         with m.If(adv & done):
             m.d.sync += self.o.payload.as_value().eq(Cat(*lanes))
         return m
+
+
+def window_generator_resources(geo: WindowGeometry, width: int, family: Family) -> Resources:
+    """Estimated resources of :class:`WindowGenerator` for ``geo`` on ``width``-bit lanes: its
+    line buffer (a written memory of ``line_depth`` words of ``(K_h-1)*C`` lanes, mapped by
+    :func:`hetero.hw.cost.memory`), the window and column shift registers, and the scan
+    (``window_lut_per_bit`` per window bit, plus 40)."""
+    c = coeffs(family)
+    win_bits = geo.window_lanes * width
+    line = Resources()
+    if geo.line_depth:
+        line = memory(geo.line_depth, (geo.kernel[0] - 1) * geo.channels * width, family, rom=False)
+    cols = (geo.kernel[1] - 1) * geo.dilations[1] * geo.kernel[0] * geo.channels * width
+    return line + Resources(lut=c["window_lut_per_bit"] * win_bits + 40, ff=win_bits + cols + 40)
 
 
 class Chain(wiring.Component):

@@ -330,12 +330,12 @@ class Conv(MacOp):
 
     def resources(self, node, graph, family="xc7"):
         """The unit's (:meth:`mac_resources`) plus the window generator's
-        (:func:`hetero.hw.cost.window_generator`)."""
-        from hetero.hw.cost import window_generator
+        (:func:`hetero.hw.window.window_generator_resources`)."""
+        from hetero.hw.window import window_generator_resources
 
         geo = self.window_geometry(node)
         unit = self.mac_resources(node, graph, family, self.window_weights(node),
                                   n_lanes=geo.window_lanes if self.window_lanes(node) is not None else None)
-        return unit + window_generator(geo, graph.tensors[node.inputs[0]].dtype.width, family)
+        return unit + window_generator_resources(geo, graph.tensors[node.inputs[0]].dtype.width, family)
 
 register(Conv())

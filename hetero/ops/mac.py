@@ -474,14 +474,14 @@ class MacOp(Op):
     # -- resources ----------------------------------------------------------------------------
     def mac_resources(self, node: Node, graph: Graph, family: str, w: np.ndarray | None = None,
                       n_lanes: int | None = None):
-        """:func:`hetero.hw.cost.mvau` of :meth:`mac_hardware`'s unit (same weights, epilogue
-        and folding; ``w`` and ``n_lanes`` as there)."""
-        from hetero.hw.cost import mvau
+        """:func:`hetero.hw.mvau.mvau_resources` of :meth:`mac_hardware`'s unit (same weights,
+        epilogue and folding; ``w`` and ``n_lanes`` as there)."""
+        from hetero.hw.mvau import mvau_resources
 
         w = self.mac_weights(node) if w is None else np.asarray(w, dtype=np.int64)
         n_in, n_out = w.shape
         epi, options = self.mac_epilogue(node, graph, w)
-        return mvau(w, graph.tensors[node.inputs[0]].dtype, graph.tensors[node.outputs[0]].dtype, epi,
+        return mvau_resources(w, graph.tensors[node.inputs[0]].dtype, graph.tensors[node.outputs[0]].dtype, epi,
                     *self.pe_simd(node, n_in, n_out), n_lanes=n_lanes, family=family, **options)
 
     def resources(self, node, graph, family="xc7"):

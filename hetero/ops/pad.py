@@ -195,15 +195,15 @@ class Pad(Op):
 
     def resources(self, node, graph, family="xc7"):
         """Spatial padding: the window generator that scans the padded image
-        (:func:`hetero.hw.cost.window_generator`; the LaneSelect behind it is a wire); channel
-        padding alone: the default lane stage."""
-        from hetero.hw.cost import window_generator
+        (:func:`hetero.hw.window.window_generator_resources`; the LaneSelect behind it is a
+        wire); channel padding alone: the default lane stage."""
+        from hetero.hw.window import window_generator_resources
 
         ch, spatial = self._check_hw(node, graph)
         geo = self._geometry(node, graph, ch, spatial)
         if geo is None:
             return super().resources(node, graph, family)
-        return window_generator(geo, graph.tensors[node.inputs[0]].dtype.width, family)
+        return window_generator_resources(geo, graph.tensors[node.inputs[0]].dtype.width, family)
 
     def hls(self, node, graph):
         """hetero_movement.h ``pad`` (constant mode, pads >= 0, up to 4 axes)."""

@@ -323,11 +323,12 @@ class _Pool(Op):
         return HlsCall("pool", "hetero_pool.h", cfg, nested={"rq": rq}, arrays=arrays)
 
     def resources(self, node, graph, family="xc7"):
-        """A windowed pool: the window generator (:func:`hetero.hw.cost.window_generator`)
+        """A windowed pool: the window generator (:func:`hetero.hw.window.window_generator_resources`)
         and per channel a reduction tree over the taps (``reduce_lut_per_bit.<op>`` LUTs per
         tap and bit: a comparison and a mux for MaxPool), one output register stage. The
         global form: the default one-register lane stage."""
-        from hetero.hw.cost import Resources, coeffs, window_generator
+        from hetero.hw.cost import Resources, coeffs
+        from hetero.hw.window import window_generator_resources
 
         if node.attrs["global"]:
             return super().resources(node, graph, family)
@@ -338,7 +339,7 @@ class _Pool(Op):
         taps, ch = geo.kernel[0] * geo.kernel[1], int(node.attrs["channels"])
         k = c.get(f"reduce_lut_per_bit.{self.name}", c.get("reduce_lut_per_bit", 1.5))
         reduce = Resources(lut=k * (taps - 1) * ch * t_in.width, ff=ch * t_out.width + 1)
-        return window_generator(geo, t_in.width, family) + reduce
+        return window_generator_resources(geo, t_in.width, family) + reduce
 
 
 class MaxPool(_Pool):

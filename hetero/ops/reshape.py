@@ -181,9 +181,9 @@ class Reshape(Op):
         return HlsCall("copy", "hetero_movement.h", {"n": graph.tensors[node.inputs[0]].size})
 
     def resources(self, node, graph, family="xc7"):
-        """:func:`hetero.hw.cost.movement` of the flat order (a wire, or a Regroup)."""
-        from hetero.hw.cost import movement
+        """:func:`hetero.hw.lanes.movement_resources` of the flat order (a wire, or a Regroup)."""
+        from hetero.hw.lanes import movement_resources
 
-        return movement(graph, node, np.arange(graph.tensors[node.inputs[0]].size), family)
+        return movement_resources(graph, node, np.arange(graph.tensors[node.inputs[0]].size), family)
 
 register(Reshape())

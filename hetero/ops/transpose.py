@@ -265,9 +265,9 @@ class Transpose(Op):
 
 
     def resources(self, node, graph, family="xc7"):
-        """:func:`hetero.hw.cost.movement` of the permutation (a wire, or a Regroup)."""
-        from hetero.hw.cost import movement
+        """:func:`hetero.hw.lanes.movement_resources` of the permutation (a wire, or a Regroup)."""
+        from hetero.hw.lanes import movement_resources
 
-        return movement(graph, node, self._source(node, graph), family)
+        return movement_resources(graph, node, self._source(node, graph), family)
 
 register(Transpose())
