@@ -167,8 +167,8 @@ def set_folding(graph: Graph, config: Config, board: Board | None,
                 target: FoldingTarget = FoldingTarget()) -> Graph:
     """Choose ``pe``/``simd`` for every MAC layer (see the module docstring)."""
     layers = _Layers(graph)
-    hardware = _hardware_nodes(graph)
-    macs = [n for n in hardware if op_of(n).foldable and graph.tensors[n.inputs[0]].dtype is not None]
+    hardware = host_and_hardware(graph)[1]
+    macs = [n for n in hardware if op_of(n).foldable]
     by_name = {n.name: n for n in graph.nodes}
     chosen: dict[str, tuple[int, int]] = {}
     for n in macs:
@@ -196,7 +196,7 @@ def set_folding(graph: Graph, config: Config, board: Board | None,
         return out
 
     if free and (target.interval is not None or board is not None):
-        floor = _fixed_floor(graph, layers, hardware, free, chosen)
+        floor = _fixed_floor(layers, hardware, free, chosen)
         if target.interval is not None:
             if target.interval < floor[0]:
                 raise UserError(f"--target-interval {target.interval}: layer '{floor[1]}' needs at "
@@ -232,7 +232,7 @@ def _cost(layers: _Layers, nodes, family) -> dict[str, float]:
     return total
 
 
-def _fixed_floor(graph: Graph, layers: _Layers, hardware, free: list[Node],
+def _fixed_floor(layers: _Layers, hardware, free: list[Node],
                  chosen: dict[str, tuple[int, int]]) -> tuple[int, str]:
     """(smallest interval the design can reach, the layer that sets it): layers that fold
     nothing (or whose folding the config fixed) at their interval, free MAC layers fully
@@ -240,8 +240,6 @@ def _fixed_floor(graph: Graph, layers: _Layers, hardware, free: list[Node],
     free_names = {n.name for n in free}
     worst = (1, "")
     for n in hardware:
-        if graph.tensors[n.inputs[0]].dtype is None:
-            continue
         if n.name in free_names:
             n_in, n_out = mac_dims(n)
             n = _with(n, n_out, n_in)
@@ -256,8 +254,4 @@ def _fixed_floor(graph: Graph, layers: _Layers, hardware, free: list[Node],
 def estimate_fits(graph: Graph, board: Board) -> bool:
     """Whether ``graph`` as folded fits ``board``'s budgets by :func:`layer_cost` over every
     hardware layer (a quick screen; synthesis decides)."""
-    return _fits(_cost(_Layers(graph), _hardware_nodes(graph), board.family), board)
-
-
-def _hardware_nodes(graph: Graph) -> list[Node]:
-    return [n for n in graph.nodes if any(graph.tensors[i].dtype is not None for i in n.inputs)]
+    return _fits(_cost(_Layers(graph), host_and_hardware(graph)[1], board.family), board)
