@@ -24,6 +24,8 @@ What the graph-level code asks of an op, so that no pass names an op type:
   :meth:`Op.with_folding`;
 * the hardware/host split (:func:`hetero.dataflow.hardware_part`): ``host_layout``;
 * FIFO sizing and the top level (:func:`hetero.dataflow.fifo_depth`): :meth:`Op.window_geometry`;
+* the conformance tolerance (:mod:`hetero.testing.conformance`): ``moves_values``,
+  :meth:`Op.table_error`;
 * the structural passes (:mod:`hetero.passes.pipeline`): :meth:`Op.quantizer`,
   :meth:`Op.clip_bounds`, :meth:`Op.fuse_clip`, :meth:`Op.affine`, ``is_relu``,
   :meth:`Op.fuse_epilogue`, :meth:`Op.absorb_input_affine`, :meth:`Op.host_float`.
@@ -78,6 +80,10 @@ class Op:
     #: Computes ``max(x, 0)`` and nothing else (a MAC layer in front of a model quantizer
     #: absorbs it: :meth:`fuse_epilogue`).
     is_relu: bool = False
+    #: Every output value is one of the input values or a constant (data movement, max,
+    #: clamp): the op adds no arithmetic error of its own (the conformance tolerance,
+    #: :mod:`hetero.testing.conformance`).
+    moves_values: bool = False
 
     # -- import -------------------------------------------------------------------------------
     def import_onnx(self, node: "onnx.NodeProto", ctx: "ImportContext") -> None:
@@ -133,6 +139,12 @@ class Op:
         """The deepest register-to-register stage of :meth:`hardware`, or None where it is
         no deeper than the stream logic of every component (two LUT levels, 16 carry bits)."""
         return None
+
+    def table_error(self, node: Node) -> float:
+        """The largest error, in real units, a typed ``node`` adds beyond its output's rounding
+        by approximating its function with a table (half a bin times the function's largest
+        slope over the table); 0 for ops computed exactly (the default)."""
+        return 0.0
 
     def window_geometry(self, node: Node) -> "WindowGeometry | None":
         """The sliding window (:class:`hetero.hw.window.WindowGeometry`) this node's hardware

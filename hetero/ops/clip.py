@@ -49,6 +49,7 @@ def _bound(node, ctx, index: int, name: str) -> float | None:
 class Clip(Op):
     name = "Clip"
     onnx_ops = ("Clip",)
+    moves_values = True
 
     def clip_bounds(self, node):
         return node.attrs["min"], node.attrs["max"]

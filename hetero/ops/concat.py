@@ -36,6 +36,7 @@ from hetero.ops.reshape import inference_axis, mark_integer, pass_type
 class Concat(Op):
     name = "Concat"
     onnx_ops = ("Concat",)
+    moves_values = True
     layer_types = ("Concatenate",)
 
     def import_onnx(self, node, ctx) -> None:

@@ -66,6 +66,7 @@ def split_axes(graph, name: str) -> tuple[int, list[int]]:
 class Pad(Op):
     name = "Pad"
     onnx_ops = ("Pad",)
+    moves_values = True
 
     def import_onnx(self, node, ctx) -> None:
         x = node.input[0]

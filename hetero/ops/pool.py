@@ -345,6 +345,7 @@ class _Pool(Op):
 class MaxPool(_Pool):
     name = "MaxPool"
     onnx_ops = ("MaxPool", "GlobalMaxPool")
+    moves_values = True
     layer_types = ("MaxPool", "GlobalMaxPool", "MaxPooling1D", "MaxPooling2D",
                    "GlobalMaxPooling1D", "GlobalMaxPooling2D", "Pooling1D", "Pooling2D")
 

@@ -21,6 +21,7 @@ class Relu(Op):
     onnx_ops = ("Relu",)
     layer_types = ("Activation", "ReLU")
     is_relu = True
+    moves_values = True
 
     def import_onnx(self, node, ctx) -> None:
         ctx.add(node, self.name, [node.input[0]], [node.output[0]], [ctx.shape(node.input[0])])

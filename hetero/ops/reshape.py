@@ -81,6 +81,7 @@ class Reshape(Op):
     name = "Reshape"
     onnx_ops = ("Identity", "Dropout", "Flatten", "Reshape", "Squeeze", "Unsqueeze")
     host_layout = True
+    moves_values = True
 
     def host_float(self, node) -> bool:
         return True

@@ -216,6 +216,7 @@ class NearestRows(wiring.Component):
 class Resize(Op):
     name = "Resize"
     onnx_ops = ("Resize", "Upsample")
+    moves_values = True
     layer_types = ("Upsample", "UpSampling2D")
 
     def import_onnx(self, node, ctx) -> None:

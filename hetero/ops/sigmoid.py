@@ -175,6 +175,18 @@ class TableActivation(Op):
         """The line of the plain form beyond the table (or everywhere, without a table)."""
         return line_requant(self.binned(attrs).slope, 0.0, t_in, t_out)
 
+    def table_slope(self, attrs) -> float:
+        """The function's largest slope over the binned table's range."""
+        return 1.0
+
+    def table_error(self, node) -> float:
+        """Half a bin of the binned table (plain fixed point) times :meth:`table_slope`; 0 for
+        a full table or no table (only the output's rounding)."""
+        b = self.binned(node.attrs)
+        if b is None or "table_size" not in node.attrs:
+            return 0.0
+        return b.span / int(node.attrs["table_size"]) / 2 * self.table_slope(node.attrs)
+
     def import_onnx(self, node, ctx) -> None:
         x = node.input[0]
         attrs = {k: float(np.float32(attr(node, k, v))) for k, v in self.defaults.items()}  # ONNX: float32
@@ -337,6 +349,9 @@ class Sigmoid(TableActivation):
     def binned(self, attrs):
         return Binned(-8.0, 16.0)
 
+    def table_slope(self, attrs):
+        return 0.25
+
 
 class Tanh(TableActivation):
     name = "Tanh"
@@ -361,6 +376,9 @@ class Selu(TableActivation):
     def binned(self, attrs):
         return Binned(-8.0, 8.0, attrs["gamma"])
 
+    def table_slope(self, attrs):
+        return abs(attrs["gamma"] * attrs["alpha"])
+
 
 class Elu(TableActivation):
     name = "Elu"
@@ -372,6 +390,9 @@ class Elu(TableActivation):
 
     def binned(self, attrs):
         return Binned(-8.0, 8.0, 1.0)
+
+    def table_slope(self, attrs):
+        return abs(attrs["alpha"])
 
 
 class Softplus(TableActivation):

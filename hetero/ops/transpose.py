@@ -145,6 +145,7 @@ class Transpose(Op):
     name = "Transpose"
     onnx_ops = ("Transpose",)
     host_layout = True
+    moves_values = True
 
     def host_float(self, node) -> bool:
         return True

@@ -31,15 +31,16 @@ Adapting a node test to the design (hetero sees a model as a stream of inference
   one LSB: every real graph input and constant starts with half an LSB (its rounding; integers
   0), and each node adds half an LSB (its own rounding) + the sum over its inputs of
   sensitivity x input error + half an LSB per parameter rounding folded inside the op + a table
-  error. Sensitivities: 1 for data movement and selection (Reshape, Transpose, Concat, Pad,
-  MaxPool, Relu, Clip, Resize, ...) and for each operand of Add/Sub; ``max|b|`` and ``max|a|``
+  error. Sensitivities: 1 for data movement and selection (the ops whose op module declares
+  ``moves_values``: Reshape, Transpose, Concat, Pad, MaxPool, Relu, Clip, Resize, ...) and for each operand of Add/Sub; ``max|b|`` and ``max|a|``
   for Mul; ``1/min|b|`` and ``max|a|/min|b|^2`` for Div; ``K*max|W|`` and ``K*max|x|`` for
   Gemm/MatMul/Conv (``K`` the fan-in; alpha/beta folded into the weights/bias); ``max|s/sqrt(var+eps)|``
   for BatchNormalization (+ ``max|x| + 1`` folded-parameter roundings); 1 for AveragePool and
   GlobalAveragePool (+ one rounding of the division); the scale for DequantizeLinear; the function's largest
   slope for LeakyRelu, Elu, Selu, Tanh, Sigmoid. Table error: half a bin times the largest slope
-  for the binned-table ops of :data:`TABLE_SLOPE` (Sigmoid: a TableSize-entry table over
-  [-8, 8); Tanh, Elu, Selu: over [-4, 4), [-8, 0), [-8, 0)). QuantizeLinear outputs are
+  for the binned-table ops, as each op module states it (:meth:`~hetero.ops.base.Op.table_error`;
+  Sigmoid: a TableSize-entry table over [-8, 8); Tanh, Elu, Selu: over [-4, 4), [-8, 0),
+  [-8, 0)). QuantizeLinear outputs are
   integers: their input error divided by the scale, plus one step (a rounding may flip).
   While Softmax is computed as argmax in fixed point, its index must be one of the largest
   expected probabilities (within the tolerance).
@@ -70,18 +71,16 @@ import onnx
 from onnx import numpy_helper
 
 from hetero.errors import UserError
+from hetero.ops import ONNX_TO_OP, supported_onnx_ops
 
-#: the ONNX op types the importer should cover
-OPS = ("Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "BatchNormalization", "Add", "Sub",
-       "Mul", "Div", "Concat", "Transpose", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Pad",
-       "Clip", "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Softmax", "Resize", "Upsample", "Gemm",
-       "MatMul", "QuantizeLinear", "DequantizeLinear", "Identity", "Dropout", "Selu", "Elu")
+#: the ONNX op types the importer covers (every op module's ``onnx_ops``), sorted
+OPS = tuple(sorted(ONNX_TO_OP))
 
 #: ops that may take two computed tensors (see the module docstring for the data-input rule)
 TWO_TENSOR_OPS = ("Add", "Sub", "Mul", "Div", "Concat", "MatMul")
 
-#: ops an ``_expanded`` test may use besides OPS (they fold at import)
-_EXPANDED_EXTRA = ("Constant",)
+#: ops an ``_expanded`` test may use besides OPS (the importer folds them: no op module)
+_EXPANDED_EXTRA = tuple(sorted(set(supported_onnx_ops()) - set(ONNX_TO_OP)))
 
 FLOAT_RTOL, FLOAT_ATOL = 1e-5, 1e-6
 FLOAT16_RTOL, FLOAT16_ATOL = 1e-3, 1e-3
@@ -93,12 +92,6 @@ EXPECTED_ROUNDED = {
 }
 FIXED_WIDTH = 24  # bits of the fixed-mode type (a Dense/Conv exact sum of two 24-bit operands fits 62 bits)
 
-#: activations computed through a binned table (hetero/ops/sigmoid.py): the span of the table's
-#: range and the function's largest slope over it (Elu, Selu: from alpha and gamma, in
-#: _sensitivity); their error beyond the LSB terms is half a bin (span / TableSize, read from the
-#: typed node) times that slope.
-TABLE_SLOPE = {"Sigmoid": 0.25, "Tanh": 1.0, "Elu": 1.0, "Selu": 1.0, "Softplus": 1.0}
-TABLE_SPAN = {"Sigmoid": 16.0, "Tanh": 8.0, "Elu": 8.0, "Selu": 8.0, "Softplus": 16.0}
 
 # reasons of the design's limits (EXPECTED_UNSUPPORTED)
 _BATCH = "operates across the batch axis"
@@ -117,6 +110,8 @@ _INDICES = "MaxPool Indices output: flat indices over the whole batch tensor"
 _BIAS_PER_ROW = "Gemm bias C that varies along the batch axis"
 _DIV_TENSORS = "division of two computed tensors: no exact fixed-point form (dividers are not built)"
 _MATMUL_ND = "MatMul of a per-inference matrix (rank > 1) by constant weights: dense layers take vectors"
+_COMPARISON = ("a comparison or selection on its own: GreaterOrEqual and Where are imported only as a "
+               "bipolar quantizer, Where(GreaterOrEqual(x, 0), s, -s)")
 
 #: cases that are limits of the design (not ops missing today), with the reason; float mode must
 #: end ``unsupported`` (a UserError) for them
@@ -128,7 +123,7 @@ EXPECTED_UNSUPPORTED: dict[str, str] = {
         "test_flatten_negative_axis2", "test_flatten_negative_axis4",
         "test_gemm_all_attributes", "test_gemm_transposeA",  # transA transposes the batch axis
         "test_reshape_negative_extended_dims", "test_reshape_one_dim", "test_reshape_reordered_all_dims",
-        "test_softmax_axis_0", "test_squeeze", "test_unsqueeze_axis_0",
+        "test_softmax_axis_0", "test_logsoftmax_axis_0", "test_squeeze", "test_unsqueeze_axis_0",
         "test_transpose_all_permutations_2", "test_transpose_all_permutations_3",
         "test_transpose_all_permutations_4", "test_transpose_all_permutations_5", "test_transpose_default",
     ], _BATCH),
@@ -144,6 +139,7 @@ EXPECTED_UNSUPPORTED: dict[str, str] = {
         "test_matmul_1d_1d", "test_matmul_1d_3d", "test_mul_example",
         "test_quantizelinear", "test_quantizelinear_int16", "test_quantizelinear_uint16",
         "test_selu_example", "test_sigmoid_example", "test_sub_example", "test_tanh_example",
+        "test_hardsigmoid_example", "test_softplus_example", "test_mish_expanded",
     ], _RANK1),
     **dict.fromkeys(["test_matmul_3d", "test_matmul_4d"], _DYNAMIC_W),
     **dict.fromkeys([
@@ -189,6 +185,10 @@ EXPECTED_UNSUPPORTED: dict[str, str] = {
     "test_gemm_default_matrix_bias": _BIAS_PER_ROW,
     "test_div": _DIV_TENSORS,
     **dict.fromkeys(["test_matmul_4d_1d", "test_matmul_bcast"], _MATMUL_ND),
+    **dict.fromkeys(["test_greater_equal", "test_greater_equal_bcast", "test_greater_equal_int8",
+                     "test_greater_equal_int16", "test_greater_equal_uint8", "test_greater_equal_uint16",
+                     "test_greater_equal_uint32", "test_greater_equal_uint64", "test_where_example",
+                     "test_where_long_example"], _COMPARISON),
 }
 
 
@@ -499,16 +499,17 @@ def _attr(n: onnx.NodeProto, name: str, default=None):
     return default
 
 
-def _sensitivity(n: onnx.NodeProto, vals: dict, table_size: int | None = None) -> tuple[list[float], float, float]:
+def _sensitivity(n: onnx.NodeProto, vals: dict, table: float = 0.0) -> tuple[list[float], float, float]:
     """For one ONNX node: (per input, the largest sum over an output of |d out / d input|),
     the number of LSB-sized param roundings folded inside the op per output (weights, scales),
-    and the table error. First order; ``vals`` holds the float values of the case."""
+    and the table error (``table``: the typed node's :meth:`~hetero.ops.base.Op.table_error`).
+    First order; ``vals`` holds the float values of the case. Ops whose op module says
+    ``moves_values`` (data movement, selection) pass errors through unscaled."""
     op = n.op_type
     ins = [vals.get(x) if x else None for x in n.input]
     k = len(n.input)
     ones = [1.0] * k
-    if op in ("Identity", "Dropout", "Flatten", "Reshape", "Squeeze", "Unsqueeze", "Transpose",
-              "Concat", "Pad", "MaxPool", "Relu", "Clip", "Resize", "Upsample"):
+    if op in ONNX_TO_OP and ONNX_TO_OP[op].moves_values:
         return ones, 0.0, 0.0
     if op in ("Add", "Sub"):
         return ones, 0.0, 0.0
@@ -541,14 +542,13 @@ def _sensitivity(n: onnx.NodeProto, vals: dict, table_size: int | None = None) -
     if op == "LeakyRelu":
         alpha = abs(float(_attr(n, "alpha", 0.01)))
         return [max(1.0, alpha)], _amax(ins[0]), 0.0
-    table = TABLE_SPAN.get(op, 16.0) / table_size / 2 * TABLE_SLOPE.get(op, 1.0) if table_size else 0.0
     if op == "Elu":
         alpha = abs(float(_attr(n, "alpha", 1.0)))
-        return [max(1.0, alpha)], 1.0, table * alpha
+        return [max(1.0, alpha)], 1.0, table
     if op == "Selu":
         alpha = abs(float(_attr(n, "alpha", 1.67326319217681884765625)))
         gamma = abs(float(_attr(n, "gamma", 1.05070102214813232421875)))
-        return [gamma * max(1.0, alpha)], 1.0, table * gamma * alpha
+        return [gamma * max(1.0, alpha)], 1.0, table
     if op == "Sigmoid":
         return [0.25], 0.0, table
     if op == "Tanh":
@@ -574,12 +574,14 @@ def fixed_tolerance(p: Prepared, vals: dict, lsb: float, graph=None) -> dict[str
     folded inside the op + the table error of table-based ops (all from :func:`_sensitivity`).
     The tolerance is that bound plus one LSB. QuantizeLinear outputs are integers: their error is
     in integer steps (one step for a rounding that may flip)."""
+    from hetero.ops import op_of
     from hetero.ops.onnx_context import describe
 
-    tables = {}  # ONNX node description -> TableSize of the typed IR node that computes it
+    tables = {}  # ONNX node description -> table error of the typed IR node that computes it
     for node in (graph.nodes if graph is not None else ()):
-        if "table_size" in node.attrs:
-            tables[node.source] = int(node.attrs["table_size"])
+        e = op_of(node).table_error(node)
+        if e:
+            tables[node.source] = e
     err: dict[str, float] = {}
     for name, v in vals.items():
         err[name] = 0.5 * lsb if _is_real(v) else 0.0
@@ -587,8 +589,7 @@ def fixed_tolerance(p: Prepared, vals: dict, lsb: float, graph=None) -> dict[str
         if n.op_type == "Constant":
             err[n.output[0]] = 0.5 * lsb
             continue
-        size = tables.get(describe(n)) if n.op_type in TABLE_SLOPE else None
-        sens, params, table = _sensitivity(n, vals, size)
+        sens, params, table = _sensitivity(n, vals, tables.get(describe(n), 0.0))
         e_in = sum(s * err.get(x, 0.5 * lsb) for s, x in zip(sens, n.input) if x)
         if n.op_type == "QuantizeLinear":
             e = e_in + table
@@ -686,7 +687,7 @@ def markdown(results: list[tuple[Case, Result, Result]]) -> str:
              "the ops below, imported and run by the reference executor in float mode (untyped "
              "graph) and fixed mode (typed by `assign_precision`). The rules (data inputs vs. "
              "constants, tolerances, the fixed-point type) are in the docstring of "
-             "`hetero/conformance.py`. *expected unsupported*: limits of the design listed in "
+             "`hetero/testing/conformance.py`. *expected unsupported*: limits of the design listed in "
              "`EXPECTED_UNSUPPORTED`.", ""]
     by_op: dict[str, list] = {}
     for c, f, x in results:
