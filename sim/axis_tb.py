@@ -21,6 +21,10 @@ of inferences that never finished are 0), ``in_cycles`` and ``out_cycles`` (int6
 whose rising edge each beat was accepted; cycle 0 is the first edge after reset), ``total_cycles``
 (edges simulated after reset) and ``error`` ("" or a one-line message naming the stuck stream).
 
+The user's own cocotb test modules may run after :func:`axis_run` in the same simulation
+(``tests`` of :func:`hetero.sim.cocotb.simulate`, docs/cocotb.md): :func:`pack`, :func:`unpack`
+and :data:`PORTS` are for them; the job file tells them the widths.
+
 Sampling (Verilator under cocotb's runner, which sets COCOTB_TRUST_INERTIAL_WRITES=1): values
 read right after ``RisingEdge(clk)`` are the values the design's flip-flops sample at that edge
 (the edge callback runs before Verilator evaluates the edge), and writes are inertial, landing

