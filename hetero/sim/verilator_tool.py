@@ -135,7 +135,10 @@ def verilog_ports(verilog: str, top: str) -> list[Port]:
             return width(t["refDTypep"], port)
         raise ValueError(f"'{top}': port {port} is no packed bit vector")
 
-    module = next(m for m in tree.get("modulesp", []) if m.get("origName", m.get("name")) == top)
+    module = next((m for m in tree.get("modulesp", []) if m.get("origName", m.get("name")) == top),
+                  None)
+    if module is None:
+        raise ValueError(f"no module '{top}' in the Verilog text")
     return [Port(s["name"], s["direction"].lower(), width(s["dtypep"], s["name"]))
             for s in module.get("stmtsp", []) if s.get("type") == "VAR"
             and s.get("direction") in ("INPUT", "OUTPUT", "INOUT")]
