@@ -52,3 +52,20 @@ def test_ports_are_what_amaranth_emits_yosys() -> None:
     fork = Fork(5, 3)
     text = verilog.convert(fork, name="fork", emit_src=False)
     assert sorted(top_ports(text, "fork"), key=str) == sorted(ports(fork), key=str)
+
+
+@pytest.mark.verilator
+def test_verilator_reads_ports_of_verilog_text() -> None:
+    from hetero.errors import ToolError
+    from hetero.sim.verilator_tool import verilog_ports
+
+    text = ("module t(a, clk, y);\n  input clk;\n  input [0:15] a;\n  output [2:0] y;\n"
+            "  wire [3:0] w;\nendmodule\n"
+            "module p #(parameter W = 4) (input logic [1:0][W-1:0] a, output y);\nendmodule\n")
+    assert verilog_ports(text, "t") == [Port("a", "input", 16), Port("clk", "input", 1),
+                                        Port("y", "output", 3)]
+    assert verilog_ports(text, "p") == [Port("a", "input", 8), Port("y", "output", 1)]
+    with pytest.raises(ValueError, match="no module 'u' in the Verilog text"):
+        verilog_ports(text, "u")
+    with pytest.raises(ToolError, match="Verilator cannot read the Verilog of 'q'.*syntax error"):
+        verilog_ports("module q(input [3:0] a, output y;\nendmodule\n", "q")
