@@ -41,7 +41,6 @@ from hetero.sim.verilator_tool import simulator_version
 from hetero.sim.verilator_tool import MAKEFLAGS, first_error, locked, tool_env
 
 if TYPE_CHECKING:
-    from hetero.backends.rtl.top import Top
     from hetero.sim.run import Run
 
 __all__ = ["Cocotb", "SimResult", "run_bench", "simulate", "simulator_version"]
