@@ -148,7 +148,7 @@ class TestXilinx:
         assert r.cells["DSP48E2"] == 1 and r.dsp == 1
         assert r.cells["RAMB18E2"] == 1 and r.bram36 == 0.5
         assert r.lutram == 8 * r.cells["RAM64M8"] > 0
-        assert fits(r, boards.get("zcu104"))
+        assert r.fits(boards.get("zcu104"))
 
     def test_bracket_names_from_a_file_under_tmp(self, tmp_path: Path) -> None:
         # Amaranth-style \a[0] wires (abc9 workaround) read from a Path; work_dir is pytest's
