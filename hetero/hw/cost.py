@@ -73,6 +73,10 @@ class Resources:
         return {"lut": int(round(self.lut)), "ff": int(round(self.ff)), "dsp": int(self.dsp),
                 "bram36": round(self.bram36, 4), "lutram": int(round(self.lutram))}
 
+    def to_json(self) -> dict[str, float]:
+        """:meth:`as_dict` and ``uram``: ``{lut, ff, dsp, bram36, lutram, uram}``."""
+        return {**self.as_dict(), "uram": int(self.uram)}
+
     def utilization(self, board) -> dict[str, float]:
         """Percent of ``board`` (a :class:`hetero.boards.Board`) each of :attr:`BOARD_KEYS`
         takes; a resource the board lacks reads 0.0 when unused and ``inf`` when used."""
