@@ -67,3 +67,21 @@ def test_all_boards_returns_fresh_list_of_frozen_boards() -> None:
 def test_bram36_conversion() -> None:
     assert boards.bram36_equivalent(2, 18) == 1
     assert boards.bram36_equivalent(9, 4) == 1
+
+
+def test_one_utilization_rule_for_estimates_and_synthesis() -> None:
+    """Resources.utilization is the one rule: percent of every resource the board counts, URAM
+    included; a resource the board lacks is 0 when unused and inf when used."""
+    from hetero.hw.cost import Resources
+    from hetero.synthesis.yosys import SynthResult
+
+    kv260, pynq = boards.get("kv260"), boards.get("pynq-z2")
+    r = Resources(lut=kv260.lut / 2, ff=0, dsp=0, bram36=0, uram=kv260.uram)
+    assert r.utilization(kv260) == {"lut": 50.0, "ff": 0.0, "dsp": 0.0, "bram36": 0.0,
+                                    "uram": 100.0}
+    assert r.fits(kv260) and not r.over(kv260)
+    assert Resources(uram=1).utilization(pynq)["uram"] == float("inf")
+    assert Resources(uram=1).over(pynq) == [{"resource": "uram", "needed": 1, "available": 0,
+                                             "over_by_percent": None}]
+    s = SynthResult(lut=100, ff=10, dsp=2, bram36=1.5, uram=0, tool="Yosys", family="xc7")
+    assert s.utilization(pynq) == Resources(100, 10, 2, 1.5).utilization(pynq)
