@@ -1,5 +1,5 @@
 // hetero: elementwise activations and the softmax (hetero/ops/relu.py, clip.py, leaky_relu.py,
-// sigmoid.py, softmax.py). Tables are constant arrays computed by the same Python functions the
+// prelu.py, sigmoid.py, softmax.py). Tables are constant arrays computed by the same Python functions the
 // reference uses (weights.h); here only the indexing.
 #ifndef HETERO_ACTIVATION_H
 #define HETERO_ACTIVATION_H
@@ -44,7 +44,8 @@ Clip:
     HETERO_WRITE_OUTPUT(CFG, y, out);
 }
 
-// LeakyRelu: c = x - zero_point; c >= 0 ? requant_pos(c) : requant_neg(c).
+// LeakyRelu, PRelu: c = x - zero_point; c >= 0 ? requant_pos(c) : requant_neg(c), each
+// requantization with one multiplier and offset, or one per element (PRelu's slope).
 template <class CFG>
 void leaky_relu(HETERO_IN_STREAM(CFG) &in, HETERO_OUT_STREAM(CFG) &out, const typename CFG::pos_mult_t pos_mult[],
                 const typename CFG::pos_add_t pos_add[], const typename CFG::neg_mult_t neg_mult[],
@@ -55,8 +56,10 @@ Leaky:
     for (int i = 0; i < CFG::n; i++) {
 #pragma HLS PIPELINE II = 1
         const raw_t c = raw_of(x[i]) - CFG::zero_point;
-        const raw_t v = c >= 0 ? requant<typename CFG::pos>(c, pos_mult[0], pos_add[0])
-                               : requant<typename CFG::neg>(c, neg_mult[0], neg_add[0]);
+        const int p = CFG::pos::n_mult == 1 ? 0 : i;
+        const int k = CFG::neg::n_mult == 1 ? 0 : i;
+        const raw_t v = c >= 0 ? requant<typename CFG::pos>(c, pos_mult[p], pos_add[p])
+                               : requant<typename CFG::neg>(c, neg_mult[k], neg_add[k]);
         y[i] = from_raw<typename CFG::out_t>(v);
     }
     HETERO_WRITE_OUTPUT(CFG, y, out);

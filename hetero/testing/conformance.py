@@ -108,6 +108,7 @@ _NON_TENSOR = "optional/sequence values: only tensors are supported"
 _EMPTY = "empty tensor (zero-size batch)"
 _INDICES = "MaxPool Indices output: flat indices over the whole batch tensor"
 _BIAS_PER_ROW = "Gemm bias C that varies along the batch axis"
+_SLOPE_PER_ROW = "PRelu slope that varies along the batch axis"
 _DIV_TENSORS = "division of two computed tensors: no exact fixed-point form (dividers are not built)"
 _MATMUL_ND = "MatMul of a per-inference matrix (rank > 1) by constant weights: dense layers take vectors"
 _COMPARISON = ("a comparison or selection on its own: GreaterOrEqual and Where are imported only as a "
@@ -183,6 +184,7 @@ EXPECTED_UNSUPPORTED: dict[str, str] = {
     **dict.fromkeys(["test_maxpool_with_argmax_2d_precomputed_pads",
                      "test_maxpool_with_argmax_2d_precomputed_strides"], _INDICES),
     "test_gemm_default_matrix_bias": _BIAS_PER_ROW,
+    "test_prelu_example": _SLOPE_PER_ROW,
     "test_div": _DIV_TENSORS,
     **dict.fromkeys(["test_matmul_4d_1d", "test_matmul_bcast"], _MATMUL_ND),
     **dict.fromkeys(["test_greater_equal", "test_greater_equal_bcast", "test_greater_equal_int8",
