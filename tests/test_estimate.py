@@ -218,3 +218,40 @@ def test_calibration_models_within_issue6_bounds(board) -> None:
         assert resources.native_bram(est.bram36, b.family) == resources.native_bram(got["bram36"], b.family), name
         if name not in cal.SYNTHETIC:
             assert abs(est.lut - got["lut"]) <= 0.15 * got["lut"], (name, est.lut, got["lut"])
+
+
+def test_calibration_is_a_family_with_its_own_coefficients() -> None:
+    from hetero.synthesis.estimate import graph_resources
+
+    graph = compile_model(model_path("three_layer"), board="pynq-z2")
+    fitted = resources.coeffs("xc7")
+    same = resources.Calibration.of("xc7", fitted)
+    assert same == resources.Calibration.of("xc7", dict(fitted)) and hash(same)  # by value
+    assert resources.coeffs(same) == fitted and resources.family_name(same) == "xc7"
+    rows, total = graph_resources(graph, "xc7")
+    assert graph_resources(graph, same) == (rows, total)
+    no_adders = resources.Calibration.of("xc7", {**fitted, "lut_per_adder_bit": 0.0})
+    assert graph_resources(graph, no_adders)[1].lut < total.lut
+    assert resources.coeffs("xc7") == fitted  # nothing global changed
+    assert not hasattr(resources, "override") and not hasattr(resources, "_OVERRIDE")
+
+
+def test_each_block_owns_its_cost_model() -> None:
+    from hetero.hw import lanes, mvau, window
+
+    assert callable(mvau.mvau_resources) and callable(window.window_generator_resources)
+    assert callable(lanes.movement_resources)
+    for moved in ("mvau", "window_generator", "movement", "live_lanes", "_rom_fields"):
+        assert not hasattr(resources, moved), moved
+    assert resources.tree_bits(1, 8, 16) == 0.0 and resources.tree_bits(4, 8, 9) == 3 * 9
+
+
+def test_folding_and_layouts_keep_no_state_between_calls() -> None:
+    from hetero.hw.stream import tensor_layouts
+    from hetero.passes import folding
+
+    graph = compile_model(model_path("hls4ml_examplemodels_conv1d_small_keras.onnx"), board="pynq-z2")
+    assert not hasattr(folding, "_MEMO")
+    layouts = tensor_layouts(graph)
+    assert tensor_layouts(graph) is layouts  # cached by the graph's structure
+    assert "_tensor_layouts" not in vars(graph)  # nothing written on the frozen graph

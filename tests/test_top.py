@@ -68,3 +68,21 @@ def test_hardware_part_names_what_cannot_stream(tmp_path):
     assert hardware_part(g).input == "x" and not hardware_part(g).host
     with pytest.raises(UserError, match="nothing to build in hardware"):
         hardware_part(run_pipeline(import_onnx(tmp_path / "relu.onnx"), pipeline(CFG, None)[:2]))
+
+
+def test_window_geometry_is_a_declared_facet():
+    """fifo_depth asks every consumer for its window (Op.window_geometry): None by default and
+    for global pools, the geometry for convolutions and windowed pools."""
+    from hetero.ops import REGISTRY, op_of
+    from hetero.ops.base import Op
+
+    assert Op().window_geometry(None) is None
+    assert REGISTRY["Relu"].window_geometry(None) is None
+    rng = np.random.default_rng(0)
+    nodes = [helper.make_node("Conv", ["x", "w"], ["a"], pads=[1, 1, 1, 1]),
+             helper.make_node("MaxPool", ["a"], ["b"], kernel_shape=[2, 2]),
+             helper.make_node("GlobalAveragePool", ["b"], ["y"])]
+    with tempfile.TemporaryDirectory() as d:
+        g = _model(nodes, {"w": rng.standard_normal((2, 3, 3, 3))}, [1, 3, 5, 5], [1, 2, 1, 1], f"{d}/w.onnx")
+    kernels = {n.op: getattr(op_of(n).window_geometry(n), "kernel", None) for n in g.nodes}
+    assert kernels == {"Conv": (3, 3), "MaxPool": (2, 2), "AveragePool": None}
