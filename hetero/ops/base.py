@@ -14,7 +14,7 @@ An op module (``hetero/ops/<name>.py``) subclasses :class:`Op` and registers an 
   (the network's latency, :func:`hetero.dataflow.beat_schedule`);
 * :meth:`Op.parallelism`: the parallelism chosen, for reports;
 * :meth:`Op.resources`: estimated LUT/FF/DSP/BRAM of that component (:mod:`hetero.hw.cost`);
-* :meth:`Op.hls`: the HLS C++ kernel call (:mod:`hetero.hw.hls_binding`).
+* :meth:`Op.hls`: the HLS C++ kernel call (:mod:`hetero.hw.hls_binding`);
 * :meth:`Op.critical_stage`: the deepest register-to-register stage of that component (the
   Xilinx Fmax estimate, :func:`hetero.synthesis.timing.xilinx_fmax`).
 
@@ -22,7 +22,8 @@ What the graph-level code asks of an op, so that no pass names an op type:
 
 * folding (:mod:`hetero.passes.folding`): ``foldable``, :meth:`Op.mac_dims`,
   :meth:`Op.with_folding`;
-* the hardware/host split (:func:`hetero.dataflow.hardware_part`): ``host_layout``;
+* the hardware/host split (:func:`hetero.dataflow.host_and_hardware`, which the folding and
+  :func:`hetero.dataflow.hardware_part` share): ``host_layout``;
 * FIFO sizing and the top level (:func:`hetero.dataflow.fifo_depth`): :meth:`Op.window_geometry`;
 * the conformance tolerance (:mod:`hetero.testing.conformance`): ``moves_values``,
   :meth:`Op.table_error`;
