@@ -10,11 +10,10 @@ Three ways to choose, in order of precedence per layer:
    most the target; the whole design then takes a new inference every ``target`` cycles or
    faster (its interval is the largest layer interval);
 3. by default with a board: the fastest design whose estimated resources fit the board
-   (:func:`layer_cost`: each op's calibrated ``resources`` facet, :mod:`hetero.hw.cost`; the
-   whole design, FIFOs included, against :data:`LUT_BUDGET`, :data:`FF_BUDGET`,
-   :data:`DSP_BUDGET` and :data:`BRAM_BUDGET` of the board's LUTs, flip-flops, DSPs and block
-   RAM); without a board: fully
-   parallel.
+   (:func:`layer_cost`: each op's calibrated ``resources`` facet, :mod:`hetero.hw.cost`,
+   summed over every hardware layer, the FIFOs and forks of the top level left out, against
+   :data:`LUT_BUDGET`, :data:`FF_BUDGET`, :data:`DSP_BUDGET` and :data:`BRAM_BUDGET` of the
+   board's LUTs, flip-flops, DSPs and block RAM); without a board: fully parallel.
 
 Layers that are not MAC layers (window generators, pools, ...) have a fixed interval: a target
 below the largest of them is refused with a one-line error naming the layer.
@@ -41,7 +40,7 @@ __all__ = ["FoldingTarget", "choose_pe_simd", "folds", "mac_dims", "set_folding"
            "estimate_fits", "DSP_BUDGET", "LUT_BUDGET", "FF_BUDGET", "BRAM_BUDGET"]
 
 DSP_BUDGET = 0.9  #: share of the board's DSPs the automatic folding may use
-LUT_BUDGET = 0.8  #: share of the board's LUTs the whole design may use (estimate, FIFOs included)
+LUT_BUDGET = 0.8  #: share of the board's LUTs the layers' estimate may use
 FF_BUDGET = 0.8  #: share of the board's flip-flops the whole design may use
 BRAM_BUDGET = 0.9  #: share of the board's block RAM the automatic folding may use
 
