@@ -26,8 +26,8 @@ def run_once(src: Path, args: tuple[str, ...]) -> tuple[float, float]:
     env = dict(os.environ, PYTHONPATH=str(src))
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "hetero", *args], env=env, check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run([sys.executable, "-m", "hetero", *args], env=env, check=True, cwd=src,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # cwd: ``-m`` looks there first
     wall = time.perf_counter() - t
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
