@@ -96,3 +96,38 @@ def test_csim_backend_is_bit_exact(graph):
     assert r.latency_cycles is None and r.to_json()["interval_cycles"] is None
     c = CsimResult.from_run(r)
     assert c.bit_exact and c.to_json()["inferences"] == 10 and c.compiler == r.simulator
+
+
+def test_amaranth_stall_names_the_stream_where_data_waits():
+    from amaranth.hdl import Module, Signal
+    from amaranth.lib import wiring
+    from amaranth.lib.wiring import In, Out
+
+    from hetero.errors import SimulationError
+    from hetero.sim.amaranth import simulate_component
+
+    class Stuck(wiring.Component):  # never ready: the input waits forever
+        s_axis_tdata: In(8)
+        s_axis_tvalid: In(1)
+        s_axis_tready: Out(1)
+        s_axis_tlast: In(1)
+        m_axis_tdata: Out(8)
+        m_axis_tvalid: Out(1)
+        m_axis_tready: In(1)
+        m_axis_tlast: Out(1)
+        probe_valid: Out(1)
+        probe_ready: Out(1)
+        stream_names = ["input -> layer0.i"]
+
+        def elaborate(self, platform):
+            m = Module()
+            m.d.comb += self.probe_valid.eq(self.s_axis_tvalid)
+            seen = Signal()  # a clock domain to simulate
+            m.d.sync += seen.eq(self.s_axis_tvalid)
+            return m
+
+    with pytest.raises(SimulationError, match="no beat moved for 20 cycles.*data waits on "
+                                              "input -> layer0.i"):
+        simulate_component(Stuck(), np.zeros((2, 1, 1), dtype=np.int64), in_width=8,
+                           out_beats=1, out_lanes=1, out_width=8, out_signed=False,
+                           stall_timeout=20)

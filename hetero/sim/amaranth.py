@@ -73,13 +73,24 @@ def _unpack(word: int, lanes: int, width: int, signed: bool) -> list[int]:
     return out
 
 
+def _waiting(ctx, top) -> str:
+    """Where data waits (valid high, ready low), from the optional probe ports."""
+    if not hasattr(top, "probe_valid"):
+        return ""
+    valid, ready = ctx.get(top.probe_valid), ctx.get(top.probe_ready)
+    names = getattr(top, "stream_names", None) or [f"stream {k}" for k in range(len(top.probe_valid))]
+    waiting = [name for k, name in enumerate(names) if valid >> k & 1 and not ready >> k & 1]
+    return f"; data waits on {', '.join(waiting)}" if waiting else ""
+
+
 def simulate_component(top, in_beats: np.ndarray, *, in_width: int, out_beats: int,
                        out_lanes: int, out_width: int, out_signed: bool,
                        backpressure: float = 0.0, seed: int = 0,
                        stall_timeout: int = 100_000) -> AmaranthSimResult:
     """Simulate the Amaranth component ``top`` (``s_axis_*``/``m_axis_*`` ports, as
     :class:`hetero.backends.rtl.top.Top`) on raw input beats [N, B_in, L_in]; see the module
-    docstring.
+    docstring. Where ``top`` has ``probe_valid``/``probe_ready`` ports, a stall names the
+    streams where data waits (``stream_names``).
 
     Raises:
         ValueError: bad shapes or backpressure.
@@ -147,7 +158,8 @@ def simulate_component(top, in_beats: np.ndarray, *, in_width: int, out_beats: i
             if cycle - last_move >= stall_timeout:
                 state["error"] = (f"stalled: no beat moved for {stall_timeout} cycles at cycle "
                                   f"{cycle} ({in_beat} of {n * b_in} input beats taken, "
-                                  f"{out_beat} of {n * out_beats} output beats given)")
+                                  f"{out_beat} of {n * out_beats} output beats given)"
+                                  + _waiting(ctx, top))
                 return
 
     sim = Simulator(top)
@@ -182,7 +194,7 @@ class AmaranthSim:
     def simulate(self, graph: Graph, in_beats: np.ndarray) -> BackendRun:
         from hetero.backends.rtl.top import Top
 
-        top = Top(graph)
+        top = Top(graph, probes=True)
         s = simulate_component(
             top, in_beats, in_width=top.in_type.width, out_beats=top.out_layout.beats,
             out_lanes=top.out_layout.lanes, out_width=top.out_type.width,
