@@ -6,10 +6,9 @@ import subprocess
 import sys
 
 import numpy as np
-import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
 
+import tiny_models
 from hetero.errors import SimulationError
 from hetero.sim.verilator import pack_words, simulate_beats, unpack_words
 
@@ -148,19 +147,7 @@ def test_bad_beats_are_refused(tmp_path):
 @pytest.fixture(scope="module")
 def tiny_mlp(tmp_path_factory):
     """Gemm 6 -> 5, Relu, Gemm 5 -> 3: small enough to build in seconds."""
-    rng = np.random.default_rng(3)
-    inits = [numpy_helper.from_array(rng.normal(0, 0.5, s).astype(np.float32), name)
-             for name, s in (("W1", (6, 5)), ("b1", (5,)), ("W2", (5, 3)), ("b2", (3,)))]
-    graph = helper.make_graph(
-        [helper.make_node("Gemm", ["x", "W1", "b1"], ["h"]),
-         helper.make_node("Relu", ["h"], ["r"]),
-         helper.make_node("Gemm", ["r", "W2", "b2"], ["y"])],
-        "tiny", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 6])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    path = tmp_path_factory.mktemp("tiny") / "tiny_mlp.onnx"
-    onnx.save(model, path)
-    return path
+    return tiny_models.tiny_mlp(tmp_path_factory.mktemp("tiny") / "tiny_mlp.onnx")
 
 
 def hetero(*args, cwd=None):

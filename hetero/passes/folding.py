@@ -32,6 +32,7 @@ from hetero.errors import UserError
 from hetero.ir.graph import Graph, Node
 from hetero.ops import op_of
 from hetero.dataflow import host_and_hardware
+from hetero.hw.mvau import folds
 
 if TYPE_CHECKING:
     from hetero.hw.cost import Family
@@ -71,11 +72,6 @@ class FoldingTarget:
                                 f"{board.clock_mhz:g} MHz")
             return FoldingTarget(cycles)
         return FoldingTarget()
-
-
-def folds(n_in: int, n_out: int, pe: int, simd: int) -> tuple[int, int]:
-    """(output groups, input groups) for a layer of that size and parallelism."""
-    return math.ceil(n_out / pe), math.ceil(n_in / simd)
 
 
 @functools.lru_cache(maxsize=1024)
