@@ -24,6 +24,7 @@ inferences.
 from __future__ import annotations
 
 import functools
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -89,12 +90,28 @@ def tensor_layouts(graph) -> dict[str, StreamLayout]:
     node that produces or consumes it says so (``attrs["channels_last"]``, QONNX channels-last
     convolutions and pools), or when an op other than Transpose/Reshape makes it from a
     channels-last tensor of the same rank. Every component and the top level use this one
-    answer. The result is shared between calls on graphs of the same structure (the nodes'
-    ops, tensors and ``channels_last``, and the tensors' shapes): do not modify it."""
+    answer. The result is shared between calls on the same graph object and on graphs of the
+    same structure (the nodes' ops, tensors and ``channels_last``, and the tensors' shapes): do
+    not modify it."""
+    hit = _BY_GRAPH.get(id(graph))
+    if hit is not None and hit[0]() is graph:
+        return hit[1]
     key = (tuple((n.op, n.inputs, n.outputs, "channels_last" in n.attrs, n.attrs.get("channels_last"))
                  for n in graph.nodes),
            tuple((name, tuple(t.shape)) for name, t in graph.tensors.items()))
-    return _layouts(key)
+    layouts = _layouts(key)
+    try:
+        ref = weakref.ref(graph)
+    except TypeError:  # an object without weak references: no identity memo
+        return layouts
+    _BY_GRAPH[id(graph)] = (ref, layouts)
+    weakref.finalize(graph, _BY_GRAPH.pop, id(graph), None)
+    return layouts
+
+
+#: id(graph) -> (weak reference to it, its layouts): the identity memo of :func:`tensor_layouts`
+#: (the graph is immutable; an entry leaves when its graph is collected).
+_BY_GRAPH: dict[int, tuple[weakref.ref, dict[str, StreamLayout]]] = {}
 
 
 @functools.lru_cache(maxsize=64)
