@@ -132,3 +132,13 @@ def test_no_import_cycles():
 ])
 def test_cycle_finder(edges, expected):
     assert strongly_connected(edges) == expected
+
+
+def test_every_package_is_installed():
+    """pyproject.toml lists the packages explicitly: a new sub-package must join the list, or a
+    non-editable install lacks it."""
+    import tomllib
+
+    listed = set(tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    packages = {".".join(p.parent.relative_to(PACKAGE.parent).parts) for p in PACKAGE.rglob("__init__.py")}
+    assert packages <= listed, f"missing from pyproject.toml [tool.setuptools] packages: {sorted(packages - listed)}"
