@@ -64,6 +64,64 @@ def _compare_options(command):
 @click.version_option(package_name="hetero")
 def main() -> None:
     """From ONNX to FPGA hardware with open tools: does it fit, how fast is it, is it exact."""
+    _stop_tools_on_signals()
+
+
+def _descendants(pid: int) -> list[int]:
+    """The processes below ``pid`` (Linux /proc; elsewhere none), children first."""
+    parents: dict[int, list[int]] = {}
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return []
+    for name in names:
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        ppid = int(stat[stat.rindex(b")") + 2:].split()[1])
+        parents.setdefault(ppid, []).append(int(name))
+    out, todo = [], [pid]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def _stop_tools_on_signals() -> None:
+    """SIGINT, SIGTERM and SIGHUP stop hetero at once: every tool process it started (Verilator,
+    make, g++, Yosys, nextpnr, and theirs) is killed, then the command unwinds as interrupted
+    (exit 130), so unfinished output folders and scratch files are removed on the way out.
+    (A SIGKILLed hetero takes its tools with it too: :func:`hetero.cache.die_with_parent`.)"""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def stop(signum, frame):
+        signal.signal(signum, signal.SIG_IGN)  # one stop is enough
+        for pid in _descendants(os.getpid()):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        raise KeyboardInterrupt
+
+    before = {}
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(sig) in (signal.default_int_handler, signal.SIG_DFL):
+            before[sig] = signal.signal(sig, stop)
+
+    def restore():  # hetero called in-process (click's test runner): leave the host as it was
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+
+    click.get_current_context().call_on_close(restore)
 
 
 def _stderr_progress(quiet: bool):
@@ -224,22 +282,19 @@ def predict(model, inputs, out, config, as_float, calibrate) -> None:
     import numpy as np
 
     from hetero.ir.config import Config
-    from hetero.flows.common import compile_model, load_inputs
+    from hetero.flows.common import check_output_file, compile_model, load_inputs, write_npy
     from hetero.frontend.onnx import import_onnx
     from hetero.passes.pipeline import simplify
     from hetero.reference import predict as ref_predict
 
     if as_float and calibrate is not None:
         raise UserError("--calibrate chooses fixed-point types; it does nothing with --float")
+    check_output_file(out, model, inputs, config, calibrate)  # before any work
     x = load_inputs(inputs)
     graph = (simplify(import_onnx(model)) if as_float
              else compile_model(model, Config.load(config), calibrate=calibrate))
     y = ref_predict(graph, x)
-    if out.is_dir():
-        raise UserError(f"{out}: is a folder; -o takes the .npy file to write")
-    tmp = out.with_name(f".{out.name}.partial.npy")
-    np.save(tmp, y)
-    os.replace(tmp, out)
+    write_npy(out, y)  # all at once; a failed write leaves nothing behind
     if calibrate is not None:
         from hetero.passes.calibrate import model_summary, print_report
 

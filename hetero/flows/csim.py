@@ -15,30 +15,35 @@ def csim_model(model: str | Path, *, inputs=None, n: int | None = None, config=N
     """``hetero csim``: compile ``model`` (folded for ``board`` as ``hetero synth`` would),
     render its HLS project, build and run it with g++ on a batch (``inputs``, or ``n`` random
     ones; default 100) and compare with the reference. ``out``: write the project to
-    ``out/hls`` and, when outputs differ, ``out/mismatches.npz``.
+    ``out/hls`` and, when outputs differ, ``out/mismatches.npz``, replacing ``out`` as a whole
+    (:func:`hetero.flows.common.atomic_output`, which refuses a folder of the user's files).
 
     Raises UserError (exit 2: bad input, g++ or hls4ml missing, g++ failing) and
     SimulationError (exit 4: outputs differ, or the test bench failed)."""
     from hetero.boards import get as get_board
-    from hetero.flows.common import compile_model, input_batch
+    from hetero.cache import cache_dir
+    from hetero.flows.common import atomic_output, check_output, compile_model, input_batch
     from hetero.backends.hls.project import render_project, write_project
 
     if n is not None and n < 1:
         raise UserError(f"-n must be at least 1, got {n}")
     if out is not None and Path(out).exists() and not Path(out).is_dir():
         raise UserError(f"{out}: -o takes a folder, and this is a file")
-    compiler()  # fail early, before any work, when there is no g++
-    ap_types_dir()
+    compiler()  # fail early, before any work, when there is no g++, no ap_types, a cache or
+    ap_types_dir()  # an OUT that cannot be written, or an OUT of the user's own files
+    cache_dir("csim")
+    if out is not None:
+        check_output(out)
     b = get_board(board) if board is not None else None
     graph = compile_model(model, config, b)
     x = input_batch(graph, inputs, n, seed)
     project = render_project(graph, *((b.part, 1000.0 / b.clock_mhz) if b is not None else ()))
     result = csim_graph(graph, x, project)
-    if out is not None:
-        out = Path(out)
-        write_project(project, out / "hls")
-        if not result.bit_exact:
-            write_mismatches(out, result.run)
+    if out is not None:  # replaced as a whole (atomic_output)
+        with atomic_output(out) as tmp:
+            write_project(project, tmp / "hls")
+            if not result.bit_exact:
+                write_mismatches(tmp, result.run)
     if not result.bit_exact:
         where = f"; see {Path(out) / 'mismatches.npz'}" if out is not None else " (-o OUT writes mismatches.npz)"
         raise CsimMismatch(f"HLS C simulation disagrees with the reference on {result.mismatches} of "

@@ -10,8 +10,11 @@ runs the float prefix and input quantizer) and :func:`hetero.sim.run.run` it on 
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import shutil
 import tempfile
+from contextlib import ExitStack
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,10 +24,11 @@ import numpy as np
 from hetero.ir.config import Config
 from hetero.errors import SimulationError, UserError
 from hetero.passes.folding import FoldingTarget
-from hetero.flows.common import Progress, StageTimer, runs_dir, compile_model, input_batch
+from hetero.flows.common import (Progress, StageTimer, atomic_output, check_output, compile_model,
+                                 input_batch, runs_dir)
 from hetero.reference import execute
 from hetero.sim.run import Run, run, write_mismatches
-from hetero.sim.verilator import RtlSimResult, Verilator, prepare_runtime
+from hetero.sim.verilator import RtlSimResult, Verilator, prepare_runtime, require_cxx
 
 __all__ = ["SimResult", "simulate_model", "simulate_graph", "GraphSim", "MismatchError"]
 
@@ -117,6 +121,9 @@ def simulate_model(model: str | Path, *, inputs: str | Path | np.ndarray | None 
         raise UserError(f"-n must be at least 1, got {n}")
     if out is not None and Path(out).exists() and not Path(out).is_dir():
         raise UserError(f"{out}: -o takes a folder, and this is a file")
+    require_cxx()  # before any work: no C++ compiler, a cache or OUT that cannot be written
+    runs_dir()
+    out_path = check_output(out) if out is not None else None
     timer = StageTimer(progress)
     compiled: list[bool] = []
     runtime = threading.Thread(target=_prepare_runtime, args=(waves is not None, compiled),
@@ -131,13 +138,25 @@ def simulate_model(model: str | Path, *, inputs: str | Path | np.ndarray | None 
     with timer.stage("verilog"):
         verilog = top_verilog(top)
     work = Path(tempfile.mkdtemp(prefix="sim-", dir=runs_dir()))  # logs outlive a failure
-    with timer.stage(f"build and simulate ({len(x)} inferences)"):
-        result = run(graph, x, Verilator(  # links the runtime once the thread has it
-            backpressure=backpressure, seed=seed, waves=waves or False, work_dir=work,
-            top=top, verilog=verilog), values=values)
-    mismatch_file = None
-    if not result.bit_exact and out is not None:
-        mismatch_file = write_mismatches(out, result)
+    with ExitStack() as output:
+        # OUT is replaced as a whole when the run ends (atomic_output): waves meant for it are
+        # written into its scratch folder first
+        tmp = output.enter_context(atomic_output(out)) if out is not None else None
+        final_waves = Path(waves) if waves else None
+        if tmp is not None and final_waves is not None and \
+                Path(os.path.abspath(final_waves.parent)) == out_path:
+            waves = tmp / final_waves.name
+        with timer.stage(f"build and simulate ({len(x)} inferences)"):
+            result = run(graph, x, Verilator(  # links the runtime once the thread has it
+                backpressure=backpressure, seed=seed, waves=waves or False, work_dir=work,
+                top=top, verilog=verilog), values=values)
+        mismatch_file = None
+        if not result.bit_exact and tmp is not None:
+            write_mismatches(tmp, result)
+            mismatch_file = Path(out) / "mismatches.npz"
+        if waves and final_waves is not None and Path(waves) != final_waves:
+            result = dataclasses.replace(result, detail=dataclasses.replace(
+                result.detail, waves_path=final_waves))
     shutil.rmtree(work, ignore_errors=True)
     runtime.join()
     sim = result.detail

@@ -20,7 +20,7 @@ from hetero.frontend.onnx import import_onnx, load_model
 from hetero.ops import op_of
 from hetero.passes.pipeline import dump_folder, pipeline, run_pipeline
 from hetero.reference import execute, predict as reference_predict
-from hetero.flows.common import Progress, StageTimer, atomic_output, input_batch
+from hetero.flows.common import Progress, StageTimer, atomic_output, check_output, input_batch
 from hetero.flows.common import runs_dir
 from hetero.report.synth import Report
 from hetero.sim.run import Run
@@ -79,7 +79,7 @@ def synth_report(model: str | Path, board: str, out: str | Path, config: str | P
     ``dump``: a folder that gets the graph after every pass of the pipeline
     (:func:`hetero.passes.pipeline.dump_folder`)."""
     from hetero.sim.run import run, write_mismatches
-    from hetero.sim.verilator import Verilator
+    from hetero.sim.verilator import Verilator, require_cxx
     from hetero.synthesis.yosys import synthesize as run_yosys
     from hetero.synthesis.timing import PNR_TOOLS, place_and_route, require_tools, xilinx_fmax
     from hetero.backends.rtl.ports import ports as rtl_ports
@@ -90,6 +90,9 @@ def synth_report(model: str | Path, board: str, out: str | Path, config: str | P
         raise UserError(f"--clock-mhz must be positive, got {clock_mhz:g}")
     if synthesize:
         require_tools(b)  # a board whose tools are missing fails before any work (exit 2)
+    require_cxx()  # so does a missing C++ compiler (Verilator builds), a cache or an OUT
+    runs_dir()  # that cannot be written, or an OUT of the user's own files (atomic_output)
+    check_output(out)
     cfg = Config.load(config)
     with timer.stage("import"):
         onnx_model = load_model(model)

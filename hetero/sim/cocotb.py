@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hetero.cache import cache_root
+from hetero.cache import cache_root, die_with_parent
 from hetero.errors import SimulationError, ToolError, UserError
 from hetero.ir.graph import Graph
 from hetero.sim.run import BackendRun
@@ -358,7 +358,7 @@ def _run_child(spec: dict[str, Any], env: dict[str, str], log: Path) -> int:
     spec_path = log.with_suffix(".spec.json")
     spec_path.write_text(json.dumps(spec))
     with open(log, "w") as out:
-        proc = subprocess.run([sys.executable, "-c", _CHILD, str(spec_path)], cwd=log.parent,
+        proc = subprocess.run(preexec_fn=die_with_parent, args=[sys.executable, "-c", _CHILD, str(spec_path)], cwd=log.parent,
                               env=env, stdout=out, stderr=subprocess.STDOUT,
                               stdin=subprocess.DEVNULL, check=False)
     return proc.returncode

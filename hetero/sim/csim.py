@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hetero.cache import cache_root
+from hetero.cache import cache_dir, cache_root, die_with_parent, publish, valid_executable
 from hetero.errors import SimulationError, UserError
 from hetero.backends.hls.project import HlsProject
 from hetero.ir.graph import Graph
@@ -82,25 +82,24 @@ def build(project: HlsProject, opt: str = OPT) -> Build:
     h.update(" ".join([version, opt, *FLAGS, str(include)]).encode())
     root = cache_root() / "csim" / h.hexdigest()[:32]
     exe = root / "hetero_csim"
-    if exe.is_file():
+    if valid_executable(exe):
         return Build(exe, True, 0.0, version)
-    root.parent.mkdir(parents=True, exist_ok=True)
+    cache_dir("csim")
+    if root.exists():  # an entry whose executable cannot run: rebuild it
+        shutil.rmtree(root, ignore_errors=True)
     work = Path(tempfile.mkdtemp(prefix=".build-", dir=root.parent))
     for name, text in project.files.items():
         (work / name).write_text(text)
     cmd = [cxx, opt, *FLAGS, "-isystem", str(include), "-I", str(work), str(work / "hetero_csim.cpp"),
            "-o", str(work / "hetero_csim")]
     t0 = time.perf_counter()
-    r = subprocess.run(cmd, capture_output=True, text=True)
+    r = subprocess.run(cmd, capture_output=True, text=True, preexec_fn=die_with_parent)
     seconds = time.perf_counter() - t0
     if r.returncode != 0:
         log = work / "gxx.log"
         log.write_text(" ".join(cmd) + "\n" + r.stdout + r.stderr)
         raise UserError(f"g++ failed to compile the HLS C simulation (see {log})")
-    try:
-        work.replace(root)
-    except OSError:  # another process built the same project meanwhile
-        shutil.rmtree(work, ignore_errors=True)
+    publish(work, root)  # one rename: a killed build never leaves a half entry
     return Build(exe, False, seconds, version)
 
 
@@ -115,7 +114,8 @@ def run_beats(exe: Path, beats: np.ndarray, out_beats: int, out_lanes: int) -> t
             np.asarray([len(beats)], dtype="<i8").tofile(f)
             beats.tofile(f)
         t0 = time.perf_counter()
-        r = subprocess.run([str(exe), str(fin), str(fout)], capture_output=True, text=True)
+        r = subprocess.run([str(exe), str(fin), str(fout)], capture_output=True, text=True,
+                           preexec_fn=die_with_parent)
         seconds = time.perf_counter() - t0
         if r.returncode != 0:
             msg = (r.stderr.strip().splitlines() or [f"exit status {r.returncode}"])[-1]

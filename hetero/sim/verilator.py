@@ -40,8 +40,8 @@ from typing import Any
 import numpy as np
 
 from hetero.backends.rtl.ports import Port, ports as rtl_ports
-from hetero.cache import cache_root
-from hetero.errors import SimulationError, ToolError
+from hetero.cache import cache_dir, cache_root, die_with_parent, valid_executable
+from hetero.errors import SimulationError, ToolError, UserError
 from hetero.ir.graph import Graph
 from hetero.sim.run import BackendRun
 from hetero.sim.verilator_tool import (first_error, locked, simulator_version, tool_env,
@@ -244,7 +244,8 @@ def simulate_beats(
         stall_timeout, RESET_CYCLES)] + ([str(wave_file)] if wave_file else [])
     with open(log, "w") as out:
         rc = subprocess.run(cmd, cwd=work_dir, stdout=out, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL, check=False).returncode
+                            stdin=subprocess.DEVNULL, check=False,
+                            preexec_fn=die_with_parent).returncode
     if rc != 0 or not result.exists():
         tail = log.read_text(errors="replace").strip().splitlines()[-1:] or [""]
         raise ToolError(f"simulation of '{top}' failed (exit {rc}): {tail[0][:200]}; see {log}")
@@ -425,8 +426,7 @@ def prepare_runtime(trace: bool = False) -> tuple[Path, bool]:
     runtime = {"opt": OPT_RUNTIME, "trace": trace, "shim": shim, "sources": RUNTIME_SOURCES,
                "sim": simulator_version(), "cxx": _cxx_version(), "prefix": sys.prefix}
     key = hashlib.sha256(json.dumps(runtime).encode()).hexdigest()[:16]
-    root = cache_root() / "rtlsim"
-    root.mkdir(parents=True, exist_ok=True)
+    root = cache_dir("rtlsim")
     archive = root / f"runtime-{key}.a"
     if archive.exists():
         return archive, True
@@ -471,17 +471,21 @@ def build(verilog: str, top: str, *, in_bits: int, out_bits: int, probe_bits: in
                           "shim": shim, "sources": RUNTIME_SOURCES, "sim": simulator_version(),
                           "cxx": _cxx_version(), "prefix": sys.prefix})
     key = hashlib.sha256(key_src.encode()).hexdigest()[:32]
-    root = cache_root() / "rtlsim"
-    root.mkdir(parents=True, exist_ok=True)
+    root = cache_dir("rtlsim")
     build_dir = root / key
     exe, done = build_dir / "rtlsim", build_dir / "BUILD_OK"
     log = Path(log) if log is not None else build_dir.with_suffix(".log")
     log.parent.mkdir(parents=True, exist_ok=True)
     with locked(root / f"{key}.lock"):
-        if done.exists() and exe.exists():
+        if done.exists() and valid_executable(exe):  # else (killed writer, damaged): rebuild
             return exe, True, 0.0, False
+        # built beside the entry and renamed into place: a killed build leaves no half entry
+        # (its scratch folder goes at the next build of the key, which holds the lock)
+        for stale in root.glob(f".{key}.build-*"):
+            shutil.rmtree(stale, ignore_errors=True)
         shutil.rmtree(build_dir, ignore_errors=True)
-        src = build_dir / "src"
+        work = root / f".{key}.build-{os.getpid()}"
+        src = work / "src"
         src.mkdir(parents=True)
         for name, text in ((f"{top}.v", verilog), ("rtlsim_tb.v", bench),
                            ("rtlsim_main.cpp", main_cpp), ("rtlsim_config.h", config)):
@@ -490,18 +494,18 @@ def build(verilog: str, top: str, *, in_bits: int, out_bits: int, probe_bits: in
         with ThreadPoolExecutor(max_workers=1) as pool:  # the runtime alongside the design
             runtime = pool.submit(prepare_runtime, trace)
             with open(log, "w") as out:
-                ok, names = _compile(build_dir, top, params, trace, out)
+                ok, names = _compile(work, top, params, trace, out)
                 archive, reused = runtime.result()
-                objs = [build_dir / "obj" / f"{n}.o" for n in names]
-                ok = ok and _run([_cxx(), *map(str, objs), str(archive), "-o", str(exe),
+                objs = [work / "obj" / f"{n}.o" for n in names]
+                ok = ok and _run([_cxx(), *map(str, objs), str(archive), "-o", str(work / exe.name),
                                   "-pthread", *(["-lz"] + ([] if shim else ["-llz4"])
                                                 if trace else [])], out)
         seconds = time.perf_counter() - t0
-        if not ok or not exe.exists():  # left for inspection; redone next time
+        if not ok or not (work / exe.name).exists():  # left for inspection; redone next time
             raise ToolError(f"Verilator build of '{top}' failed{first_error(log)}; see {log}")
-        if log.parent != build_dir:
-            shutil.copyfile(log, build_dir / "build.log")
-        done.write_text(key_src)
+        shutil.copyfile(log, work / "build.log")
+        (work / done.name).write_text(key_src)
+        os.rename(work, build_dir)
     return exe, False, seconds, reused
 
 
@@ -553,7 +557,7 @@ def _compile(build_dir: Path, top: str, params: list[str], trace: bool,
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         codes = list(pool.map(lambda cmd: subprocess.run(
             cmd, cwd=obj, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            check=False).returncode, jobs))
+            check=False, preexec_fn=die_with_parent).returncode, jobs))
     return all(c == 0 for c in codes), objects
 
 
@@ -591,8 +595,17 @@ def _cxx() -> str:
     return os.environ.get("CXX") or "c++"
 
 
+def require_cxx() -> None:
+    """Raise UserError (exit 2, one line) when the C++ compiler Verilator builds need (``$CXX``,
+    else ``c++``) is not on PATH: the commands that simulate call it before any work."""
+    if shutil.which(_cxx()) is None:
+        raise UserError(f"Verilator simulation needs a C++ compiler, and {_cxx()!r} is not on "
+                        "PATH; install g++ (apt-get install g++) or set CXX")
+
+
 def _run(cmd: list[str], out, env: dict[str, str] | None = None, cwd: Path | None = None) -> bool:
     out.write("$ " + " ".join(cmd) + "\n")
     out.flush()
     return subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                          env=env, cwd=cwd, check=False).returncode == 0
+                          env=env, cwd=cwd, check=False,
+                          preexec_fn=die_with_parent).returncode == 0

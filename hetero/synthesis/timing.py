@@ -38,7 +38,7 @@ from hetero.backends.rtl.ports import Port
 from hetero.backends.rtl.timing_wrapper import (DUT, SHARE, WRAPPER_NAME, TimingWrapper,
                                                 wrapper_verilog)
 from hetero.boards import Board
-from hetero.cache import cache_root
+from hetero.cache import cache_root, die_with_parent
 from hetero.errors import ToolError, UserError
 from hetero.ir.graph import Graph
 
@@ -88,7 +88,7 @@ def top_ports(verilog: str, top: str) -> list[Port]:
         work = Path(tmp)
         (work / "design.v").write_text(verilog)
         # relative names and cwd: YoWASP cannot see absolute paths under /tmp
-        proc = subprocess.run([str(exe), "-q", "-p", "read_verilog -lib design.v; write_json ports.json"],
+        proc = subprocess.run(preexec_fn=die_with_parent, args=[str(exe), "-q", "-p", "read_verilog -lib design.v; write_json ports.json"],
                               cwd=work, capture_output=True, text=True, errors="replace",
                               stdin=subprocess.DEVNULL)
         if proc.returncode != 0:
@@ -177,7 +177,7 @@ def place_and_route(verilog: str, top: str, board: Board, work_dir: Path | str,
     short = re.search(r"nextpnr-[0-9][^\s)]*", p_ver)
     tool = f"{PNR_TOOLS[board.family]} ({short.group(0) if short else p_ver})"
     cmd = [str(pnr), "--json", "netlist.json", "--report", "report.json", "-q", "-l", "nextpnr.log"] + args
-    proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True, errors="replace",
+    proc = subprocess.run(preexec_fn=die_with_parent, args=cmd, cwd=work, capture_output=True, text=True, errors="replace",
                           stdin=subprocess.DEVNULL)
     method = ("place and route (nextpnr" + (", out of context" if board.family == "ecp5" else "")
               + "), achieved Fmax of the clock of the design inside hetero's timing wrapper: its "

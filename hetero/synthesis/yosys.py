@@ -55,7 +55,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from hetero.boards import Board, bram36_equivalent
-from hetero.cache import cache_root
+from hetero.cache import cache_root, die_with_parent
 from hetero.errors import ToolError, UserError
 from hetero.hw.cost import Resources
 
@@ -245,7 +245,7 @@ def run_script(exe: Path, text: str, ys: str, work: Path, top: str) -> dict[str,
     (work / "stat.json").unlink(missing_ok=True)
     log = work / "yosys.log"
     # -l: Yosys writes the whole log itself; its stdout loses everything after ABC9 runs.
-    proc = subprocess.run([str(exe), "-q", "-l", log.name, "-s", "synth.ys"], cwd=work,
+    proc = subprocess.run(preexec_fn=die_with_parent, args=[str(exe), "-q", "-l", log.name, "-s", "synth.ys"], cwd=work,
                           capture_output=True, text=True, errors="replace",
                           stdin=subprocess.DEVNULL)
     if proc.returncode != 0:
