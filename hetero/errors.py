@@ -1,11 +1,22 @@
 """Errors a user can act on. The CLI prints ``error: <message>`` on one line and exits with
-``exit_code``; nothing else (no traceback)."""
+``exit_code``; nothing else (no traceback).
+
+A message may quote model text (node and tensor names a model file chose): every error's
+message is made printable when the error is built (:func:`hetero.ir.text.printable`, newlines
+kept), so no control character or terminal escape sequence reaches the terminal or a log."""
+
+from hetero.ir.text import printable
 
 
 class UserError(Exception):
-    """Bad input from the user: a file, a model, an option. Exit code 2."""
+    """Bad input from the user: a file, a model, an option. Exit code 2. String arguments are
+    kept printable (see the module docstring)."""
 
     exit_code: int = 2
+
+    def __init__(self, *args):
+        super().__init__(*(printable(a, keep_newlines=True) if isinstance(a, (str, bytes)) else a
+                           for a in args))
 
 
 class ToolError(UserError):

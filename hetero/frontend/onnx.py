@@ -1,7 +1,14 @@
-"""ONNX to IR. Loading is guarded (not ONNX, external data outside the model's folder, NaN
-weights); lowering dispatches every node to the op module that imports its ONNX op type.
+"""ONNX to IR. Loading is guarded: a file that is not ONNX, names that are not UTF-8, external
+data outside the model's folder (in any graph, sub-graphs included) or beyond its file, tensors
+whose data disagrees with their dims or type, NaN/Inf in weights, constants or float attributes,
+graph inputs of types hetero has no hardware numbers for (strings, complex, 64-bit integers),
+duplicated inputs, nodes without outputs, default-domain opsets outside
+[:data:`MIN_OPSET`, the installed onnx's newest] are each one :class:`~hetero.errors.UserError`
+naming what. Lowering dispatches every node to the op module that imports its ONNX op type.
 
-Sub-graphs on constants fold at import, whatever their ops: ``Shape`` of a computed tensor is a
+Sub-graphs on constants fold at import, whatever their ops (each folded tensor at most
+:func:`fold_limit_bytes`: ``HETERO_FOLD_LIMIT_MB``, default 1024 MiB, checked before it is
+allocated where ONNX's shape inference knows its shape): ``Shape`` of a computed tensor is a
 constant (its per-inference shape with batch 1), and any node whose inputs are all constants is
 evaluated (standard ops by ``onnx.reference``, the QONNX quantizers by their op module). A
 quantizer folded onto a constant leaves its integers and scale behind (:meth:`ImportContext.quantized`)
@@ -11,6 +18,7 @@ such a constant carry them along.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -20,12 +28,14 @@ from onnx import numpy_helper
 
 from hetero.errors import UserError
 from hetero.ir.fixed import FixedType
+from hetero.ir.text import printable
 from hetero.ir.graph import Graph, Tensor
 from hetero.ops.onnx_context import ImportContext, KNOWN_DOMAINS, _DATA_MOVEMENT, attr, check_memory, describe, node_name
 
 
 def load_model(path: str | Path) -> onnx.ModelProto:
-    """Read an ONNX file. External data is read only from inside the model's folder."""
+    """Read an ONNX file. External data is read only from inside the model's folder, within
+    its file; a UserError names anything malformed (see the module docstring)."""
     path = Path(path)
     if not path.exists():
         raise UserError(f"{path}: file not found")
@@ -37,32 +47,99 @@ def load_model(path: str | Path) -> onnx.ModelProto:
         raise UserError(f"{path}: not an ONNX model ({type(e).__name__})") from None
     if not model.graph.node and not model.graph.output:
         raise UserError(f"{path}: not an ONNX model (no graph)")
+    _check_text(model)
     _load_external_data(model, path)
     return model
 
 
 def _load_external_data(model: onnx.ModelProto, path: Path) -> None:
+    """Every tensor with external data, in every graph (sub-graphs of If/Loop/Scan included),
+    must lie in a file inside the model's folder, at a non-negative integer offset, with its
+    length inside the file."""
     base = path.parent.resolve()
     external = [t for t in _all_tensors(model) if t.data_location == onnx.TensorProto.EXTERNAL]
     for t in external:
         info = {e.key: e.value for e in t.external_data}
         location = info.get("location", "")
+        what = f"{path}: tensor '{printable(t.name)}'"
         target = (base / location).resolve()
-        if Path(location).is_absolute() or base not in target.parents:
-            raise UserError(f"{path}: tensor '{t.name}' has external data at '{location}', outside "
+        if not location or Path(location).is_absolute() or base not in target.parents:
+            raise UserError(f"{what} has external data at '{printable(location)}', outside "
                             f"the model's folder: refused")
         if not target.is_file():
-            raise UserError(f"{path}: tensor '{t.name}': external data file '{location}' not found")
+            raise UserError(f"{what}: external data file '{printable(location)}' not found")
+        size = target.stat().st_size
+        bounds = {}
+        for key in ("offset", "length"):
+            if key in info:
+                try:
+                    bounds[key] = int(info[key])
+                except ValueError:
+                    raise UserError(f"{what}: external data {key} '{printable(info[key])}' is not an "
+                                    "integer") from None
+                if bounds[key] < 0:
+                    raise UserError(f"{what}: external data {key} {bounds[key]} is negative")
+        offset = bounds.get("offset", 0)
+        if offset > size:
+            raise UserError(f"{what}: external data offset {offset} is beyond the end of "
+                            f"'{printable(location)}' ({size} bytes)")
+        if offset + bounds.get("length", 0) > size:
+            raise UserError(f"{what}: external data offset {offset} + length {bounds['length']} is "
+                            f"beyond the end of '{printable(location)}' ({size} bytes)")
     if external:
-        onnx.external_data_helper.load_external_data_for_model(model, str(base))
+        try:
+            onnx.external_data_helper.load_external_data_for_model(model, str(base))
+        except (OSError, ValueError) as e:
+            raise UserError(f"{path}: cannot read external data ({printable(e)})") from None
+
+
+def _all_graphs(graph: onnx.GraphProto):
+    """``graph`` and every sub-graph of its nodes' attributes, recursively."""
+    yield graph
+    for n in graph.node:
+        for a in n.attribute:
+            if a.type == onnx.AttributeProto.GRAPH:
+                yield from _all_graphs(a.g)
+            elif a.type == onnx.AttributeProto.GRAPHS:
+                for g in a.graphs:
+                    yield from _all_graphs(g)
 
 
 def _all_tensors(model: onnx.ModelProto):
-    yield from model.graph.initializer
-    for n in model.graph.node:
-        for a in n.attribute:
-            if a.type == onnx.AttributeProto.TENSOR:
-                yield a.t
+    """Every tensor of every graph: initializers (sparse ones too) and tensor attributes."""
+    for g in _all_graphs(model.graph):
+        yield from g.initializer
+        for sp in g.sparse_initializer:
+            yield sp.values
+            yield sp.indices
+        for n in g.node:
+            for a in n.attribute:
+                if a.type == onnx.AttributeProto.TENSOR:
+                    yield a.t
+                elif a.type == onnx.AttributeProto.TENSORS:
+                    yield from a.tensors
+                elif a.type == onnx.AttributeProto.SPARSE_TENSOR:
+                    yield a.sparse_tensor.values
+                    yield a.sparse_tensor.indices
+
+
+def _check_text(message, where: str = "model") -> None:
+    """Every string field of ``message``, recursively, must be valid UTF-8 (protobuf hands an
+    invalid one over as bytes, which no output format can print)."""
+    for fd, value in message.ListFields():
+        repeated = getattr(fd, "is_repeated", None)
+        repeated = repeated if repeated is not None else fd.label == fd.LABEL_REPEATED
+        items = value if repeated else (value,)
+        if fd.type == fd.TYPE_MESSAGE:
+            if fd.message_type.GetOptions().map_entry:
+                continue
+            for item in items:
+                _check_text(item, f"{where}.{fd.name}")
+        elif fd.type == fd.TYPE_STRING:
+            for item in items:
+                if isinstance(item, bytes):
+                    raise UserError(f"{where}.{fd.name} {printable(item)!r} is not valid UTF-8: "
+                                    "not an ONNX model")
 
 
 def import_onnx(model: onnx.ModelProto | str | Path) -> Graph:
@@ -71,12 +148,16 @@ def import_onnx(model: onnx.ModelProto | str | Path) -> Graph:
 
     if not isinstance(model, onnx.ModelProto):
         model = load_model(model)
+    else:
+        _check_text(model)
+    _check_model(model)
     g = model.graph
     constants = {}
     total = sum(int(np.prod(list(init.dims), dtype=np.float64)) for init in g.initializer)
     check_memory(total, f"model '{_model_name(model)}' weights ({total:,} values)")
     for init in g.initializer:
-        constants[init.name] = _checked_array(numpy_helper.to_array(init), f"initializer '{init.name}'")
+        what = f"initializer '{printable(init.name)}'"
+        constants[init.name] = _checked_array(_to_array(init, what), what)
     shapes: dict[str, tuple[int, ...]] = {}
     inputs = [i for i in g.input if i.name not in constants]
     ctx = ImportContext(constants, shapes)
@@ -166,11 +247,11 @@ def finn_input_types(g: onnx.GraphProto) -> dict[str, "FixedType | QuantSpec"]:
 def _constant_value(n: onnx.NodeProto) -> np.ndarray:
     for a in n.attribute:
         if a.name == "value":
-            return _checked_array(numpy_helper.to_array(a.t), describe(n))
+            return _checked_array(_to_array(a.t, describe(n)), describe(n))
         if a.name in ("value_float", "value_int"):
-            return np.asarray(onnx.helper.get_attribute_value(a))
+            return _checked_array(np.asarray(onnx.helper.get_attribute_value(a)), describe(n))
         if a.name in ("value_floats", "value_ints"):
-            return np.asarray(list(onnx.helper.get_attribute_value(a)))
+            return _checked_array(np.asarray(list(onnx.helper.get_attribute_value(a))), describe(n))
     raise UserError(f"{describe(n)}: only tensor- and number-valued Constant nodes are supported")
 
 
@@ -191,6 +272,7 @@ def _fold(n: onnx.NodeProto, ctx: ImportContext) -> bool:
     if folded is None:
         if n.domain not in ("", "ai.onnx"):
             return False
+        _check_fold_size(n, ctx, values)
         folded = _evaluate(n, ctx, values)
         quant = ctx.quant_consts.get(n.input[0]) if n.input else None
         if quant is not None and n.op_type in _DATA_MOVEMENT:
@@ -198,8 +280,66 @@ def _fold(n: onnx.NodeProto, ctx: ImportContext) -> bool:
             ctx.quant_consts[n.output[0]] = (_evaluate(n, ctx, [ints] + values[1:])[0],
                                              _evaluate(n, ctx, [scale] + values[1:])[0], spec)
     for name, value in zip(n.output, folded):
-        ctx.constants[name] = _checked_array(np.asarray(value), describe(n))
+        value = np.asarray(value)
+        if value.nbytes > fold_limit_bytes():
+            _refuse_fold(n, value.nbytes)
+        ctx.constants[name] = _checked_array(value, describe(n))
     return True
+
+
+def fold_limit_bytes() -> int:
+    """Bytes one tensor folded at import may take: ``HETERO_FOLD_LIMIT_MB`` MiB (default 1024);
+    a model asking more (a ``ConstantOfShape`` of a huge shape) is refused."""
+    raw = os.environ.get("HETERO_FOLD_LIMIT_MB", "1024")
+    try:
+        mib = float(raw)
+    except ValueError:
+        raise UserError(f"HETERO_FOLD_LIMIT_MB={printable(raw)!r}: not a number of MiB") from None
+    if not mib > 0:
+        raise UserError(f"HETERO_FOLD_LIMIT_MB={printable(raw)!r}: must be positive")
+    return int(mib * 2**20)
+
+
+def _refuse_fold(n: onnx.NodeProto, nbytes: float) -> None:
+    limit = fold_limit_bytes()
+    raise UserError(f"{describe(n)}: folding it at import makes a constant of {nbytes / 2**20:,.1f} MiB, "
+                    f"more than the {limit / 2**20:g} MiB limit (set HETERO_FOLD_LIMIT_MB to allow "
+                    "more): refused")
+
+
+def _check_fold_size(n: onnx.NodeProto, ctx: ImportContext, values: list) -> None:
+    """Before evaluating ``n`` on its constant inputs: the size of each output as ONNX's shape
+    inference gives it (small inputs' values passed on: shapes, repeats, pads), refused above
+    :func:`fold_limit_bytes`. Outputs whose shape inference cannot tell are checked after."""
+    limit = fold_limit_bytes()
+    ins = [f"in{k}" if x else "" for k, x in enumerate(n.input)]
+    feeds = {name: np.asarray(v) for name, v in zip(ins, values) if name}
+    try:
+        node = onnx.helper.make_node(n.op_type, ins, [f"out{k}" for k in range(len(n.output))],
+                                     **{a.name: onnx.helper.get_attribute_value(a) for a in n.attribute})
+        graph = onnx.helper.make_graph(
+            [node], "fold",
+            [onnx.helper.make_tensor_value_info(k, onnx.helper.np_dtype_to_tensor_dtype(v.dtype), v.shape)
+             for k, v in feeds.items()],
+            [onnx.helper.make_tensor_value_info(o, onnx.TensorProto.UNDEFINED, None) for o in node.output],
+            [numpy_helper.from_array(v, k) for k, v in feeds.items() if v.size <= 4096])
+        opsets = [o for o in ctx.opsets if o.domain in ("", "ai.onnx")] or [onnx.helper.make_opsetid("", 13)]
+        inferred = onnx.shape_inference.infer_shapes(onnx.helper.make_model(graph, opset_imports=opsets),
+                                                     data_prop=True)
+    except Exception:  # shape inference refuses bad nodes; the evaluator will say why
+        return
+    for out in inferred.graph.output:
+        tt = out.type.tensor_type
+        dims = tt.shape.dim
+        if not tt.HasField("shape") or not all(d.HasField("dim_value") for d in dims):
+            continue
+        try:
+            itemsize = onnx.helper.tensor_dtype_to_np_dtype(tt.elem_type).itemsize
+        except (KeyError, TypeError):
+            itemsize = 8
+        nbytes = float(np.prod([max(d.dim_value, 0) for d in dims], dtype=np.float64)) * itemsize
+        if nbytes > limit:
+            _refuse_fold(n, nbytes)
 
 
 def _evaluate(n: onnx.NodeProto, ctx: ImportContext, values: list) -> list[np.ndarray]:
@@ -241,9 +381,77 @@ def _check_declared_shapes(g: onnx.GraphProto, ctx: ImportContext) -> None:
 
 
 def _checked_array(a: np.ndarray, what: str) -> np.ndarray:
+    """``a`` if it holds finite numbers; else a UserError naming ``what``."""
+    if a.dtype.kind not in "fiub":
+        raise UserError(f"{what}: holds {a.dtype.name} values; only numbers are supported")
     if a.dtype.kind == "f" and not np.isfinite(a).all():
         raise UserError(f"{what}: contains NaN or Inf")
     return a
+
+
+def _to_array(t: onnx.TensorProto, what: str) -> np.ndarray:
+    """The values of ``t``; a UserError when its data type is unknown or its data does not
+    match its dims."""
+    try:
+        onnx.helper.tensor_dtype_to_np_dtype(t.data_type)
+    except (KeyError, ValueError):
+        raise UserError(f"{what}: unknown data type {t.data_type}") from None
+    try:
+        return numpy_helper.to_array(t)
+    except Exception as e:  # onnx raises ValueError, TypeError, ... for inconsistent tensors
+        raise UserError(f"{what}: data does not match its dims {list(t.dims)} and type "
+                        f"{onnx.TensorProto.DataType.Name(t.data_type)} ({type(e).__name__})") from None
+
+
+MIN_OPSET = 6  #: the oldest default-domain opset hetero imports (the oldest a shared model uses)
+
+#: element types a graph input may have: floats, and the integers hetero types exactly
+_INPUT_TYPES = (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16,
+                onnx.TensorProto.BFLOAT16)
+
+
+def _check_model(model: onnx.ModelProto) -> None:
+    """What every import needs of the model as a whole (see the module docstring)."""
+    newest = onnx.defs.onnx_opset_version()
+    for o in model.opset_import:
+        if o.domain in ("", "ai.onnx") and not MIN_OPSET <= o.version <= newest:
+            raise UserError(f"the model declares opset {o.version} of the default ONNX domain; "
+                            f"supported: opsets {MIN_OPSET} to {newest}")
+    g = model.graph
+    initializers = {i.name for i in g.initializer}
+    seen: set[str] = set()
+    for vi in g.input:
+        if vi.name in seen:
+            raise UserError(f"graph input '{printable(vi.name)}' is declared twice")
+        seen.add(vi.name)
+        if vi.name in initializers:
+            continue
+        elem = vi.type.tensor_type.elem_type
+        if not vi.type.HasField("tensor_type"):
+            raise UserError(f"graph input '{printable(vi.name)}' is not a tensor; only tensor inputs "
+                            "are supported")
+        if elem not in _INPUT_TYPES and elem not in _INTEGER_TYPES:
+            name = onnx.TensorProto.DataType.Name(elem) if elem in onnx.TensorProto.DataType.values() else str(elem)
+            raise UserError(f"graph input '{printable(vi.name)}' has type {name}; supported: float "
+                            "(32, 64, 16 bits, bfloat16), int8, uint8, int16, uint16, int32")
+    defined = seen | initializers
+    for n in g.node:
+        if not any(n.output):
+            raise UserError(f"{describe(n)} has no outputs")
+        for o in n.output:
+            if o and o in defined:
+                raise UserError(f"{describe(n)}: output '{printable(o)}' is already defined by the "
+                                "graph (each tensor has one producer)")
+            defined.add(o)
+        for a in n.attribute:
+            if a.type == onnx.AttributeProto.FLOAT:
+                bad = not np.isfinite(a.f)
+            elif a.type == onnx.AttributeProto.FLOATS:
+                bad = not np.isfinite(np.asarray(a.floats, dtype=np.float64)).all()
+            else:
+                continue
+            if bad:
+                raise UserError(f"{describe(n)}: attribute '{printable(a.name)}' holds NaN or Inf: refused")
 
 
 def _input_shape(value_info: onnx.ValueInfoProto) -> tuple[int, ...]:

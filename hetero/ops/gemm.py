@@ -50,9 +50,11 @@ class Dense(MacOp):
             if trans:
                 w = w.T
             alpha = float(attr(node, "alpha", 1.0))
-            w = w * alpha
+            w = _float32_finite(node, "alpha", alpha, w * alpha)
             if len(node.input) > 2 and node.input[2]:
-                c = np.asarray(ctx.const(node, 2, "bias"), dtype=np.float64) * float(attr(node, "beta", 1.0))
+                beta = float(attr(node, "beta", 1.0))
+                c = _float32_finite(node, "beta", beta,
+                                    np.asarray(ctx.const(node, 2, "bias"), dtype=np.float64) * beta)
                 if c.size not in (1, w.shape[-1]) or (c.ndim == 2 and c.shape[0] != 1):
                     raise UserError(f"{describe(node)}: bias of shape {list(c.shape)} varies along the "
                                     "batch axis; only a bias per output is supported")
@@ -127,3 +129,19 @@ class Dense(MacOp):
 
 
 register(Dense())
+
+
+#: the largest |alpha * W| (|beta * C|) imported: float32's range (3.4e38) leaves onnxruntime's
+#: float32 accumulation of up to 2^28 products of unit-size inputs finite only below about this
+_MAX_SCALED = 2.0 ** 100
+
+
+def _float32_finite(node, name: str, factor: float, scaled: np.ndarray) -> np.ndarray:
+    """``scaled`` (a constant times the attribute ``name`` = ``factor``) if ``factor`` is finite
+    and every scaled value is at most :data:`_MAX_SCALED` in magnitude; else a UserError naming
+    the node: onnxruntime, in float32, computes Inf or NaN there (an Inf, NaN or 1e38
+    ``alpha``), where float64 would give numbers."""
+    if not np.isfinite(factor) or not (np.abs(scaled) <= _MAX_SCALED).all():
+        raise UserError(f"{describe(node)}: {name}={factor:g} scales its constant beyond "
+                        f"{_MAX_SCALED:.3g} (float32 overflows to Inf/NaN in onnxruntime): refused")
+    return scaled

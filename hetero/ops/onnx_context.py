@@ -8,6 +8,7 @@ import numpy as np
 import onnx
 from hetero.errors import UserError
 from hetero.ir.fixed import FixedType
+from hetero.ir.text import printable
 from hetero.ir.graph import Node
 
 
@@ -72,11 +73,16 @@ class ImportContext:
 
     def add(self, onnx_node: onnx.NodeProto, op: str, inputs: Sequence[str], outputs: Sequence[str],
             out_shapes: Sequence[tuple[int, ...]], **fields) -> Node:
+        """Append the IR node lowering ``onnx_node``; every output shape must be non-empty
+        (no zero dimension) and fit :func:`check_memory`, else a UserError naming the node."""
         node = Node(name=self._unique(node_name(onnx_node)), op=op,
                     inputs=tuple(self.resolve(i) for i in inputs), outputs=tuple(outputs),
                     source=describe(onnx_node), **fields)
         for o, s in zip(outputs, out_shapes):
             self.shapes[o] = tuple(int(d) for d in s)
+            if not all(d > 0 for d in self.shapes[o]):
+                raise UserError(f"{describe(onnx_node)}: output '{printable(o)}' has shape "
+                                f"{list(self.shapes[o])}: a tensor without elements has no hardware")
             check_memory(int(np.prod(self.shapes[o], dtype=np.float64)), f"{describe(onnx_node)}: output '{o}'")
         self.nodes.append(node)
         return node
@@ -115,7 +121,11 @@ def attr(node: onnx.NodeProto, name: str, default=None):
     return default
 
 def node_name(n: onnx.NodeProto) -> str:
+    """The node's name as the model gives it (its first output's, else its op type, when
+    unnamed): the IR node's name and the config's ``LayerName`` key. Model text: print it
+    through :mod:`hetero.ir.text`."""
     return n.name or (n.output[0] if n.output else n.op_type)
 
 def describe(n: onnx.NodeProto) -> str:
-    return f"{n.op_type} node '{node_name(n)}'"
+    """``<op type> node '<name>'`` for messages, printable (:func:`hetero.ir.text.printable`)."""
+    return printable(f"{n.op_type} node '{node_name(n)}'")

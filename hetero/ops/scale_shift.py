@@ -66,6 +66,9 @@ class ScaleShift(Op):
             eps = float(attr(node, "epsilon", 1e-5))
             if attr(node, "training_mode", 0):
                 raise UserError(f"{describe(node)}: training mode is not supported; export in eval mode")
+            if not np.isfinite(eps) or not (var + eps > 0).all():
+                raise UserError(f"{describe(node)}: variance + epsilon must be positive, got "
+                                f"{float(np.min(var + eps)):g} (onnxruntime computes NaN): refused")
             a = gamma / np.sqrt(var + eps)
             b = beta - mean * a
             # channels: per-inference axis 0 (ONNX axis 1), or, after a Transpose that moves the

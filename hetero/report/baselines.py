@@ -451,7 +451,9 @@ def fixed_point_errors(float_values: dict, fixed_graph, fixed_values: dict, bins
     """Per node of ``fixed_graph`` (whose output the float graph also has): the error of its
     fixed-point output against float, ``{layer, op, type, lsb, max_abs_error, rms_error,
     snr_db, hist: {edges, counts}}``; the histogram is over at most ``max_values`` values (a
-    seeded sample). Argmax layers and layers without a float twin are left out."""
+    seeded sample). Argmax layers and layers without a float twin are left out; float values
+    that are not finite (an overflow in float) are left out of the statistics, so every number
+    is finite (report.json stays valid JSON)."""
     rows = []
     rng = np.random.default_rng(0)
     for node in fixed_graph.nodes:
@@ -466,12 +468,15 @@ def fixed_point_errors(float_values: dict, fixed_graph, fixed_values: dict, bins
         if q.shape != f.shape:
             continue
         err = (q - f).reshape(-1)
+        finite = np.isfinite(err)  # a float value that overflowed (Inf, NaN) has no error to draw
+        err, f = err[finite], f.reshape(-1)[finite]
         if err.size > max_values:
             err = rng.choice(err, max_values, replace=False)
         m = float(np.abs(err).max()) if err.size else 0.0
         lim = m if m > 0 else 1.0
         counts, edges = np.histogram(err, bins=bins, range=(-lim, lim))
-        noise, signal = float(np.mean(err ** 2)), float(np.mean(f ** 2))
+        noise = float(np.mean(err ** 2)) if err.size else 0.0
+        signal = float(np.mean(f ** 2)) if f.size else 0.0
         lsb = getattr(t.dtype, "frac_bits", None)
         rows.append({
             "layer": node.name, "op": node.op, "type": str(t.dtype),
@@ -552,14 +557,17 @@ def add_to_report(report: Report, onnx_model: onnx.ModelProto, float_graph, grap
 
 def print_comparison(report: dict, console=None) -> None:
     """The side-by-side table (rich) on stdout: latency at batch 1, best throughput, energy per
-    inference (throughput mode and batch 1) with measured/estimated, then the notes."""
+    inference (throughput mode and batch 1) with measured/estimated, then the notes. Text from
+    the model or the machine prints literally (:func:`hetero.ir.text.rich_markup`)."""
     from rich import box
     from rich.console import Console
     from rich.table import Table
 
     console = console or Console(width=None if Console().is_terminal else 160)
     b = report.get("baselines") or {}
-    table = Table(title=f"{Path(str(report['model'])).name} on {report['board']}: where should it run?",
+    from hetero.ir.text import rich_markup as esc
+
+    table = Table(title=f"{esc(Path(str(report['model'])).name)} on {esc(report['board'])}: where should it run?",
                   title_justify="left", box=box.SIMPLE_HEAD)
     for col in ("", "latency b=1 (us)", "throughput (/s)", "energy (uJ/inf)", "energy b=1 (uJ)", "energy is", "device"):
         table.add_column(col, justify="right" if "(" in col else "left")
@@ -570,14 +578,14 @@ def print_comparison(report: dict, console=None) -> None:
             continue
         en = e.get("energy") or {}
         batch = f" (batch {e['best_batch']})" if e.get("best_batch") else ""
-        table.add_row(name, _fmt(e.get("batch1_latency_us")), _fmt(e.get("best_throughput_per_s")) + batch,
+        table.add_row(esc(name), _fmt(e.get("batch1_latency_us")), _fmt(e.get("best_throughput_per_s")) + batch,
                       _fmt(en.get("throughput_uj")), _fmt(en.get("batch1_uj")),
                       "measured" if en.get("measured") else "estimated",
-                      str(e.get("device") or e.get("conditions", "")))
+                      esc(e.get("device") or e.get("conditions", "")))
     console.print(table)
     for key in ("graph_timed", "cpu_note", "gpu_note"):
         if b.get(key):
-            console.print(f"  {'CPU/GPU graph: ' if key == 'graph_timed' else ''}{b[key]}", highlight=False)
+            console.print(f"  {'CPU/GPU graph: ' if key == 'graph_timed' else ''}{esc(b[key])}", highlight=False)
     acc = report.get("accuracy")
     if acc:
         parts = [f"{k} {100 * v:.1f} %" for k, v in acc.items() if isinstance(v, float)]

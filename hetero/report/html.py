@@ -20,6 +20,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from hetero.ir.text import markdown as md, printable
 from hetero.report import plots
 
 _HANDLED = {"model", "board", "part", "clock_mhz", "latency_cycles", "interval_cycles", "latency_us",
@@ -251,37 +252,45 @@ def render_html(report: dict) -> str:
     return _env().get_template("report.html.j2").render(**_context(report, figs))
 
 
+def _prose(text) -> str:
+    """Text from the report (notes, device names, methods) for report.md: one line, no HTML,
+    no table cell boundary; Markdown emphasis left to hetero's own wording."""
+    return html.escape(printable(text), quote=False).replace("|", "\\|")
+
+
 def render_markdown(report: dict, figures: dict[str, str | None]) -> str:
-    """report.md: the same tables in Markdown; ``figures`` maps figure names to relative paths."""
+    """report.md: the same tables in Markdown; ``figures`` maps figure names to relative paths.
+    Model text (the model's file name, layer names) is literal (:func:`hetero.ir.text.markdown`:
+    no HTML, no heading, no extra cell), other text one escaped line each."""
     ctx = _context(report, figures)
     r = report
-    lines = [f"# {ctx['model_name']} on {r['board']} ({r['part']}) at {r['clock_mhz']} MHz", ""]
+    lines = [f"# {md(ctx['model_name'])} on {md(r['board'])} ({md(r['part'])}) at {_prose(r['clock_mhz'])} MHz", ""]
     sim = r["simulation"]
-    lines.append(f"Latency {r['latency_cycles']} cycles ({r['latency_us']:.3f} us), interval "
-                 f"{r['interval_cycles']} cycles; {sim['inferences']} inferences simulated, "
-                 f"bit-exact: {sim['bit_exact']}; fits: {r.get('fits')}.")
+    lines.append(_prose(f"Latency {r['latency_cycles']} cycles ({r['latency_us']:.3f} us), interval "
+                        f"{r['interval_cycles']} cycles; {sim['inferences']} inferences simulated, "
+                        f"bit-exact: {sim['bit_exact']}; fits: {r.get('fits')}."))
     if ctx["verdict"]:
         lines += ["", ctx["verdict"].replace("<b>", "**").replace("</b>", "**")]
     lines += ["", "## FPGA vs CPU vs GPU", "",
               "| device | latency, batch 1 (us) | best throughput (/s) | energy, throughput mode (uJ) | energy, batch 1 (uJ) | how |",
               "|---|---|---|---|---|---|"]
     for row in ctx["table"]:
-        lines.append(f"| {row['label']} ({row['device']}) | {row['latency']} | {row['throughput']} | "
-                     f"{row['energy_t']} | {row['energy_1']} | {row['how']} |")
+        lines.append(f"| {_prose(row['label'])} ({_prose(row['device'])}) | {row['latency']} | {row['throughput']} | "
+                     f"{row['energy_t']} | {row['energy_1']} | {_prose(row['how'])} |")
     for c in ctx["cards"]:
         if not c["entry"]:
-            lines.append(f"\n{c['title']}: {c['absent']}")
-    lines += [""] + [f"* {n}" for n in ctx["compare_notes"]]
+            lines.append(f"\n{_prose(c['title'])}: {_prose(c['absent'])}")
+    lines += [""] + [f"* {_prose(n)}" for n in ctx["compare_notes"]]
     if ctx["accuracy"]:
         a = ctx["accuracy"]
-        lines += ["", f"## Accuracy ({a['samples']} labelled inputs)", "",
-                  "| " + " | ".join(k for k, _ in a["rows"]) + " |", "|" + "---|" * len(a["rows"]),
-                  "| " + " | ".join(v for _, v in a["rows"]) + " |"]
+        lines += ["", f"## Accuracy ({_prose(a['samples'])} labelled inputs)", "",
+                  "| " + " | ".join(_prose(k) for k, _ in a["rows"]) + " |", "|" + "---|" * len(a["rows"]),
+                  "| " + " | ".join(_prose(v) for _, v in a["rows"]) + " |"]
     if ctx["energy_methods"]:
-        lines += ["", "## Energy: how", ""] + [f"* **{w}**: {h}" for w, h in ctx["energy_methods"]]
+        lines += ["", "## Energy: how", ""] + [f"* **{_prose(w)}**: {_prose(h)}" for w, h in ctx["energy_methods"]]
     if ctx["errors"]:
         lines += ["", "## Fixed point against float", "", "| layer | op | type | max abs error | SNR (dB) |", "|---|---|---|---|---|"]
-        lines += [f"| {e['layer']} | {e['op']} | {e['type']} | {e['max_abs_error']:.3g} | {e['snr_db'] if e['snr_db'] is not None else ''} |"
+        lines += [f"| {md(e['layer'])} | {md(e['op'])} | {_prose(e['type'])} | {e['max_abs_error']:.3g} | {e['snr_db'] if e['snr_db'] is not None else ''} |"
                   for e in ctx["errors"]]
     lines += ["", "## Figures", ""] + [f"![{k}]({v})" for k, v in figures.items() if v]
     return "\n".join(lines) + "\n"

@@ -12,6 +12,8 @@ import math
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
+from hetero.ir.text import plot_label, printable
+
 COLORS = {"fpga": "#2a9d8f", "cpu": "#264653", "gpu": "#e9c46a", "published": "#e76f51",
           "interval": "#8ab17d", "grid": "#d9d9d9"}
 _DPI = 110
@@ -35,7 +37,10 @@ def _style(ax) -> None:
 
 
 def _short(name: str, n: int = 28) -> str:
-    return name if len(name) <= n else name[: n - 1] + "\u2026"
+    """A layer name (model text) as a literal label, cut to ``n`` characters (no mathtext, no
+    control characters: :func:`hetero.ir.text.plot_label`)."""
+    name = printable(name)
+    return plot_label(name if len(name) <= n else name[: n - 1] + "\u2026")
 
 
 def layer_cycles(report: dict) -> bytes | None:
@@ -224,7 +229,7 @@ def error_histograms(rows: list[dict], columns: int = 4, limit: int = 16) -> byt
             ax.set_yscale("log")
             ax.yaxis.set_minor_formatter(NullFormatter())
         snr = "" if r.get("snr_db") is None else f", SNR {r['snr_db']:.0f} dB"
-        ax.set_title(f"{_short(r['layer'], 22)} ({r['op']})\nmax|err| {r['max_abs_error']:.2g}{snr}",
+        ax.set_title(f"{_short(r['layer'], 22)} ({_short(r['op'])})\nmax|err| {r['max_abs_error']:.2g}{snr}",
                      fontsize=7.5)
         ax.tick_params(labelsize=7)
         ax.spines[["top", "right"]].set_visible(False)
