@@ -320,9 +320,10 @@ def import_(model, config, board, dump, show_graph, as_json, calibrate) -> None:
     from hetero.frontend.onnx import import_onnx
     from hetero.passes.pipeline import simplify
     from hetero.report.layers import summarize, totals
+    from hetero.ir.text import printable, rich_markup as esc  # model text printed literally
 
     def show(name, graph):
-        click.echo(f"--- after {name} ---\n{graph}")
+        click.echo(f"--- after {name} ---\n{printable(graph, keep_newlines=True)}")
 
     graph = simplify(import_onnx(model))  # errors: exit 2; the table's graph if typing fails
     typing_error = None
@@ -339,22 +340,22 @@ def import_(model, config, board, dump, show_graph, as_json, calibrate) -> None:
                                "typed": typing_error is None, "typing_error": typing_error}, indent=1))
         return
     if show_graph and not dump:
-        click.echo(str(graph))
+        click.echo(printable(graph, keep_newlines=True))
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"{model}", title_justify="left")
+    table = Table(title=esc(model), title_justify="left")
     for col, just in (("layer", "left"), ("op", "left"), ("output", "right"), ("type", "left"),
                       ("MACs", "right"), ("params", "right"), ("parallel", "left"), ("hardware", "left")):
         table.add_column(col, justify=just, overflow="fold")
     for r in rows:
-        table.add_row(r.name, r.op, "x".join(map(str, r.out_shape)), r.out_type, f"{r.macs:,}",
-                      f"{r.params:,}", r.parallelism, r.hardware)
+        table.add_row(esc(r.name), esc(r.op), "x".join(map(str, r.out_shape)), esc(r.out_type), f"{r.macs:,}",
+                      f"{r.params:,}", esc(r.parallelism), esc(r.hardware))
     table.add_row("total", f"{total['layers']} layers", "", "", f"{total['macs']:,}", f"{total['params']:,}", "",
                   f"{total['without_hardware']} without hardware" if total["without_hardware"] else "all")
     Console(width=200).print(table)
     if typing_error:
-        click.echo(f"note: not typed yet: {typing_error}")
+        click.echo(f"note: not typed yet: {printable(typing_error)}")
 
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
@@ -386,6 +387,7 @@ def estimate(model, board, config, as_json, target_interval, target_fps) -> None
     models (no HDL elaboration, no synthesis), per layer and in total, and whether it fits."""
     from hetero.boards import get as get_board
     from hetero.synthesis.estimate import describe_over, estimate as run_estimate
+    from hetero.ir.text import rich_markup as esc  # model text printed literally
     from hetero.flows.common import compile_model
     from hetero.passes.folding import FoldingTarget
 
@@ -398,7 +400,7 @@ def estimate(model, board, config, as_json, target_interval, target_fps) -> None
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"{model} on {b.name} ({b.part}), model {est['model_version']}",
+    table = Table(title=f"{esc(model)} on {b.name} ({b.part}), model {est['model_version']}",
                   title_justify="left")
     from hetero.hw.cost import NATIVE_BRAM, native_bram  # block RAM in the family's own blocks
 
@@ -409,7 +411,7 @@ def estimate(model, board, config, as_json, target_interval, target_fps) -> None
         table.add_column(col, justify="left" if col in ("layer", "op") else "right", overflow="fold")
     for r in est["layers"]:
         c = r.get("cycles") or {}
-        table.add_row(r["name"], r["op"], f"{r['lut']:,}", f"{r['ff']:,}", str(r["dsp"]), blocks(r["bram36"]),
+        table.add_row(esc(r["name"]), esc(r["op"]), f"{r['lut']:,}", f"{r['ff']:,}", str(r["dsp"]), blocks(r["bram36"]),
                       str(c.get("latency", "")), str(c.get("interval", "")))
     t, u = est["resources"], est["utilization"]
     table.add_row("total", "", f"{t['lut']:,} ({u['lut']:.1f} %)", f"{t['ff']:,} ({u['ff']:.1f} %)",
