@@ -77,7 +77,10 @@ def synth_report(model: str | Path, board: str, out: str | Path, config: str | P
     written; so is a C simulation of the HLS project that disagrees (``csim.bit_exact`` false). ``clock_mhz``: the clock latency and throughput use (default the board's), lowered
     to the Fmax where timing (:mod:`hetero.synthesis.timing`) finds the design slower.
     ``dump``: a folder that gets the graph after every pass of the pipeline
-    (:func:`hetero.passes.pipeline.dump_folder`)."""
+    (:func:`hetero.passes.pipeline.dump_folder`). A design whose estimate needs more than
+    :data:`hetero.synthesis.estimate.GROSS_OVER` times a resource of the board is refused
+    before any hardware is generated (:func:`hetero.synthesis.estimate.refuse_grossly_over`;
+    ``HETERO_ALLOW_OVERSIZED=1`` goes on)."""
     from hetero.sim.run import run, write_mismatches
     from hetero.sim.verilator import Verilator, require_cxx
     from hetero.synthesis.yosys import synthesize as run_yosys
@@ -104,6 +107,9 @@ def synth_report(model: str | Path, board: str, out: str | Path, config: str | P
             cfg = calibrated_config(float_graph, x_cal, cfg, b)
         graph = run_pipeline(float_graph, pipeline(cfg, b, target),
                              dump=dump_folder(dump) if dump is not None else None)
+    from hetero.synthesis.estimate import refuse_grossly_over
+
+    refuse_grossly_over(graph, b)  # a design many times the board's size stops here, in seconds
     x = input_batch(graph, inputs, n, seed)
     if labels is not None:
         if inputs is None:
@@ -171,7 +177,7 @@ def synth_report(model: str | Path, board: str, out: str | Path, config: str | P
                           config=cfg, labels=labels, stage=timer.stage)
             with timer.stage("report"):
                 write_report(report.to_json(), tmp)
-        (tmp / "report.json").write_text(json.dumps(report.to_json(), indent=2) + "\n")
+        (tmp / "report.json").write_text(json.dumps(report.to_json(), indent=2, allow_nan=False) + "\n")
         if not sim.bit_exact:
             write_mismatches(tmp, sim)
     shutil.rmtree(run_dir, ignore_errors=True)

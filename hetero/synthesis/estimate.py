@@ -13,9 +13,11 @@ how much is needed and available. :meth:`Estimate.to_json` is ``hetero estimate 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from hetero.boards import Board
+from hetero.errors import UserError
 from hetero.hw.stream import tensor_layouts
 from hetero.dataflow import cycle_model, fifo_depth, hardware_part, path_latency
 from hetero.ir.graph import Graph
@@ -23,7 +25,8 @@ from hetero.ops import op_of
 from hetero.hw.cycles import Cycles
 from hetero.hw.cost import Resources, coeffs, memory, model_version
 
-__all__ = ["Estimate", "estimate", "fifo_plan", "graph_resources", "describe_over"]
+__all__ = ["Estimate", "estimate", "fifo_plan", "graph_resources", "describe_over", "refuse_grossly_over",
+           "GROSS_OVER"]
 
 #: the resources the analytic model estimates (it maps no memory to UltraRAM)
 ESTIMATED = ("lut", "ff", "dsp", "bram36")
@@ -147,3 +150,28 @@ def estimate(graph: Graph, board: Board) -> Estimate:
     rows, total = graph_resources(graph, board.family, cycles)
     model = cycle_model(graph, cycles)
     return Estimate(board, rows, total, int(model["latency"]), int(model["interval"]))
+
+
+#: a design whose estimate needs more than this many times the board's LUTs, FFs, DSPs or block
+#: RAM is refused before hardware is generated (:func:`refuse_grossly_over`)
+GROSS_OVER = 4.0
+
+
+def refuse_grossly_over(graph: Graph, board: Board) -> Estimate:
+    """The :func:`estimate` of ``graph`` on ``board``, or a UserError with its numbers when some
+    resource needs more than :data:`GROSS_OVER` times what the board has: generating,
+    simulating and synthesizing such a design takes minutes to hours for a sure "does not
+    fit". ``HETERO_ALLOW_OVERSIZED=1`` in the environment lets it through."""
+    est = estimate(graph, board)
+    if os.environ.get("HETERO_ALLOW_OVERSIZED", "") not in ("", "0"):
+        return est
+    gross = [o for o in est.over if not o["available"] or o["needed"] > GROSS_OVER * o["available"]]
+    if gross:
+        worst = max(gross, key=lambda o: o["needed"] / o["available"] if o["available"] else float("inf"))
+        factor = (f"{worst['needed'] / worst['available']:.0f}x" if worst["available"]
+                  else "some, of none")
+        raise UserError(f"the estimate needs {describe_over(est.over)} on {board.name}: {factor} "
+                        f"the board's {worst['resource'].upper()}, more than {GROSS_OVER:g}x; stopped "
+                        "before generating hardware (fold more with --target-interval or a config's "
+                        "ReuseFactor, pick a larger board, or set HETERO_ALLOW_OVERSIZED=1 to go on)")
+    return est
