@@ -4,7 +4,15 @@
 - 2: bad input (a file, a model, an option, an unknown board) or a board whose tools are not
   installed (``hetero synth`` checks them before any work: see :func:`hetero.synthesis.timing.require_tools`);
 - 3: a tool failed (or, called outside that check, is missing): Verilator, Yosys, nextpnr, g++;
-- 4: the simulation stalled or was not bit-exact.
+- 4: the simulation stalled or was not bit-exact;
+- 130: interrupted.
+
+Errors are told apart by their type (:class:`hetero.errors.UserError` and its subclasses carry
+the exit code; :class:`hetero.ir.config.ConfigError` is a bad config), never by their text.
+Numeric options are checked by their click type before any work: ``-n`` from 0 to
+:data:`MAX_COUNT`, ``--seed`` from 0 to :data:`MAX_SEED`, ``--clock-mhz`` above 0 up to
+:data:`MAX_CLOCK_MHZ`, ``--target-interval`` up to :data:`MAX_INTERVAL`, ``--backpressure`` in
+[0, 1), and no float option takes NaN or an infinity.
 
 Start-up stays cheap (``hetero --help`` and ``--version`` load click and :mod:`hetero.errors`
 only): every command imports what it runs inside its own function."""
@@ -12,6 +20,7 @@ only): every command imports what it runs inside its own function."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -19,6 +28,46 @@ from pathlib import Path
 import click
 
 from hetero.errors import UserError
+
+
+MAX_COUNT = 1_000_000  # -n: inferences in one run
+MAX_SEED = 2**32 - 1  # --seed
+MAX_CLOCK_MHZ = 10_000.0  # --clock-mhz
+MAX_INTERVAL = 2**31 - 1  # --target-interval (cycles)
+
+
+class _FiniteFloat(click.ParamType):
+    """A float option that is a finite number within ``[lo, hi]`` (an end left out: unbounded;
+    ``lo_open`` / ``hi_open``: that end excluded). NaN and infinities are refused."""
+
+    name = "float"
+
+    def __init__(self, lo: float | None = None, hi: float | None = None, *,
+                 lo_open: bool = False, hi_open: bool = False):
+        self.lo, self.hi, self.lo_open, self.hi_open = lo, hi, lo_open, hi_open
+
+    def convert(self, value, param, ctx):
+        x = click.FLOAT.convert(value, param, ctx)
+        if not math.isfinite(x):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        low = self.lo is not None and (x <= self.lo if self.lo_open else x < self.lo)
+        high = self.hi is not None and (x >= self.hi if self.hi_open else x > self.hi)
+        if low or high:
+            self.fail(f"{x:g} is not in the range {self._describe()}", param, ctx)
+        return x
+
+    def _describe(self) -> str:
+        parts = []
+        if self.lo is not None:
+            parts.append(f"{self.lo:g}{'<' if self.lo_open else '<='}")
+        parts.append("x")
+        if self.hi is not None:
+            parts.append(f"{'<' if self.hi_open else '<='}{self.hi:g}")
+        return "".join(parts)
+
+
+COUNT = click.IntRange(0, MAX_COUNT)
+SEED = click.IntRange(0, MAX_SEED)
 
 
 def _fail(message: str, code: int) -> None:
@@ -49,6 +98,10 @@ class _Group(click.Group):
             _fail(str(e).splitlines()[0] if str(e) else type(e).__name__, e.exit_code)
         except KeyboardInterrupt:
             _fail("interrupted", 130)
+        except EOFError as e:  # a file that ends early (click would report it as an interrupt)
+            if os.environ.get("HETERO_DEBUG"):
+                raise
+            _fail(f"unexpected end of a file ({str(e).splitlines()[0] if str(e) else 'EOFError'})", 2)
 
 
 def _compare_options(command):
@@ -149,7 +202,8 @@ def _run_options(command):
     options = [
         click.option("--inputs", type=click.Path(path_type=Path), metavar="X.npy",
                      help="Batch of inputs (.npy, first axis = batch); default: random inputs."),
-        click.option("-n", "count", type=int, help="Number of inferences (default 100, or all of --inputs)."),
+        click.option("-n", "count", type=COUNT,
+                     help=f"Number of inferences (default 100, or all of --inputs; at most {MAX_COUNT:,})."),
         click.option("--config", "-c", type=click.Path(path_type=Path),
                      help="hls4ml-style precision/parallelism config (YAML or JSON)."),
         click.option("--board", "-b", help="Fold the design for this board, as `hetero synth` would."),
@@ -161,10 +215,10 @@ def _run_options(command):
 
 def _folding_options(command):
     """``--target-interval`` / ``--target-fps``, for every command that folds a design."""
-    command = click.option("--target-fps", type=float, metavar="FPS",
+    command = click.option("--target-fps", type=_FiniteFloat(), metavar="FPS",
                            help="Fold every layer to the least hardware that still gives FPS "
                                 "inferences/s at the board's clock.")(command)
-    return click.option("--target-interval", type=int, metavar="CYCLES",
+    return click.option("--target-interval", type=click.IntRange(max=MAX_INTERVAL), metavar="CYCLES",
                         help="Fold every layer to the least hardware whose interval is at most "
                              "CYCLES (default: the fastest design that fits the board).")(command)
 
@@ -178,11 +232,12 @@ def _folding_options(command):
               help="hls4ml-style precision/parallelism config (YAML or JSON).")
 @click.option("--inputs", type=click.Path(path_type=Path),
               help="Batch of inputs (.npy, first axis = batch); default: random inputs.")
-@click.option("-n", "count", type=int, help="Number of inferences to simulate (default 100).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for random inputs.")
+@click.option("-n", "count", type=COUNT,
+              help=f"Number of inferences to simulate (default 100; at most {MAX_COUNT:,}).")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed for random inputs.")
 @click.option("--no-synth", is_flag=True, help="Skip Yosys synthesis.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
-@click.option("--clock-mhz", type=float, metavar="MHZ",
+@click.option("--clock-mhz", type=_FiniteFloat(0.0, MAX_CLOCK_MHZ, lo_open=True), metavar="MHZ",
               help="Clock for latency and throughput (default: the board's; lowered to the Fmax "
                    "when timing finds the design slower).")
 @click.option("--dump", type=click.Path(path_type=Path), metavar="DIR",
@@ -237,8 +292,9 @@ def _print_summary(report: dict, out: Path) -> None:
               help="hls4ml-style precision/parallelism config (YAML or JSON).")
 @click.option("--inputs", type=click.Path(path_type=Path), metavar="X.npy",
               help="Batch of inputs (.npy, first axis = batch); default: random inputs.")
-@click.option("-n", "count", type=int, help="Number of inferences to simulate (default 100).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for random inputs.")
+@click.option("-n", "count", type=COUNT,
+              help=f"Number of inferences to simulate (default 100; at most {MAX_COUNT:,}).")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed for random inputs.")
 @click.option("--synth", "run_synth", is_flag=True,
               help="Synthesize with Yosys too (resource counts for the FPGA power model).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
@@ -313,11 +369,15 @@ def predict(model, inputs, out, config, as_float, calibrate) -> None:
 def import_(model, config, board, dump, show_graph, as_json, calibrate) -> None:
     """Lower MODEL and list its layers: shapes, types, MACs, parameters, hardware support.
 
-    Exits 0 whenever the model imports; layers without hardware yet say why."""
+    Exits 0 whenever the model imports; layers without hardware yet say why. A bad config
+    (:class:`~hetero.ir.config.ConfigError`), board or calibration file exits 2."""
     from dataclasses import asdict
 
+    from hetero.boards import get as get_board
     from hetero.flows.common import compile_model
     from hetero.frontend.onnx import import_onnx
+    from hetero.ir.config import Config, ConfigError
+    from hetero.passes.calibrate import load_calibration
     from hetero.passes.pipeline import simplify
     from hetero.report.layers import summarize, totals
     from hetero.ir.text import printable, rich_markup as esc  # model text printed literally
@@ -325,12 +385,18 @@ def import_(model, config, board, dump, show_graph, as_json, calibrate) -> None:
     def show(name, graph):
         click.echo(f"--- after {name} ---\n{printable(graph, keep_newlines=True)}")
 
-    graph = simplify(import_onnx(model))  # errors: exit 2; the table's graph if typing fails
+    cfg = Config.load(config)  # the user's files and options: errors exit 2, before typing
+    b = get_board(board) if board is not None else None
+    float_graph = import_onnx(model)
+    x_cal = load_calibration(calibrate, float_graph) if calibrate is not None else None
+    graph = simplify(float_graph)  # the table's graph if typing fails
     typing_error = None
     try:
-        graph = compile_model(model, config, board, dump=show if dump else None, calibrate=calibrate)
+        graph = compile_model(model, cfg, b, dump=show if dump else None, calibrate=x_cal)
+    except ConfigError:
+        raise
     except UserError as e:
-        if e.exit_code != 2 or "config" in str(e).lower() and config is not None:
+        if e.exit_code != 2:
             raise
         typing_error = str(e)
     rows = summarize(graph, check_hardware=typing_error is None)
@@ -426,9 +492,10 @@ def estimate(model, board, config, as_json, target_interval, target_fps) -> None
 @main.command()
 @click.argument("model", type=click.Path(path_type=Path))
 @_run_options
-@click.option("--backpressure", type=float, default=0.0, show_default=True, metavar="P",
+@click.option("--backpressure", type=_FiniteFloat(0.0, 1.0, hi_open=True), default=0.0,
+              show_default=True, metavar="P",
               help="Probability that the output is not ready in a cycle.")
-@click.option("--seed", type=int, default=0, show_default=True,
+@click.option("--seed", type=SEED, default=0, show_default=True,
               help="Seed for random inputs and backpressure.")
 @click.option("--waves", is_flag=True, help="Write an FST trace (OUT/waves.fst, or ./waves.fst).")
 @click.option("--out", "-o", type=click.Path(path_type=Path),
@@ -460,7 +527,7 @@ def sim(model, inputs, count, config, board, backpressure, seed, waves, out, qui
 @main.command()
 @click.argument("model", type=click.Path(path_type=Path))
 @_run_options
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for random inputs.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed for random inputs.")
 @click.option("--out", "-o", type=click.Path(path_type=Path),
               help="Folder for the HLS project (OUT/hls) and mismatches.npz (only when outputs differ).")
 def csim(model, inputs, count, config, board, seed, out) -> None:

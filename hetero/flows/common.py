@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import glob
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -50,15 +51,43 @@ def compile_model(model: str | Path, config: Config | str | Path | None = None,
     return run_pipeline(graph, pipeline(config, board, target), dump=dump)
 
 
+MAX_INPUT_VALUES = 1 << 27  # numbers in one batch of inputs: 1 GiB as float64
+
+
 def load_inputs(path: str | Path) -> np.ndarray:
-    """A .npy batch of inputs; errors name the file."""
+    """A .npy batch of inputs (``numpy.save``'s format 1.0 or 2.0, no pickled objects) of at most
+    :data:`MAX_INPUT_VALUES` numbers. The header is read first: its shape is checked against
+    that limit and its data size against the file's before anything is allocated. Every
+    problem (missing, empty, truncated or oversized file, not .npy) is a UserError naming the file."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: inputs file not found")
+    fmt = np.lib.format
     try:
+        with open(path, "rb") as f:
+            version = fmt.read_magic(f)
+            if version == (1, 0):
+                shape, _, dtype = fmt.read_array_header_1_0(f)
+            elif version == (2, 0):
+                shape, _, dtype = fmt.read_array_header_2_0(f)
+            else:
+                raise ValueError(f".npy format version {version[0]}.{version[1]}; numbers are "
+                                 "saved as 1.0 or 2.0")
+            offset = f.tell()
+        if dtype.hasobject:
+            raise ValueError("it holds Python objects; save an array of numbers")
+        count = math.prod(shape)
+        if count > MAX_INPUT_VALUES:
+            raise UserError(f"{path}: {count:,} values (shape {list(shape)}); a batch of inputs "
+                            f"holds at most {MAX_INPUT_VALUES:,}")
+        have, need = path.stat().st_size - offset, count * dtype.itemsize
+        if have < need:
+            raise UserError(f"{path}: truncated: its header says shape {list(shape)} of {dtype} "
+                            f"({need:,} bytes), the file holds {have:,}")
         return np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as e:
-        raise UserError(f"{path}: not a numpy .npy file ({str(e).splitlines()[0]})") from None
+    except (ValueError, OSError, EOFError) as e:
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise UserError(f"{path}: not a numpy .npy file ({msg})") from None
 
 
 def predict(model: str | Path, x: np.ndarray, config: Config | str | Path | None = None,
@@ -76,14 +105,25 @@ def random_inputs(graph: Graph, n: int, seed: int = 0) -> np.ndarray:
 
 def input_batch(graph: Graph, inputs: str | Path | np.ndarray | None, n: int | None,
                 seed: int) -> np.ndarray:
-    """The batch to run: ``inputs`` (array or .npy file) truncated to ``n``, or ``n`` (default
-    100) seeded random inputs. Raises UserError naming the file, or on an empty batch."""
+    """The batch to run: ``inputs`` (array or .npy file, :func:`load_inputs`) truncated to
+    ``n``, or ``n`` (default 100) inputs drawn with ``seed`` (0 to 2**32 - 1). Raises
+    UserError naming the file or option: a negative ``n`` or ``seed``, an empty batch, or
+    random inputs of more than :data:`MAX_INPUT_VALUES` numbers (checked before allocating)."""
+    if n is not None and (isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0):
+        raise UserError(f"-n must be a count of inferences (0 or more), got {n!r}")
     if isinstance(inputs, (str, Path)):
         x = check_inputs(graph, load_inputs(inputs), str(inputs))
     elif inputs is not None:
         x = check_inputs(graph, inputs)
     else:
-        x = random_inputs(graph, n or 100, seed)
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
+            raise UserError(f"--seed must be an integer from 0 to {2**32 - 1}, got {seed!r}")
+        count = 100 if n is None else int(n)
+        size = math.prod(graph.tensors[graph.inputs[0]].shape)
+        if count * size > MAX_INPUT_VALUES:
+            raise UserError(f"-n {count}: {count:,} random inputs of {size:,} values each exceed "
+                            f"the {MAX_INPUT_VALUES:,} values a batch may hold")
+        x = random_inputs(graph, count, seed)
     if n is not None:
         x = x[:n]
     if len(x) == 0:

@@ -20,7 +20,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from hetero.boards import Board
-from hetero.ir.config import Config
+from hetero.ir.config import Config, ConfigError
 from hetero.errors import UserError
 from hetero.ir.graph import Graph, Node, Tensor
 from hetero.ir.quant import QuantSpec
@@ -154,7 +154,7 @@ def assign_precision(graph: Graph, config: Config) -> Graph:
     """Give every tensor a fixed-point type and quantize every param, from the config."""
     unknown = config.unknown_layer_names({n.name for n in graph.nodes} | set(graph.inputs))
     if unknown:
-        raise UserError(f"{config.source}: LayerName {unknown[0]!r} matches no layer; layers are: "
+        raise ConfigError(f"{config.source}: LayerName {unknown[0]!r} matches no layer; layers are: "
                         f"{', '.join(list(graph.inputs) + [n.name for n in graph.nodes])}")
     tensors = dict(graph.tensors)
     prefix = float_prefix(graph)
