@@ -131,6 +131,19 @@ def test_comparison_table_prints_markup_literally():
     _no_terminal_controls(out)
 
 
+def test_calibration_table_prints_markup_literally():
+    from rich.console import Console
+
+    from hetero.passes.calibrate import print_report
+
+    buf = io.StringIO()
+    print_report({"samples": 3, "layers": [{"layer": "[/]x" + ESC, "op": "Dense", "result_type": "fixed<8,4>",
+                                            "weight_type": None, "max_abs_error": None}]},
+                 console=Console(file=buf, width=200))
+    assert "[/]x" in buf.getvalue()
+    _no_terminal_controls(buf.getvalue())
+
+
 def test_text_helpers():
     from hetero.ir.text import markdown, plot_label, printable, rich_markup
 

@@ -142,6 +142,7 @@ def _float32_finite(node, name: str, factor: float, scaled: np.ndarray) -> np.nd
     the node: onnxruntime, in float32, computes Inf or NaN there (an Inf, NaN or 1e38
     ``alpha``), where float64 would give numbers."""
     if not np.isfinite(factor) or not (np.abs(scaled) <= _MAX_SCALED).all():
-        raise UserError(f"{describe(node)}: {name}={factor:g} scales its constant beyond "
-                        f"{_MAX_SCALED:.3g} (float32 overflows to Inf/NaN in onnxruntime): refused")
+        reach = float(np.abs(scaled).max()) if scaled.size and np.isfinite(factor) else factor
+        raise UserError(f"{describe(node)}: {name}={factor:g} times its constant reaches {reach:.3g}, "
+                        f"beyond {_MAX_SCALED:.3g} (float32 overflows to Inf/NaN in onnxruntime): refused")
     return scaled

@@ -340,10 +340,12 @@ def model_summary(model, graph_fixed: Graph, calibrate: str | Path | np.ndarray)
 
 
 def print_report(report: dict, console=None) -> None:
-    """The per-layer table (rich) on stderr, or on ``console``."""
+    """The per-layer table (rich) on stderr, or on ``console``; layer names print literally."""
     from rich import box
     from rich.console import Console
     from rich.table import Table
+
+    from hetero.ir.text import rich_markup as esc
 
     if console is None:
         console = Console(stderr=True)
@@ -361,5 +363,5 @@ def print_report(report: dict, console=None) -> None:
         else:
             snr = "exact" if r["max_abs_error"] == 0 else ("" if r["snr_db"] is None else f"{r['snr_db']:.1f}")
             err = [f"{r['max_abs_error']:.3g}", f"{r['mean_abs_error']:.3g}", snr]
-        table.add_row(r["layer"], r["op"], r["result_type"], r["weight_type"] or "", *err)
+        table.add_row(esc(r["layer"]), esc(r["op"]), r["result_type"], r["weight_type"] or "", *err)
     console.print(table)
