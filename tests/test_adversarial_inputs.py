@@ -44,8 +44,10 @@ def model(tmp_path_factory):
 # -- item 7: configs -------------------------------------------------------------------------------
 
 def _alias_bomb() -> str:
-    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
-    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 10)]
+    """A valid-looking config (anchors under LayerType entries that match no layer) whose
+    Precision expands to 9**10 values: minutes and gigabytes for whoever walks it."""
+    lines = ["LayerType:", "  a0: {Trace: &a0 [x, x, x, x, x, x, x, x, x]}"]
+    lines += [f"  a{i}: {{Trace: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]}}" for i in range(1, 10)]
     return "\n".join(lines) + "\nModel: {Precision: *a9}\n"
 
 
@@ -58,8 +60,8 @@ BAD_CONFIGS = {  # file name -> (text, what the error names besides the file)
     "top_list.yml": ("- Model\n- LayerType\n", "mapping"),
     "deep.json": ('{"Model": ' + "[" * 100_000 + "]" * 100_000 + "}", "deep"),
     "deep.yml": ("Model: " + "[" * 100_000 + "]" * 100_000 + "\n", "deep"),
-    "int_bits.yml": ("Model:\n  Precision: fixed<16,100>\n", "Precision"),
-    "int_bits_flow.yml": ("Model: {Precision: fixed<16,100>}\n", "Precision"),
+    "int_bits.yml": ("Model:\n  Precision: fixed<16,100>\n", "Precision: fixed<16,100> has 100 integer bits"),
+    "int_bits_flow.yml": ("Model: {Precision: fixed<16,100>}\n", "Precision: fixed<16,100> has 100 integer bits"),
     "table_size.yml": ("Model:\n  TableSize: 1099511627776\n", "TableSize"),
     "strategy.yml": ("Model:\n  Strategy: [1, 2]\n", "Strategy"),
     "alias_bomb.yml": (_alias_bomb(), "alias"),
@@ -217,3 +219,24 @@ def test_report_json_refuses_non_finite_numbers():
     source = inspect.getsource(synth_flow)
     writes = [line for line in source.splitlines() if '"report.json"' in line and "json.dumps" in line]
     assert writes and all("allow_nan=False" in line for line in writes), writes
+
+
+def test_end_of_file_is_a_bad_input_not_an_interrupt(capsys):
+    """main()'s classification is by type: an EOFError escaping a command (a file that ends
+    early) is exit 2, not click's "interrupted" (130)."""
+    import click
+
+    from hetero.cli import _Group
+
+    @click.group(cls=_Group)
+    def group():
+        pass
+
+    @group.command()
+    def reads():
+        raise EOFError("No data left in file")
+
+    with pytest.raises(SystemExit) as e:
+        group.main(args=["reads"], prog_name="hetero")
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err == "error: unexpected end of a file (No data left in file)\n", err
