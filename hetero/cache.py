@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 from hetero.errors import UserError
@@ -38,8 +39,11 @@ def cache_dir(*parts: str) -> Path:
     except OSError as e:
         raise UserError(f"{path}: cannot create the cache folder ({e.strerror}; set "
                         "HETERO_CACHE_DIR)") from None
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise UserError(f"{path}: the cache folder is not writable (set HETERO_CACHE_DIR)")
+    try:  # a real write: os.access says yes to root on a read-only mount
+        os.rmdir(tempfile.mkdtemp(prefix=".probe-", dir=path))
+    except OSError as e:
+        raise UserError(f"{path}: the cache folder is not writable ({e.strerror}; set "
+                        "HETERO_CACHE_DIR)") from None
     return path
 
 

@@ -152,17 +152,27 @@ def _stop_tools_on_signals() -> None:
     (A SIGKILLed hetero takes its tools with it too: :func:`hetero.cache.die_with_parent`.)"""
     import signal
     import threading
+    import time
 
     if threading.current_thread() is not threading.main_thread():
         return
 
-    def stop(signum, frame):
-        signal.signal(signum, signal.SIG_IGN)  # one stop is enough
+    def kill_tools() -> None:
         for pid in _descendants(os.getpid()):
             try:
                 os.kill(pid, signal.SIGKILL)
             except OSError:
                 pass
+
+    def keep_killing() -> None:  # threads still winding down may start another tool
+        while True:
+            time.sleep(0.05)
+            kill_tools()
+
+    def stop(signum, frame):
+        signal.signal(signum, signal.SIG_IGN)  # one stop is enough
+        kill_tools()
+        threading.Thread(target=keep_killing, daemon=True).start()
         raise KeyboardInterrupt
 
     before = {}

@@ -185,8 +185,12 @@ def check_output(out: str | Path) -> Path:
     parent = out.parent
     while not parent.exists():
         parent = parent.parent
-    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-        raise UserError(f"{out}: cannot write the output folder ({parent} is not writable)")
+    if not parent.is_dir():
+        raise UserError(f"{out}: cannot create the output folder ({parent} is not a folder)")
+    try:  # a real write, not os.access: a read-only file system, root, ACLs all answer here
+        os.rmdir(tempfile.mkdtemp(prefix=f".{out.name}.probe-", dir=parent))
+    except OSError as e:
+        raise UserError(f"{out}: cannot write the output folder ({parent}: {e.strerror})") from None
     return out
 
 
