@@ -1,7 +1,7 @@
 """ONNX to IR. Loading is guarded: a file that is not ONNX, names that are not UTF-8, external
 data outside the model's folder (in any graph, sub-graphs included) or beyond its file, tensors
 whose data disagrees with their dims or type, NaN/Inf in weights, constants or float attributes,
-graph inputs of types hetero has no hardware numbers for (strings, complex, 64-bit integers),
+graph inputs of types hetero has no numbers for (strings, complex, 64-bit integers),
 duplicated inputs, nodes without outputs, default-domain opsets outside
 [:data:`MIN_OPSET`, the installed onnx's newest] are each one :class:`~hetero.errors.UserError`
 naming what. Lowering dispatches every node to the op module that imports its ONNX op type.
@@ -405,9 +405,42 @@ def _to_array(t: onnx.TensorProto, what: str) -> np.ndarray:
 
 MIN_OPSET = 6  #: the oldest default-domain opset hetero imports (the oldest a shared model uses)
 
-#: element types a graph input may have: floats, and the integers hetero types exactly
-_INPUT_TYPES = (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16,
-                onnx.TensorProto.BFLOAT16)
+#: element types a graph input may not have: text, complex numbers, 64-bit integers (beyond
+#: float64's exact integers) and undefined ones
+_REFUSED_INPUT_TYPES = (onnx.TensorProto.UNDEFINED, onnx.TensorProto.STRING, onnx.TensorProto.COMPLEX64,
+                        onnx.TensorProto.COMPLEX128, onnx.TensorProto.INT64, onnx.TensorProto.UINT64)
+
+
+def _check_against_schema(n: onnx.NodeProto, opset: int) -> None:
+    """A standard op's node must have as many inputs and outputs as its ONNX schema (at the
+    model's opset) allows, its required inputs named, and only the schema's attributes, of the
+    schema's types (onnxruntime refuses the same nodes)."""
+    if n.domain not in ("", "ai.onnx"):
+        return
+    try:
+        schema = onnx.defs.get_schema(n.op_type, opset, "")
+    except Exception:  # no such op (or not at this opset): the importer says it is unsupported
+        return
+    if not schema.min_input <= len(n.input) <= schema.max_input:
+        raise UserError(f"{describe(n)}: {len(n.input)} inputs; {n.op_type} (opset {opset}) takes "
+                        f"{schema.min_input} to {min(schema.max_input, 2**16)}")
+    if not schema.min_output <= len(n.output) <= schema.max_output:
+        raise UserError(f"{describe(n)}: {len(n.output)} outputs; {n.op_type} (opset {opset}) gives "
+                        f"{schema.min_output} to {min(schema.max_output, 2**16)}")
+    single = onnx.defs.OpSchema.FormalParameterOption.Single
+    for k, name in enumerate(n.input):
+        if not name and k < len(schema.inputs) and schema.inputs[k].option == single:
+            raise UserError(f"{describe(n)}: input {k} ('{schema.inputs[k].name}') is required but empty")
+    for a in n.attribute:
+        spec = schema.attributes.get(a.name)
+        if spec is None:
+            raise UserError(f"{describe(n)}: {n.op_type} (opset {opset}) has no attribute "
+                            f"'{printable(a.name)}'")
+        if a.type != spec.type.value:
+            got = (onnx.AttributeProto.AttributeType.Name(a.type)
+                   if a.type in onnx.AttributeProto.AttributeType.values() else str(a.type))
+            raise UserError(f"{describe(n)}: attribute '{printable(a.name)}' must be of type "
+                            f"{spec.type.name}, got {got}")
 
 
 def _check_model(model: onnx.ModelProto) -> None:
@@ -417,6 +450,7 @@ def _check_model(model: onnx.ModelProto) -> None:
         if o.domain in ("", "ai.onnx") and not MIN_OPSET <= o.version <= newest:
             raise UserError(f"the model declares opset {o.version} of the default ONNX domain; "
                             f"supported: opsets {MIN_OPSET} to {newest}")
+    opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=newest)
     g = model.graph
     initializers = {i.name for i in g.initializer}
     seen: set[str] = set()
@@ -430,10 +464,10 @@ def _check_model(model: onnx.ModelProto) -> None:
         if not vi.type.HasField("tensor_type"):
             raise UserError(f"graph input '{printable(vi.name)}' is not a tensor; only tensor inputs "
                             "are supported")
-        if elem not in _INPUT_TYPES and elem not in _INTEGER_TYPES:
+        if elem in _REFUSED_INPUT_TYPES or elem not in onnx.TensorProto.DataType.values():
             name = onnx.TensorProto.DataType.Name(elem) if elem in onnx.TensorProto.DataType.values() else str(elem)
-            raise UserError(f"graph input '{printable(vi.name)}' has type {name}; supported: float "
-                            "(32, 64, 16 bits, bfloat16), int8, uint8, int16, uint16, int32")
+            raise UserError(f"graph input '{printable(vi.name)}' has type {name}: not supported (inputs "
+                            "are floats or integers of at most 32 bits)")
     defined = seen | initializers
     for n in g.node:
         if not any(n.output):
@@ -443,6 +477,7 @@ def _check_model(model: onnx.ModelProto) -> None:
                 raise UserError(f"{describe(n)}: output '{printable(o)}' is already defined by the "
                                 "graph (each tensor has one producer)")
             defined.add(o)
+        _check_against_schema(n, opset)
         for a in n.attribute:
             if a.type == onnx.AttributeProto.FLOAT:
                 bad = not np.isfinite(a.f)

@@ -140,7 +140,11 @@ class Reshape(Op):
             dims = iter(shape)
             target = tuple(1 if i in new else next(dims) for i in range(out_rank))
         else:
-            spec = [int(d) for d in ctx.const(node, 1, "shape")]
+            spec = ctx.const(node, 1, "shape")
+            if np.ndim(spec) != 1 or np.asarray(spec).dtype.kind not in "iu":
+                raise UserError(f"{describe(node)}: shape must be a vector of integers, got "
+                                f"{np.asarray(spec).dtype.name} of shape {list(np.shape(spec))}")
+            spec = [int(d) for d in spec]
             rest = spec[1:]
             for i, d in enumerate(rest):
                 if d == 0:

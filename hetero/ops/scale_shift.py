@@ -66,6 +66,9 @@ class ScaleShift(Op):
             eps = float(attr(node, "epsilon", 1e-5))
             if attr(node, "training_mode", 0):
                 raise UserError(f"{describe(node)}: training mode is not supported; export in eval mode")
+            if len({np.shape(v) for v in (gamma, beta, mean, var)}) != 1 or np.ndim(var) != 1:
+                raise UserError(f"{describe(node)}: scale, bias, mean and variance must be vectors of "
+                                f"one size, got shapes {[list(np.shape(v)) for v in (gamma, beta, mean, var)]}")
             if not np.isfinite(eps) or not (var + eps > 0).all():
                 raise UserError(f"{describe(node)}: variance + epsilon must be positive, got "
                                 f"{float(np.min(var + eps)):g} (onnxruntime computes NaN): refused")
