@@ -354,8 +354,16 @@ def write_npy(out: str | Path, array: np.ndarray) -> None:
 
 
 def runs_dir() -> Path:
-    """Scratch space for tool runs; a failed run's logs stay here for the error to point at.
-    Raises UserError (exit 2) when the cache cannot be written."""
-    return cache_dir("runs")
+    """Scratch space for tool runs; a failed (or killed) run's logs stay here for the error to
+    point at, for a week. Raises UserError (exit 2) when the cache cannot be written."""
+    path = cache_dir("runs")
+    week_ago = time.time() - 7 * 24 * 3600
+    for old in path.iterdir():
+        try:
+            if old.stat().st_mtime < week_ago:
+                shutil.rmtree(old) if old.is_dir() else old.unlink()
+        except OSError:
+            pass
+    return path
 
 

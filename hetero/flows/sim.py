@@ -105,7 +105,10 @@ def simulate_model(model: str | Path, *, inputs: str | Path | np.ndarray | None 
     interval the folding aims at (:mod:`hetero.passes.folding`). ``backpressure``: the
     probability that the output is not ready in a cycle. ``waves``: FST file to write.
     ``out``: folder for ``mismatches.npz`` (inputs, expected, got as raw integers of the
-    output tensor), written only when outputs differ.
+    output tensor), written only when outputs differ, and for ``waves`` when they are meant to
+    go there; it is replaced as a whole when the run ends
+    (:func:`hetero.flows.common.atomic_output`: a folder of the user's files is refused before
+    any work).
 
     Raises:
         UserError: bad model, config, board, inputs or options (message names which).

@@ -84,7 +84,12 @@ def build(project: HlsProject, opt: str = OPT) -> Build:
     exe = root / "hetero_csim"
     if valid_executable(exe):
         return Build(exe, True, 0.0, version)
-    cache_dir("csim")
+    for stale in cache_dir("csim").glob(".build-*"):  # of builds killed a day ago or more
+        try:
+            if stale.stat().st_mtime < time.time() - 24 * 3600:
+                shutil.rmtree(stale, ignore_errors=True)
+        except OSError:
+            pass
     if root.exists():  # an entry whose executable cannot run: rebuild it
         shutil.rmtree(root, ignore_errors=True)
     work = Path(tempfile.mkdtemp(prefix=".build-", dir=root.parent))

@@ -435,6 +435,8 @@ def prepare_runtime(trace: bool = False) -> tuple[Path, bool]:
             return archive, True
         work = root / f"runtime-{key}.build"
         shutil.rmtree(work, ignore_errors=True)
+        for stale in root.glob(f"runtime-{key}.*.tmp"):  # a killed build's (we hold the lock)
+            stale.unlink(missing_ok=True)
         work.mkdir()
         if shim:
             (work / "lz4.h").write_text(_data("rtlsim_lz4/lz4.h"))
