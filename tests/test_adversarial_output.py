@@ -21,7 +21,6 @@ import resource
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -288,7 +287,7 @@ def test_sigkill_takes_the_tools_along_and_leftovers_go_next_run(model, tmp_path
     assert partials(tmp_path), "expected the killed run's scratch folder"
     # no half cache entry: every build folder in the cache is complete
     for entry in (cache / "rtlsim").glob("*"):
-        if entry.is_dir() and not entry.name.startswith(".") and not entry.suffix == ".build":
+        if entry.is_dir() and not entry.name.startswith(".") and entry.suffix != ".build":
             assert (entry / "BUILD_OK").is_file(), entry
     r = hetero("sim", model, "-n", "3", "-o", out)  # the session's cache: no rebuild to wait for
     assert r.returncode == 0, r.stderr

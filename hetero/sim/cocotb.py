@@ -358,9 +358,10 @@ def _run_child(spec: dict[str, Any], env: dict[str, str], log: Path) -> int:
     spec_path = log.with_suffix(".spec.json")
     spec_path.write_text(json.dumps(spec))
     with open(log, "w") as out:
-        proc = subprocess.run(preexec_fn=die_with_parent, args=[sys.executable, "-c", _CHILD, str(spec_path)], cwd=log.parent,
+        proc = subprocess.run([sys.executable, "-c", _CHILD, str(spec_path)], cwd=log.parent,
                               env=env, stdout=out, stderr=subprocess.STDOUT,
-                              stdin=subprocess.DEVNULL, check=False)
+                              stdin=subprocess.DEVNULL, check=False,
+                              preexec_fn=die_with_parent)
     return proc.returncode
 
 

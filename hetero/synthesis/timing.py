@@ -88,9 +88,9 @@ def top_ports(verilog: str, top: str) -> list[Port]:
         work = Path(tmp)
         (work / "design.v").write_text(verilog)
         # relative names and cwd: YoWASP cannot see absolute paths under /tmp
-        proc = subprocess.run(preexec_fn=die_with_parent, args=[str(exe), "-q", "-p", "read_verilog -lib design.v; write_json ports.json"],
+        proc = subprocess.run([str(exe), "-q", "-p", "read_verilog -lib design.v; write_json ports.json"],
                               cwd=work, capture_output=True, text=True, errors="replace",
-                              stdin=subprocess.DEVNULL)
+                              stdin=subprocess.DEVNULL, preexec_fn=die_with_parent)
         if proc.returncode != 0:
             raise UserError(f"timing wrapper: Yosys cannot read the Verilog of module {top!r}: "
                             f"{synthesis.first_error(work / 'none.log', proc.stdout + proc.stderr)}")
@@ -177,8 +177,8 @@ def place_and_route(verilog: str, top: str, board: Board, work_dir: Path | str,
     short = re.search(r"nextpnr-[0-9][^\s)]*", p_ver)
     tool = f"{PNR_TOOLS[board.family]} ({short.group(0) if short else p_ver})"
     cmd = [str(pnr), "--json", "netlist.json", "--report", "report.json", "-q", "-l", "nextpnr.log"] + args
-    proc = subprocess.run(preexec_fn=die_with_parent, args=cmd, cwd=work, capture_output=True, text=True, errors="replace",
-                          stdin=subprocess.DEVNULL)
+    proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True, errors="replace",
+                          stdin=subprocess.DEVNULL, preexec_fn=die_with_parent)
     method = ("place and route (nextpnr" + (", out of context" if board.family == "ecp5" else "")
               + "), achieved Fmax of the clock of the design inside hetero's timing wrapper: its "
               "inputs from shift-register bits, its outputs XOR-reduced by registered stages "

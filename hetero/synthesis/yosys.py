@@ -245,9 +245,9 @@ def run_script(exe: Path, text: str, ys: str, work: Path, top: str) -> dict[str,
     (work / "stat.json").unlink(missing_ok=True)
     log = work / "yosys.log"
     # -l: Yosys writes the whole log itself; its stdout loses everything after ABC9 runs.
-    proc = subprocess.run(preexec_fn=die_with_parent, args=[str(exe), "-q", "-l", log.name, "-s", "synth.ys"], cwd=work,
+    proc = subprocess.run([str(exe), "-q", "-l", log.name, "-s", "synth.ys"], cwd=work,
                           capture_output=True, text=True, errors="replace",
-                          stdin=subprocess.DEVNULL)
+                          stdin=subprocess.DEVNULL, preexec_fn=die_with_parent)
     if proc.returncode != 0:
         raise ToolError(f"yosys failed (exit {proc.returncode}): "
                         f"{first_error(log, proc.stdout + proc.stderr)}; see log {log}")
