@@ -175,7 +175,7 @@ def check_output(out: str | Path) -> Path:
             owned = _marker_files(out)
             if owned is None:
                 raise UserError(f"{out}: folder holds files hetero did not write "
-                                f"({sorted(entries)[0]}, ...); choose a new or empty folder")
+                                f"({min(entries)}, ...); choose a new or empty folder")
             foreign = sorted(entries - owned - {MARKER})
             if foreign:
                 raise UserError(f"{out}: {foreign[0]} was not written by hetero; refusing to "
@@ -259,6 +259,21 @@ def _exchange(a: Path, b: Path) -> bool:
     raise OSError(err, os.strerror(err), str(b))
 
 
+def _umask() -> int:
+    """The process's umask, read without changing it where Linux tells it (other threads may be
+    creating files)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 #: errno values of a write that failed for the place, not for hetero: one line, exit 2
 _WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM}
 
@@ -273,7 +288,9 @@ def atomic_output(out: str | Path) -> Iterator[Path]:
     folder of the user's own files is never deleted; ``out`` is locked against a second hetero
     writing it (which fails at once); leftovers of a killed earlier run beside ``out``
     (``.OUT.partial-*``) are removed. A write that fails for lack of room or permission becomes a
-    UserError naming ``out``. Every folder made here holds :data:`MARKER`, listing its files."""
+    UserError naming ``out``; so does a file put into ``out`` while the block ran (the new
+    output is then dropped, the user's file kept). Every folder made here holds :data:`MARKER`,
+    listing its files."""
     out = check_output(out)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -287,17 +304,17 @@ def atomic_output(out: str | Path) -> Iterator[Path]:
             tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
         except OSError as e:
             raise UserError(f"{out}: cannot write beside the output folder ({e.strerror})") from None
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o777 & ~mask)  # mkdtemp's 0700 would be the new OUT's mode
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp's 0700 would be the new OUT's mode
         try:
             try:
                 yield tmp
                 files = sorted(p.name for p in tmp.iterdir())
                 (tmp / MARKER).write_text(json.dumps({"tool": "hetero", "files": files},
                                                      indent=1) + "\n")
+                check_output(out)  # files the user put into OUT meanwhile are not replaced
                 if out.is_dir():
-                    if not _exchange(tmp, out):  # two renames: a crash between leaves no mix
+                    if not _exchange(tmp, out):  # two renames: a crash between them leaves
+                        # OUT missing (the old one beside it), never a mix
                         old = out.parent / f".{out.name}.partial-old-{os.getpid()}"
                         os.rename(out, old)
                         os.rename(tmp, out)
