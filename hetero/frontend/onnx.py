@@ -1,7 +1,7 @@
 """ONNX to IR. Loading is guarded: a file that is not ONNX, names that are not UTF-8, external
 data outside the model's folder (in any graph, sub-graphs included) or beyond its file, tensors
 whose data disagrees with their dims or type, NaN/Inf in weights, constants or float attributes,
-graph inputs of types hetero has no numbers for (strings, complex, 64-bit integers),
+graph inputs of types hetero has no numbers for (strings, complex, int64),
 duplicated inputs, nodes without outputs, default-domain opsets outside
 [:data:`MIN_OPSET`, the installed onnx's newest] are each one :class:`~hetero.errors.UserError`
 naming what. Lowering dispatches every node to the op module that imports its ONNX op type.
@@ -405,10 +405,10 @@ def _to_array(t: onnx.TensorProto, what: str) -> np.ndarray:
 
 MIN_OPSET = 6  #: the oldest default-domain opset hetero imports (the oldest a shared model uses)
 
-#: element types a graph input may not have: text, complex numbers, 64-bit integers (beyond
-#: float64's exact integers) and undefined ones
+#: element types a graph input may not have: text, complex numbers, signed 64-bit integers (a
+#: model's indices and token ids, beyond float64's exact integers) and undefined ones
 _REFUSED_INPUT_TYPES = (onnx.TensorProto.UNDEFINED, onnx.TensorProto.STRING, onnx.TensorProto.COMPLEX64,
-                        onnx.TensorProto.COMPLEX128, onnx.TensorProto.INT64, onnx.TensorProto.UINT64)
+                        onnx.TensorProto.COMPLEX128, onnx.TensorProto.INT64)
 
 
 def _check_against_schema(n: onnx.NodeProto, opset: int) -> None:
@@ -467,7 +467,7 @@ def _check_model(model: onnx.ModelProto) -> None:
         if elem in _REFUSED_INPUT_TYPES or elem not in onnx.TensorProto.DataType.values():
             name = onnx.TensorProto.DataType.Name(elem) if elem in onnx.TensorProto.DataType.values() else str(elem)
             raise UserError(f"graph input '{printable(vi.name)}' has type {name}: not supported (inputs "
-                            "are floats or integers of at most 32 bits)")
+                            "are floats or integers; not strings, complex or int64)")
     defined = seen | initializers
     for n in g.node:
         if not any(n.output):
