@@ -118,7 +118,7 @@ def edit(model: onnx.ModelProto, seed: int) -> bytes:
                 a.f = rng.choice(FLOATS)
         elif kind == 1 and t.dims:  # a weight's dims
             t.dims[rng.randrange(len(t.dims))] = rng.choice(INTS)
-        elif kind == 2:  # a weight's value, or its shape shuffled
+        elif kind == 2 and 0 < len(t.raw_data) == 4 * int(np.prod(t.dims)):  # a weight's value, or shape
             v = numpy_helper.to_array(t).copy()
             if rng.randrange(2):
                 v.flat[rng.randrange(v.size)] = rng.choice(FLOATS)
