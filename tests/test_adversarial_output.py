@@ -244,7 +244,8 @@ TOOLS = ("verilator", "c++", "g++", "cc1plus", " ar ")
 
 
 def _start_sim_until_tools_run(model, out, cache, waves=False):
-    env = {**os.environ, "HETERO_CACHE_DIR": str(cache)}  # fresh: Verilator really builds
+    env = {**os.environ, "HETERO_CACHE_DIR": str(cache),  # fresh: Verilator really builds
+           "TMPDIR": str(cache.parent)}  # a killed g++ leaves its cc*.s here, not in /tmp
     proc = subprocess.Popen([sys.executable, "-m", "hetero", "sim", str(model), "-n", "3",
                              "-o", str(out), *(["--waves"] if waves else [])],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
