@@ -2,7 +2,8 @@
 data outside the model's folder (in any graph, sub-graphs included) or beyond its file, tensors
 whose data disagrees with their dims or type, NaN/Inf in weights, constants or float attributes,
 graph inputs of types hetero has no numbers for (strings, complex, int64),
-duplicated inputs, nodes without outputs, default-domain opsets outside
+duplicated inputs, nodes without outputs or that break their op's ONNX schema (input and
+output counts, attribute names and types), tensors without elements, default-domain opsets outside
 [:data:`MIN_OPSET`, the installed onnx's newest] are each one :class:`~hetero.errors.UserError`
 naming what. Lowering dispatches every node to the op module that imports its ONNX op type.
 
@@ -403,7 +404,9 @@ def _to_array(t: onnx.TensorProto, what: str) -> np.ndarray:
                         f"{onnx.TensorProto.DataType.Name(t.data_type)} ({type(e).__name__})") from None
 
 
-MIN_OPSET = 6  #: the oldest default-domain opset hetero imports (the oldest a shared model uses)
+#: the oldest default-domain opset hetero imports: opset 1 is ONNX's first draft (Pad's
+#: ``paddings``, ...), which no exporter writes; opset 2's Pad is tested
+MIN_OPSET = 2
 
 #: element types a graph input may not have: text, complex numbers, signed 64-bit integers (a
 #: model's indices and token ids, beyond float64's exact integers) and undefined ones
