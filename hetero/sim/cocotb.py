@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hetero.cache import cache_root, die_with_parent
+from hetero.cache import cache_dir, cache_root, die_with_parent, valid_executable
 from hetero.errors import SimulationError, ToolError, UserError
 from hetero.ir.graph import Graph
 from hetero.sim.run import BackendRun
@@ -300,13 +300,13 @@ def _ensure_build(verilog: str, top: str, waves: bool, env: dict[str, str],
     key_src = json.dumps({"verilog": verilog, "top": top, **common})
     key = hashlib.sha256(key_src.encode()).hexdigest()[:32]
     rt_key = hashlib.sha256(json.dumps(common).encode()).hexdigest()[:16]
-    root = _cache_root()
-    root.mkdir(parents=True, exist_ok=True)
+    root = cache_dir("verilator")  # one line, exit 2, when the cache cannot be written
     build_dir = root / key
     done = build_dir / "BUILD_OK"
     archive = root / f"runtime-{rt_key}.a"
     with locked(root / f"{key}.lock"):
-        if done.exists():
+        # BUILD_OK is written last: a killed build is no entry; a damaged executable is rebuilt
+        if done.exists() and valid_executable(build_dir / top):
             return build_dir, True, 0.0
         shutil.rmtree(build_dir, ignore_errors=True)
         (build_dir / "src").mkdir(parents=True)
