@@ -269,7 +269,12 @@ def _fold(n: onnx.NodeProto, ctx: ImportContext) -> bool:
         return False
     values = [ctx.constants[x] if x else None for x in n.input]
     op = ONNX_TO_OP.get(n.op_type) if n.domain in KNOWN_DOMAINS else None
-    folded = op.fold(n, ctx, values) if op is not None else None
+    try:
+        folded = op.fold(n, ctx, values) if op is not None else None
+    except (ArithmeticError, IndexError, KeyError, TypeError, ValueError) as e:
+        # an op's fold sees only the model's constants: shapes or values it cannot take
+        raise UserError(f"{describe(n)}: cannot evaluate on its constant inputs "
+                        f"({type(e).__name__}: {printable(str(e).splitlines()[0] if str(e) else '')})") from None
     if folded is None:
         if n.domain not in ("", "ai.onnx"):
             return False

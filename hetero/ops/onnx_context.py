@@ -65,7 +65,13 @@ class ImportContext:
         return self.constants[name]
 
     def shape(self, tensor: str) -> tuple[int, ...]:
-        return self.shapes[self.resolve(tensor)]
+        """The per-inference shape of a computed tensor; a UserError for any other name (a
+        constant, a comparison awaiting its Where, a name nothing produced)."""
+        try:
+            return self.shapes[self.resolve(tensor)]
+        except KeyError:
+            raise UserError(f"tensor '{printable(tensor)}' is used where a computed tensor is needed, "
+                            "but it is a constant, a comparison or produced by no node") from None
 
     def alias(self, output: str, input: str) -> None:
         """Make ``output`` another name for ``input`` (for ops that change nothing)."""
