@@ -89,6 +89,9 @@ def spec_of(node, ctx, rank: int) -> QuantSpec:
             raise UserError(f"{describe(node)}: scale must be positive and finite")
         if np.any(zero != np.round(zero)):
             raise UserError(f"{describe(node)}: zero point must be an integer")
+        if np.any(np.abs(zero) > 2.0 ** bits):
+            raise UserError(f"{describe(node)}: zero point {float(np.max(np.abs(zero))):g} is beyond "
+                            f"the {bits}-bit integers' range")
         if op == "Trunc":
             in_bits = _scalar(ctx, node, 3, "input bit width")
             if len(node.input) > 5:
