@@ -41,6 +41,8 @@ class Dense(MacOp):
                             "only vectors (rank 2 with the batch axis) are supported")
         w_name = node.input[1] if len(node.input) > 1 else ""
         w = np.asarray(ctx.const(node, 1, "weight"), dtype=np.float64)
+        if w.ndim != 2:
+            raise UserError(f"{describe(node)}: weight shape {list(w.shape)}: a matrix is needed")
         bias = None
         alpha = 1.0
         trans = bool(node.op_type == "Gemm" and attr(node, "transB", 0))
