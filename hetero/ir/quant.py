@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from hetero.errors import UserError
 from hetero.ir.fixed import FixedType, _overflow, type_for_range
 
 ROUNDINGS = ("HALF_EVEN", "HALF_UP", "HALF_DOWN", "HALF_AWAY", "HALF_ZERO", "FLOOR", "CEIL", "TO_ZERO")
@@ -211,7 +212,8 @@ def make_requant(ratio: np.ndarray | float, offset: np.ndarray | float, lo: int,
     """A :class:`Requant` for ``y = clip(round(x * ratio + offset) + zero, lo, hi)``.
 
     ``ratio`` (real, > 0 or any sign per channel) is the input's real scale over the output's;
-    ``offset`` is in output units. Ratios that are powers of two are represented exactly; others
+    ``offset`` is in output units (a ratio or offset beyond int64 even unshifted: a UserError).
+    Ratios that are powers of two are represented exactly; others
     get up to :data:`MULT_BITS` significant bits (as many as int64 leaves beside ``in_bits``,
     which bounds ``|x| < 2**in_bits``).
     """
@@ -233,8 +235,13 @@ def make_requant(ratio: np.ndarray | float, offset: np.ndarray | float, lo: int,
         while shift > 0 and (biggest * 2.0 ** (shift + in_bits) >= 2.0 ** 61
                              or big_add * 2.0 ** shift >= 2.0 ** 61):
             shift -= 1
-    mult = np.round(ratio * 2.0 ** shift).astype(np.int64)
-    add = np.round(offset * 2.0 ** shift).astype(np.int64)
+    scaled_ratio, scaled_offset = ratio * 2.0 ** shift, offset * 2.0 ** shift
+    for what, v in (("multiplier", scaled_ratio), ("offset", scaled_offset)):
+        if v.size and not (np.isfinite(v).all() and float(np.max(np.abs(v))) < 2.0 ** 62):
+            raise UserError(f"a requantization needs a {what} of {float(np.max(np.abs(v))):g} units, "
+                            "beyond 64-bit integers: the model's scales or biases are out of range")
+    mult = np.round(scaled_ratio).astype(np.int64)
+    add = np.round(scaled_offset).astype(np.int64)
     return Requant(mult, add, int(shift), int(lo), int(hi), int(zero), rounding)
 
 
