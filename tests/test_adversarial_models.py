@@ -250,6 +250,25 @@ def _duplicate_input(tmp_path):
     return _mlp(inputs=[x, x])
 
 
+def _edited(edit):
+    def build(tmp_path):
+        model = _mlp()
+        edit(model)
+        return model
+    return build
+
+
+def _quant_zero_point(tmp_path):
+    consts = [numpy_helper.from_array(np.array(v, np.float32), k) for k, v in (("s", 0.5), ("z", 1e38), ("b", 4.0))]
+    model = _mlp(extra_nodes=[helper.make_node("Quant", ["r", "s", "z", "b"], ["q"], name="quant",
+                                               domain="qonnx.custom_op.general", signed=1, narrow=0,
+                                               rounding_mode="ROUND")])
+    model.graph.node[-1].input[0] = "q"
+    model.graph.initializer.extend(consts)
+    model.opset_import.append(helper.make_opsetid("qonnx.custom_op.general", 1))
+    return model
+
+
 MALFORMED = {
     "external offset beyond the file": (lambda p: _with_external_w1(p, offset=1_000_000), "offset"),
     "external length beyond the file": (lambda p: _with_external_w1(p, length=99_999), "length"),
@@ -272,6 +291,14 @@ MALFORMED = {
     "opset 1": (lambda p: _mlp(opset=1), "opset 1"),
     "opset 99": (lambda p: _mlp(opset=99), "opset 99"),
     "duplicated graph input": (_duplicate_input, "'x'"),
+    # found by fuzzing
+    "attribute of the wrong type": (lambda p: _mlp(alpha=[1.0, 2.0]), "alpha"),
+    "attribute the op does not have": (_edited(lambda m: m.graph.node[1].attribute.append(
+        helper.make_attribute("foo", 1))), "foo"),
+    "required input left empty": (_edited(lambda m: m.graph.node[0].input.__setitem__(1, "")), "required"),
+    "weight that is not a matrix": (_edited(lambda m: m.graph.initializer[0].CopyFrom(
+        numpy_helper.from_array(np.array(2.0, np.float32), "W1"))), "matrix"),
+    "Quant zero point beyond its bit width": (_quant_zero_point, "zero point"),
 }
 
 
@@ -285,6 +312,13 @@ def test_malformed_model_is_one_error_line(tmp_path, case):
         compile_model(path, None, "pynq-z2")
     assert contains in str(info.value) and "\n" not in str(info.value)
     _assert_one_line_error(_cli("import", path), contains)
+
+
+def test_requantization_beyond_int64_is_refused():
+    from hetero.ir.quant import make_requant
+
+    with pytest.raises(UserError, match="beyond 64-bit"):  # was a silent cast of Inf to int64
+        make_requant(np.array([0.5]), np.array([1e300]), -128, 127, "ROUND")
 
 
 def test_inf_reaching_the_error_histograms_is_drawn():
