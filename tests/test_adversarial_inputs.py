@@ -240,3 +240,38 @@ def test_end_of_file_is_a_bad_input_not_an_interrupt(capsys):
         group.main(args=["reads"], prog_name="hetero")
     err = capsys.readouterr().err
     assert e.value.code == 2 and err == "error: unexpected end of a file (No data left in file)\n", err
+
+
+@pytest.mark.parametrize("role", ["calibrate", "labels"])
+def test_calibration_and_labels_files_are_checked_before_loading(tmp_path, model, role):
+    """--calibrate and --labels files pass the same header check as --inputs (10**12 rows
+    claimed: refused before anything is allocated)."""
+    huge = _npy_claiming(tmp_path / f"{role}.npy", (10**12, 6))
+    if role == "calibrate":
+        x = tmp_path / "x.npy"
+        np.save(x, np.zeros((4, 6)))
+        r = hetero("predict", model, "--inputs", x, "--calibrate", huge, "-o", tmp_path / "y.npy")
+    else:
+        x = tmp_path / "x.npy"
+        np.save(x, np.zeros((4, 6)))
+        r = hetero("synth", model, "-b", "pynq", "-o", tmp_path / "out", "--inputs", x,
+                   "--labels", huge, "--no-synth")
+    assert_one_line_error(r, 2, str(huge), "at most")
+    assert not (tmp_path / "out").exists() and not (tmp_path / "y.npy").exists()
+
+
+def test_types_too_wide_for_the_reference_name_the_layer(tmp_path, model):
+    """A config whose types make an accumulator wider than the 62 bits raw values may take is
+    one line naming the layer, not a ValueError from the type."""
+    cfg = tmp_path / "wide.yml"
+    cfg.write_text("Model:\n  Precision: fixed<32,0>\n")
+    r = hetero("estimate", model, "-b", "pynq", "--config", cfg)
+    assert_one_line_error(r, 2, "Gemm node", "width", "narrower types")
+
+
+def test_report_values_that_are_not_finite_are_written_as_null():
+    from hetero.report.synth import json_safe
+
+    value = {"a": [1.0, float("nan"), np.float64("inf")], "b": {"c": float("-inf")}, "d": (2, 3)}
+    assert json.loads(json.dumps(json_safe(value), allow_nan=False)) == {
+        "a": [1.0, None, None], "b": {"c": None}, "d": [2, 3]}

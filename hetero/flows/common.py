@@ -21,6 +21,7 @@ import numpy as np
 from hetero import boards as boards_db
 from hetero.cache import cache_dir
 from hetero.ir.config import Config
+from hetero.ir.npy import MAX_VALUES, load_npy
 from hetero.errors import UserError
 from hetero.passes.folding import FoldingTarget
 from hetero.ir.graph import Graph
@@ -51,43 +52,14 @@ def compile_model(model: str | Path, config: Config | str | Path | None = None,
     return run_pipeline(graph, pipeline(config, board, target), dump=dump)
 
 
-MAX_INPUT_VALUES = 1 << 27  # numbers in one batch of inputs: 1 GiB as float64
+MAX_INPUT_VALUES = MAX_VALUES  # numbers in one batch of inputs: 1 GiB as float64
 
 
 def load_inputs(path: str | Path) -> np.ndarray:
-    """A .npy batch of inputs (``numpy.save``'s format 1.0 or 2.0, no pickled objects) of at most
-    :data:`MAX_INPUT_VALUES` numbers. The header is read first: its shape is checked against
-    that limit and its data size against the file's before anything is allocated. Every
-    problem (missing, empty, truncated or oversized file, not .npy) is a UserError naming the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: inputs file not found")
-    fmt = np.lib.format
-    try:
-        with open(path, "rb") as f:
-            version = fmt.read_magic(f)
-            if version == (1, 0):
-                shape, _, dtype = fmt.read_array_header_1_0(f)
-            elif version == (2, 0):
-                shape, _, dtype = fmt.read_array_header_2_0(f)
-            else:
-                raise ValueError(f".npy format version {version[0]}.{version[1]}; numbers are "
-                                 "saved as 1.0 or 2.0")
-            offset = f.tell()
-        if dtype.hasobject:
-            raise ValueError("it holds Python objects; save an array of numbers")
-        count = math.prod(shape)
-        if count > MAX_INPUT_VALUES:
-            raise UserError(f"{path}: {count:,} values (shape {list(shape)}); a batch of inputs "
-                            f"holds at most {MAX_INPUT_VALUES:,}")
-        have, need = path.stat().st_size - offset, count * dtype.itemsize
-        if have < need:
-            raise UserError(f"{path}: truncated: its header says shape {list(shape)} of {dtype} "
-                            f"({need:,} bytes), the file holds {have:,}")
-        return np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as e:
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise UserError(f"{path}: not a numpy .npy file ({msg})") from None
+    """A .npy batch of inputs (:func:`hetero.ir.npy.load_npy`: numbers only, at most
+    :data:`MAX_INPUT_VALUES` of them, header checked before loading); every problem is a
+    UserError naming the file."""
+    return load_npy(path, "inputs", MAX_INPUT_VALUES)
 
 
 def predict(model: str | Path, x: np.ndarray, config: Config | str | Path | None = None,

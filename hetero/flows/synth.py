@@ -22,7 +22,7 @@ from hetero.passes.pipeline import dump_folder, pipeline, run_pipeline
 from hetero.reference import execute, predict as reference_predict
 from hetero.flows.common import Progress, StageTimer, atomic_output, check_output, input_batch
 from hetero.flows.common import runs_dir
-from hetero.report.synth import Report
+from hetero.report.synth import Report, json_safe
 from hetero.sim.run import Run
 
 
@@ -177,7 +177,7 @@ def synth_report(model: str | Path, board: str, out: str | Path, config: str | P
                           config=cfg, labels=labels, stage=timer.stage)
             with timer.stage("report"):
                 write_report(report.to_json(), tmp)
-        (tmp / "report.json").write_text(json.dumps(report.to_json(), indent=2, allow_nan=False) + "\n")
+        (tmp / "report.json").write_text(json.dumps(json_safe(report.to_json()), indent=2, allow_nan=False) + "\n")
         if not sim.bit_exact:
             write_mismatches(tmp, sim)
     shutil.rmtree(run_dir, ignore_errors=True)

@@ -29,6 +29,10 @@ ROUNDING_MODES = ("TRN", "TRN_ZERO", "RND", "RND_ZERO", "RND_MIN_INF", "RND_INF"
 OVERFLOW_MODES = ("WRAP", "SAT", "SAT_ZERO", "SAT_SYM")
 MAX_WIDTH = 62  # raw values live in int64 with headroom for one add
 
+
+class WidthError(ValueError):
+    """A fixed-point type wider than :data:`MAX_WIDTH` bits (or narrower than one)."""
+
 _TYPE_RE = re.compile(
     r"^\s*(?P<kind>ap_fixed|ap_ufixed|fixed|ufixed|ap_int|ap_uint|int|uint)\s*<\s*(?P<args>[^>]*)>\s*$"
 )
@@ -50,7 +54,7 @@ class FixedType:
 
     def __post_init__(self) -> None:
         if not 1 <= self.width <= MAX_WIDTH:
-            raise ValueError(f"fixed-point width {self.width} outside 1..{MAX_WIDTH}")
+            raise WidthError(f"fixed-point width {self.width} outside 1..{MAX_WIDTH}")
         if self.rounding not in ROUNDING_MODES:
             raise ValueError(f"rounding mode {self.rounding!r} not one of {', '.join(ROUNDING_MODES)}")
         if self.overflow not in OVERFLOW_MODES:

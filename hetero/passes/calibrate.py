@@ -26,6 +26,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from hetero.ir.config import AUTO, DEFAULT_PRECISION, Config
+from hetero.ir.npy import load_npy
 from hetero.errors import UserError
 from hetero.ir.fixed import FixedType
 from hetero.ir.graph import Graph
@@ -258,22 +259,8 @@ def load_calibration(source: str | Path | np.ndarray, graph: Graph) -> np.ndarra
     if isinstance(source, np.ndarray):
         x, where = source, "calibration data"
     else:
-        path = Path(source)
-        where = str(path)
-        if not path.is_file():
-            raise UserError(f"{path}: calibration file not found")
-        try:
-            with open(path, "rb") as f:
-                magic = f.read(6)
-            if magic[:4] == b"PK\x03\x04":
-                raise UserError(f"{path}: calibration file is an .npz archive; save one array with "
-                                "numpy.save (.npy)")
-            if magic != b"\x93NUMPY":
-                raise UserError(f"{path}: calibration file is not a numpy .npy file")
-            x = np.load(path, allow_pickle=False)
-        except (ValueError, OSError, EOFError) as e:
-            msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-            raise UserError(f"{path}: calibration file is not a readable .npy file ({msg})") from None
+        where = str(source)
+        x = load_npy(source, "calibration")
     if len(graph.inputs) != 1:
         raise UserError(f"{where}: calibration takes one array for a model with one input; "
                         f"this one has {len(graph.inputs)} ({', '.join(graph.inputs)})")

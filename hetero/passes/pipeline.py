@@ -21,6 +21,7 @@ import numpy as np
 
 from hetero.boards import Board
 from hetero.ir.config import Config, ConfigError
+from hetero.ir.fixed import WidthError
 from hetero.errors import UserError
 from hetero.ir.graph import Graph, Node, Tensor
 from hetero.ir.quant import QuantSpec
@@ -179,8 +180,12 @@ def assign_precision(graph: Graph, config: Config) -> Graph:
             continue
         op = op_of(n)
         cfg = config.for_layer(n.name, (op.name,) + op.layer_types)
-        typed, outs = op.assign_types(n, [tensors[i] for i in n.inputs],
-                                      [tensors[o] for o in n.outputs], cfg)
+        try:
+            typed, outs = op.assign_types(n, [tensors[i] for i in n.inputs],
+                                          [tensors[o] for o in n.outputs], cfg)
+        except WidthError as e:  # e.g. an accumulator the config's types make too wide
+            raise UserError(f"{n.source or n.name}: {e} (the raw values live in 64-bit integers); "
+                            "choose narrower types for this layer in the config") from None
         nodes.append(typed)
         tensors.update({t.name: t for t in outs})
     return graph.with_nodes(nodes, tensors)

@@ -29,6 +29,7 @@ import onnx
 
 from hetero.report import energy
 from hetero.report.synth import Report
+from hetero.ir.npy import load_npy
 from hetero.errors import UserError
 
 BATCHES = tuple(2 ** k for k in range(11))  # 1 .. 1024
@@ -409,12 +410,7 @@ def load_labels(path: str | Path, count: int) -> np.ndarray:
     """Class labels (.npy: integers, or one-hot / scores rows -> argmax) for ``count`` inputs;
     every problem is one UserError naming the file."""
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: labels file not found")
-    try:
-        y = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as e:
-        raise UserError(f"{path}: not a numpy .npy file ({str(e).splitlines()[0] if str(e) else 'unreadable'})") from None
+    y = load_npy(path, "labels")
     if y.ndim == 2 and y.shape[1] > 1:
         y = y.argmax(1)
     y = y.reshape(len(y), -1) if y.ndim else y.reshape(1)

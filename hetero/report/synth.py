@@ -12,6 +12,8 @@ and ``published`` (with the comparison). The README lists the stable keys;
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -84,3 +86,16 @@ class Report:
         """The report of a report.json object (as :meth:`to_json` writes it). Raises
         TypeError on unknown or missing keys."""
         return cls(**data)
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with every non-finite float (NaN, +-inf, also numpy's) replaced by None, in
+    new containers: what strict JSON (``allow_nan=False``) can hold; report.json is written
+    through it, so a figure no one could compute reads ``null``."""
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
