@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+import errno
 import os
 import sys
 from pathlib import Path
@@ -71,8 +72,14 @@ SEED = click.IntRange(0, MAX_SEED)
 
 
 def _fail(message: str, code: int) -> None:
-    click.echo(f"error: {message}", err=True)
+    from hetero.ir.text import printable  # pure Python, cheap
+
+    click.echo(f"error: {printable(message)}", err=True)
     sys.exit(code)
+
+
+#: errno values of a full disk or quota
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
 class _Group(click.Group):
@@ -102,6 +109,17 @@ class _Group(click.Group):
             if os.environ.get("HETERO_DEBUG"):
                 raise
             _fail(f"unexpected end of a file ({str(e).splitlines()[0] if str(e) else 'EOFError'})", 2)
+        except OSError as e:  # the machine, not the program: a full disk or quota
+            if os.environ.get("HETERO_DEBUG") or e.errno not in _DISK_FULL:
+                raise
+            _fail(f"{e.filename or 'writing a file'}: {os.strerror(e.errno)}; free some space "
+                  "(the cache: $HETERO_CACHE_DIR or ~/.cache/hetero) and run again", 2)
+        except Exception as e:  # Amaranth's built-in Yosys failing (e.g. on a full disk)
+            if os.environ.get("HETERO_DEBUG") or type(e).__name__ != "YosysError" \
+                    or not type(e).__module__.startswith("amaranth"):
+                raise
+            _fail(f"Amaranth's Yosys failed while generating Verilog "
+                  f"({str(e).strip().splitlines()[-1] if str(e).strip() else 'no message'})", 3)
 
 
 def _compare_options(command):
@@ -345,7 +363,6 @@ def compare(model, board, out, config, inputs, count, seed, run_synth, quiet, ca
 @_calibrate_option
 def predict(model, inputs, out, config, as_float, calibrate) -> None:
     """Run the bit-accurate fixed-point reference on a batch of inputs."""
-    import numpy as np
 
     from hetero.ir.config import Config
     from hetero.flows.common import check_output_file, compile_model, load_inputs, write_npy
@@ -524,6 +541,10 @@ def sim(model, inputs, count, config, board, backpressure, seed, waves, out, qui
     target = FoldingTarget.from_options(target_interval, target_fps,
                                         get_board(board) if board is not None else None)
     wave_file = ((out if out is not None else Path(".")) / "waves.fst") if waves else None
+    if wave_file is not None and out is None and (wave_file.exists() or wave_file.is_symlink()):
+        if wave_file.is_symlink() or not wave_file.is_file() or wave_file.read_bytes()[:1] != b"\0":
+            raise UserError(f"{wave_file}: exists and is not an FST trace; --waves without -o "
+                            "writes ./waves.fst: move that file or give -o OUT")
     try:
         report = simulate_model(model, inputs=inputs, n=count, config=config, board=board,
                                 backpressure=backpressure, seed=seed, waves=wave_file, out=out,

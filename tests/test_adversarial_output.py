@@ -376,3 +376,45 @@ def test_missing_cxx_is_found_before_the_work(model, tmp_path, command):
     one_line_error(r, 2, "C++ compiler")
     assert time.monotonic() - t0 < 4  # before the model is even compiled
     assert not (tmp_path / "out").exists()
+
+
+def test_synth_on_a_full_disk_is_one_line_and_out_untouched(model, tmp_path):
+    """Files capped at 64 kB (the write fails with EFBIG, as on a full disk): one line, exit 2
+    or 3 (the tool that could not write), no traceback, no OUT, whichever writer hits it first."""
+    r = hetero("synth", model, "-b", "pynq", "-o", tmp_path / "out", "--no-synth",
+               "--no-compare", "-n", "2", preexec_fn=_small_files,
+               env={**os.environ, "HETERO_CACHE_DIR": str(tmp_path / "cache")})
+    assert "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert r.returncode in (2, 3), (r.returncode, r.stderr[-2000:])
+    one_line_error(r, r.returncode)
+    assert not (tmp_path / "out").exists()
+
+
+def test_dump_folder_with_users_files_is_refused(model, tmp_path):
+    dump = tmp_path / "notes"
+    dump.mkdir()
+    (dump / "mine.txt").write_text("mine")
+    r = hetero("synth", model, "-b", "pynq", "-o", tmp_path / "out", "--no-synth", "--no-compare",
+               "-n", "2", "--dump", dump)
+    one_line_error(r, 2, "did not write")
+    assert [p.name for p in dump.iterdir()] == ["mine.txt"] and not (tmp_path / "out").exists()
+
+
+def test_dump_folder_of_an_earlier_dump_is_replaced(tmp_path):
+    from hetero.passes.pipeline import dump_folder
+
+    dump = tmp_path / "dump"
+    dump.mkdir()
+    (dump / "07-stale_pass.txt").write_text("old")
+    write = dump_folder(dump)
+    assert list(dump.iterdir()) == []  # the earlier dump's files go before the new one starts
+    write("import", "graph")
+    assert [p.name for p in dump.iterdir()] == ["00-import.txt"]
+
+
+@pytest.mark.verilator
+def test_waves_without_out_never_overwrite_a_users_file(model, tmp_path):
+    (tmp_path / "waves.fst").write_text("my notes, not a trace")
+    r = hetero("sim", model, "-n", "2", "--waves", cwd=tmp_path)
+    one_line_error(r, 2, "waves.fst")
+    assert (tmp_path / "waves.fst").read_text() == "my notes, not a trace"

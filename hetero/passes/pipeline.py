@@ -12,6 +12,8 @@ hands every intermediate graph to a ``dump`` callback (``hetero import --dump`` 
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -23,7 +25,7 @@ from hetero.boards import Board
 from hetero.ir.config import Config, ConfigError
 from hetero.ir.fixed import WidthError
 from hetero.errors import UserError
-from hetero.ir.graph import Graph, Node, Tensor
+from hetero.ir.graph import Graph, Node
 from hetero.ir.quant import QuantSpec
 from hetero.ops import op_of
 from hetero.passes.folding import FoldingTarget, set_folding
@@ -241,13 +243,27 @@ def float_graph(graph: Graph, config: Config | None = None, board: Board | None 
     return run_pipeline(graph, pipeline(config, board, stop_before="assign_precision"))
 
 
+#: the files :func:`dump_folder` writes
+_DUMP_FILE = re.compile(r"\d{2,}-[A-Za-z0-9_]+\.txt")
+
+
 def dump_folder(folder: str | Path) -> Dump:
     """A ``dump`` for :func:`run_pipeline` that writes every graph it gets, as ``str(graph)``
     prints it, to ``folder`` (created if missing): ``00-import.txt``, ``01-fuse_quant_clip.txt``,
-    ... numbered in the order they come."""
+    ... numbered in the order they come. A folder holding anything but such files is refused
+    (UserError) before any work; an earlier dump's files in it are removed first."""
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise UserError(f"{folder}: dump path exists and is not a folder")
+    if folder.is_dir():
+        foreign = sorted(p.name for p in folder.iterdir() if not _DUMP_FILE.fullmatch(p.name)
+                         or not p.is_file() or p.is_symlink())
+        if foreign:
+            raise UserError(f"{folder}: the dump folder holds files hetero did not write "
+                            f"({', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''}); "
+                            "give an empty or new folder")
+        for p in folder.iterdir():  # an earlier dump's files: none may outlive this one
+            p.unlink()
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
