@@ -286,8 +286,27 @@ def synth(model, board, out, config, inputs, count, seed, no_synth, quiet, clock
                        target=target, labels=labels, compare=not no_compare, clock_mhz=clock_mhz,
                        dump=dump)
     _print_summary(report, out)
+    _warn_report(report)
     if report.get("baselines"):
         click.echo(f"  compare   {out / 'report.html'}")
+
+
+def _warn_saturation(rows) -> None:
+    """One ``warning:`` line on stderr per layer whose type saturated on the data."""
+    from hetero.reference import saturation_warnings
+
+    for line in saturation_warnings(rows or []):
+        click.echo(line, err=True)
+
+
+def _warn_report(report: dict) -> None:
+    """The warnings of a synth/compare report on stderr: saturation, a design that does not fit."""
+    from hetero.ir.text import printable
+
+    _warn_saturation(report.get("saturation"))
+    advice = (report.get("fit_advice") or {}).get("advice")
+    if advice:
+        click.echo(f"warning: the design {printable(advice)}", err=True)
 
 
 def _print_summary(report: dict, out: Path) -> None:
@@ -348,6 +367,7 @@ def compare(model, board, out, config, inputs, count, seed, run_synth, quiet, ca
                           progress=_stderr_progress(quiet), calibrate=calibrate, target=target,
                           labels=labels)
     print_comparison(report)
+    _warn_report(report)
     if out is not None:
         click.echo(f"report: {out / 'report.html'}")
 
@@ -378,6 +398,10 @@ def predict(model, inputs, out, config, as_float, calibrate) -> None:
              else compile_model(model, Config.load(config), calibrate=calibrate))
     y = ref_predict(graph, x)
     write_npy(out, y)  # all at once; a failed write leaves nothing behind
+    if not as_float:
+        from hetero.reference import saturation
+
+        _warn_saturation(saturation(graph, x))
     if calibrate is not None:
         from hetero.passes.calibrate import model_summary, print_report
 

@@ -165,6 +165,11 @@ def synth_report(model: str | Path, board: str, out: str | Path, config: str | P
         report = _report(model, graph, top, b, sim, synth_result, timer, timing=timing,
                          clock_mhz=clock_mhz)
         report.csim = csim_section
+        from hetero.reference import saturation
+        from hetero.report.verdict import fit_advice
+
+        report.saturation = saturation(graph, x, values)  # per layer, what its type clipped
+        report.fit_advice = fit_advice(float_graph, cfg, b, report.to_json())
         if inputs is not None:
             report.float_agreement = _float_agreement(onnx_model, graph, x)
         if calibrate is not None:

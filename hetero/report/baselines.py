@@ -338,12 +338,34 @@ def gpu_baseline(graph: onnx.ModelProto, x: np.ndarray | None = None,
 
 def fpga_baseline(report: dict, board) -> dict:
     """Latency and throughput of the simulated design at the board's clock, with the power
-    model's energy per inference (resources from synthesis where ``report`` has them)."""
+    model's energy per inference (resources from synthesis where ``report`` has them). A design
+    that does not fit the board (:func:`hetero.report.verdict.design_fits`) gets ``fits:
+    false`` and no energy figures (null, the method says why): the power model would count
+    resources the board does not have."""
     clock = float(report["clock_mhz"])
     latency_s = report["latency_cycles"] / (clock * 1e6)
     interval = report.get("interval_cycles")
     interval_s = interval / (clock * 1e6) if interval else None
+    from hetero.report.verdict import design_fits, over_of
+    from hetero.synthesis.estimate import describe_over
+
     resources = _resources(report)
+    if not design_fits(report):  # no power from resources the board does not have
+        over = over_of(report)
+        entry = {
+            "device": f"{board.name} ({board.part}) at {clock:g} MHz",
+            "measured": False,
+            "source": f"cycles from the RTL simulation ({report['simulation']['simulator']}) at the "
+                      "board's clock",
+            "batch1_latency_us": round(latency_s * 1e6, 4),
+            "best_throughput_per_s": round(1 / interval_s, 1) if interval_s else None,
+            "best_batch": None,
+            "energy": {"power_w": None, "batch1_uj": None, "throughput_uj": None, "measured": False,
+                       "method": f"not estimated: the design does not fit {board.name} "
+                                 f"({describe_over(over) if over else 'over the board'})"},
+            "fits": False,
+        }
+        return entry
     power = energy.fpga_power(board, resources[1] if resources else None, clock)
     return {
         "device": f"{board.name} ({board.part}) at {clock:g} MHz",
@@ -582,6 +604,11 @@ def print_comparison(report: dict, console=None) -> None:
     for key in ("graph_timed", "cpu_note", "gpu_note"):
         if b.get(key):
             console.print(f"  {'CPU/GPU graph: ' if key == 'graph_timed' else ''}{esc(b[key])}", highlight=False)
+    from hetero.report.verdict import verdict
+
+    line = verdict(report, markup=False)
+    if line:
+        console.print(f"  {esc(line)}", highlight=False)
     acc = report.get("accuracy")
     if acc:
         parts = [f"{k} {100 * v:.1f} %" for k, v in acc.items() if isinstance(v, float)]

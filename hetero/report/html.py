@@ -25,7 +25,8 @@ from hetero.report import plots
 
 _HANDLED = {"model", "board", "part", "clock_mhz", "latency_cycles", "interval_cycles", "latency_us",
             "throughput_per_s", "layers", "simulation", "resources", "utilization", "fits",
-            "baselines", "accuracy", "fixed_point_error", "published", "stages_s"}
+            "baselines", "accuracy", "fixed_point_error", "published", "stages_s",
+            "saturation", "fit_advice"}
 _DATA = Path(__file__).resolve().parents[1] / "data" / "published.json"
 
 
@@ -114,24 +115,10 @@ def _card(title: str, kind: str, e: dict | None, absent: str) -> dict:
 
 
 def _verdict(report: dict) -> str:
-    b = report.get("baselines") or {}
-    present = {k: b[k] for k in ("fpga", "cpu", "gpu") if b.get(k)}
-    if len(present) < 2:
-        return ""
-    names = {"fpga": "the FPGA", "cpu": "the CPU", "gpu": "the GPU"}
-    parts = []
-    for label, get, better in (
-            ("lowest latency", lambda e: e.get("batch1_latency_us"), min),
-            ("highest throughput", lambda e: e.get("best_throughput_per_s"), max),
-            ("least energy per inference", lambda e: (e.get("energy") or {}).get("throughput_uj"), min)):
-        vals = {k: get(e) for k, e in present.items() if get(e)}
-        if len(vals) < 2:
-            continue
-        win = better(vals, key=vals.get)
-        other = sorted((v for k, v in vals.items() if k != win), reverse=better is max)[0]
-        ratio = max(vals[win], other) / min(vals[win], other)
-        parts.append(f"{label}: <b>{names[win]}</b> ({ratio:.1f}x)")
-    return "; ".join(parts) + "." if parts else ""
+    """The verdict sentence (:func:`hetero.report.verdict.verdict`), HTML."""
+    from hetero.report.verdict import verdict
+
+    return verdict(report)
 
 
 def _table(report: dict) -> list[dict]:
@@ -292,6 +279,11 @@ def render_markdown(report: dict, figures: dict[str, str | None]) -> str:
         lines += ["", "## Fixed point against float", "", "| layer | op | type | max abs error | SNR (dB) |", "|---|---|---|---|---|"]
         lines += [f"| {md(e['layer'])} | {md(e['op'])} | {_prose(e['type'])} | {e['max_abs_error']:.3g} | {e['snr_db'] if e['snr_db'] is not None else ''} |"
                   for e in ctx["errors"]]
+    if r.get("saturation"):
+        lines += ["", "## Saturation on the simulated inputs", "", "| layer | type | spans | saturated | of | share |",
+                  "|---|---|---|---|---|---|"]
+        lines += [f"| {md(s['layer'])} | {_prose(s['type'])} | {s['min']:g}..{s['max']:g} | {s['saturated']} | "
+                  f"{s['total']} | {100 * s['share']:.3g} % |" for s in r["saturation"]]
     lines += ["", "## Figures", ""] + [f"![{k}]({v})" for k, v in figures.items() if v]
     return "\n".join(lines) + "\n"
 

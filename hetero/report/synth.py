@@ -5,8 +5,11 @@ part, clock_mhz, latency_cycles, interval_cycles, latency_us, throughput_per_s, 
 layers, io, notes, simulation, stages_s, fmax_mhz, timing, clock_source, resources,
 utilization, fits, estimate, bram_blocks``, then the optional sections where present:
 ``over`` (with synthesis), ``csim``, ``float_agreement`` (with ``--inputs``), ``calibration``
-(with ``--calibrate``), ``baselines``, ``fixed_point_error``, ``accuracy`` (with ``--labels``)
-and ``published`` (with the comparison). The README lists the stable keys;
+(with ``--calibrate``), ``baselines``, ``fixed_point_error``, ``accuracy`` (with ``--labels``),
+``published`` (with the comparison), ``saturation`` (per layer, how many of its results on the
+simulated inputs its fixed-point type clipped: :func:`hetero.reference.saturation`) and
+``fit_advice`` (only for a design that does not fit the board: what to do, and the nearest
+fitting design, :func:`hetero.report.verdict.fit_advice`). The README lists the stable keys;
 :mod:`hetero.report.html` renders the JSON form.
 """
 
@@ -21,7 +24,7 @@ __all__ = ["Report"]
 
 #: sections absent from report.json (rather than null) when not computed
 OPTIONAL = ("over", "csim", "float_agreement", "calibration", "baselines", "fixed_point_error",
-            "accuracy", "published")
+            "accuracy", "published", "saturation", "fit_advice")
 
 
 @dataclass
@@ -64,6 +67,8 @@ class Report:
     fixed_point_error: dict[str, Any] | None = None
     accuracy: dict[str, Any] | None = None
     published: list[dict[str, Any]] | None = None
+    saturation: list[dict[str, Any]] | None = None
+    fit_advice: dict[str, Any] | None = None
 
     @property
     def bit_exact(self) -> bool:
