@@ -6,8 +6,8 @@ reference, then give every layer fixed-point types that do not overflow on that 
 * :func:`choose_types` turns a profile into a :class:`~hetero.ir.config.Config` whose ``LayerName``
   entries give every input and node ``result`` (and ``weight`` / ``bias``) types of one width:
   just enough integer bits for the largest magnitude seen (a sign bit only where negative values
-  occur, so a ReLU output is unsigned), every other bit a fraction bit; RND and SAT as hetero's
-  default.
+  occur, so a ReLU output is unsigned), plus :data:`HEADROOM_BITS` (one) more for every layer's
+  result, every other bit a fraction bit; RND and SAT as hetero's default.
 * :func:`merge_config` fills the user's config from the calibrated one: types the user wrote
   win; ``auto`` ones (``Precision: auto`` at any level, or any of its keys) and the built-in
   default are filled from calibration. :func:`calibrated_config` does all three on a model.
@@ -19,7 +19,7 @@ Used by ``hetero predict/synth --calibrate X.npy`` (:func:`load_calibration` che
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -37,6 +37,8 @@ _PRECISION_KEYS = ("default", "weight", "bias", "result", "accum", "table")
 # float params and the config precision key that types them
 PARAM_KEYS = {"W": "weight", "weight": "weight", "kernel": "weight",
               "b": "bias", "B": "bias", "bias": "bias"}
+#: integer bits every calibrated layer result gets beyond the calibration data's range
+HEADROOM_BITS = 1
 _BATCH = 4096  # samples per reference run while profiling, at most...
 _VALUES = 1 << 25  # ...and at most this many tensor values in all (256 MiB of float64)
 
@@ -139,10 +141,15 @@ def default_width() -> int:
 
 
 def choose_types(graph: Graph, prof: Profile, width: int | None = None, *, rounding: str = "RND",
-                 overflow: str = "SAT") -> Config:
+                 overflow: str = "SAT", headroom: int = HEADROOM_BITS) -> Config:
     """Per-layer types from a profile: a Config with a ``LayerName`` entry per graph input
     (``result``) and per node (``result`` from its first output, ``weight``/``bias`` from its
-    float params), all ``width`` bits (default: the width of hetero's default type)."""
+    float params), all ``width`` bits (default: the width of hetero's default type).
+
+    Every node's ``result`` type has ``headroom`` integer bits more than the profile needs
+    (default :data:`HEADROOM_BITS`: values up to twice the calibration data's extremes do not
+    saturate, at the cost of that many fraction bits); graph inputs and params (constants,
+    and inputs whose range the data defines) get exactly what they need."""
     width = width or default_width()
 
     def pick(r: Range) -> FixedType:
@@ -155,7 +162,8 @@ def choose_types(graph: Graph, prof: Profile, width: int | None = None, *, round
     for node in graph.nodes:
         types: dict[str, FixedType] = {}
         if node.outputs and node.outputs[0] in prof:
-            types["result"] = pick(prof[node.outputs[0]])
+            t = pick(prof[node.outputs[0]])
+            types["result"] = replace(t, int_bits=t.int_bits + headroom)
         by_key: dict[str, Range] = {}
         for p, r in prof.params.get(node.name, {}).items():
             key = PARAM_KEYS.get(p)
@@ -315,7 +323,11 @@ def _row(name, op, tensor, node, f, raw) -> dict:
 
 def summary(graph_float: Graph, graph_fixed: Graph, x: np.ndarray) -> dict:
     """What report.json holds under ``calibration``."""
-    return {"samples": int(len(x)), "layers": calibration_report(graph_float, graph_fixed, x)}
+    return {"samples": int(len(x)), "headroom_bits": HEADROOM_BITS,
+            "headroom": f"every layer's result type has {HEADROOM_BITS} integer bit(s) beyond the "
+                        "calibration data's range (values up to twice its extremes do not "
+                        "saturate); the inputs' types hold the data's range exactly",
+            "layers": calibration_report(graph_float, graph_fixed, x)}
 
 
 def model_summary(model, graph_fixed: Graph, calibrate: str | Path | np.ndarray) -> dict:
@@ -352,3 +364,5 @@ def print_report(report: dict, console=None) -> None:
             err = [f"{r['max_abs_error']:.3g}", f"{r['mean_abs_error']:.3g}", snr]
         table.add_row(esc(r["layer"]), esc(r["op"]), r["result_type"], r["weight_type"] or "", *err)
     console.print(table)
+    if report.get("headroom"):
+        console.print(f"headroom: {report['headroom']}", highlight=False, soft_wrap=True)

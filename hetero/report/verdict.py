@@ -66,9 +66,13 @@ def fit_advice(float_graph, config, board, report: dict) -> dict[str, Any] | Non
                "resources": est["resources"], "utilization": est["utilization"], "over": est["over"],
                "parallelism": par, "target_interval": est["interval_cycles"]}
     used = (report.get("resources") or {}).get("synth") or (report.get("resources") or {}).get("estimate") or {}
+    # boards (smallest first) whose counts hold this design as it is or, where no folding fits
+    # this board, the smallest design (the estimate's counts: indicative across families)
+    need = used if est["fits"] and used.get("lut") is not None else est["resources"]
     bigger = [b.name for b in sorted(all_boards(), key=lambda b: b.lut) if b.name != board.name and all(
-        (used.get(k) or 0) <= (getattr(b, k, 0) or 0) for k in ("lut", "ff", "dsp", "bram36"))]
-    where = f"a board that holds it as it is ({', '.join(bigger[:3])})" if bigger else "a bigger board"
+        (need.get(k) or 0) <= (getattr(b, k, 0) or 0) for k in ("lut", "ff", "dsp", "bram36"))]
+    what = "it as it is" if est["fits"] else "its smallest design"
+    where = f"a board that holds {what} ({', '.join(bigger[:3])})" if bigger else "a bigger board"
     if est["fits"]:
         advice = (f"does not fit {board.name} ({_describe(over)}): fold it, "
                   f"--target-interval {est['interval_cycles']} (the fastest design that fits: "
