@@ -388,7 +388,7 @@ def predict(model, inputs, out, config, as_float, calibrate) -> None:
     from hetero.flows.common import check_output_file, compile_model, load_inputs, write_npy
     from hetero.frontend.onnx import import_onnx
     from hetero.passes.pipeline import simplify
-    from hetero.reference import predict as ref_predict
+    from hetero.reference import check_inputs, predict as ref_predict
 
     if as_float and calibrate is not None:
         raise UserError("--calibrate chooses fixed-point types; it does nothing with --float")
@@ -396,6 +396,7 @@ def predict(model, inputs, out, config, as_float, calibrate) -> None:
     x = load_inputs(inputs)
     graph = (simplify(import_onnx(model)) if as_float
              else compile_model(model, Config.load(config), calibrate=calibrate))
+    x = check_inputs(graph, x, str(inputs))  # an error names the file
     y = ref_predict(graph, x)
     write_npy(out, y)  # all at once; a failed write leaves nothing behind
     if not as_float:

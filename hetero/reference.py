@@ -10,29 +10,42 @@ import numpy as np
 from hetero.errors import UserError
 from hetero.ir.fixed import FixedType, quantize
 from hetero.ir.graph import Graph
+from hetero.ir.text import printable
 from hetero.ops import op_of
 from hetero.ir.quant import QuantSpec
 
 
 def check_inputs(graph: Graph, x: np.ndarray, source: str = "inputs", index: int = 0) -> np.ndarray:
-    """``x`` as a float batch [N, *input shape] of graph input ``index``; a single unbatched
-    sample gets a batch axis."""
+    """``x`` as a float batch [N, *input shape] of graph input ``index``.
+
+    Accepted: a batch whose per-sample shape (every axis after the first) is the input's, or
+    differs from it only in axes of size 1 (``[N, 8, 8]`` or ``[N, 8, 8, 1]`` for an input
+    ``[N, 1, 8, 8]``: the same numbers in the same order); a single sample without a batch axis
+    (``x``'s shape is the input's). Anything else (a flat ``[N, 64]``, channels-last
+    ``[N, 8, 8, 3]`` for ``[N, 3, 8, 8]``) is never reshaped: UserError naming ``source`` and
+    both shapes. So are non-numbers, NaN and Inf."""
     shape = graph.tensors[graph.inputs[index]].shape
     x = np.asarray(x)
     if x.dtype.kind not in "fiub":
         raise UserError(f"{source}: expected numbers, got dtype {x.dtype}")
     if tuple(x.shape) == shape:
         x = x[None]
-    if tuple(x.shape[1:]) != shape:
-        if x.ndim >= 1 and x.shape[0] and int(np.prod(x.shape[1:])) == int(np.prod(shape)):
-            x = x.reshape((x.shape[0],) + shape)
-        else:
-            raise UserError(f"{source}: shape {list(x.shape)} does not match the model input "
-                            f"[N, {', '.join(map(str, shape))}]")
+    if x.ndim == 0 or tuple(x.shape[1:]) != shape:
+        if x.ndim == 0 or _without_ones(x.shape[1:]) != _without_ones(shape):
+            name = f" '{printable(graph.inputs[index])}'" if len(graph.inputs) > 1 else ""
+            per_sample = f"per sample {list(x.shape[1:])}" if x.ndim else "no batch axis"
+            raise UserError(f"{source}: shape {list(x.shape)} ({per_sample}) does not match the "
+                            f"model input{name} [N, {', '.join(map(str, shape))}] (per sample "
+                            f"{list(shape)}; only axes of size 1 may differ)")
+        x = x.reshape((x.shape[0],) + shape)
     x = x.astype(np.float64)
     if not np.isfinite(x).all():
         raise UserError(f"{source}: contains NaN or Inf")
     return x
+
+
+def _without_ones(shape) -> tuple[int, ...]:
+    return tuple(int(d) for d in shape if d != 1)
 
 
 def execute(graph: Graph, x: np.ndarray | Sequence[np.ndarray]) -> dict[str, np.ndarray]:

@@ -188,37 +188,58 @@ def _time_runs(run: Callable[[], object], reps: int) -> float:
 
 
 def sweep(sess, x_one: np.ndarray, batches=BATCHES, budget_s: float = BUDGET_S,
-          meter: energy.EnergyMeter | None = None) -> dict:
-    """Time ``sess`` at each batch size: seconds per run (the fastest of :data:`_CHUNKS`
-    chunks of repetitions sized to share ``budget_s`` among the batch sizes). Stops before a
-    batch size whose single run would exceed the budget left. Returns ``{rows: [{batch,
-    run_s, per_s, joules_per_inference}], skipped_batches, note}``; joules only with ``meter``."""
+          meter: energy.EnergyMeter | None = None, fixed: tuple[int, str] | None = None) -> dict:
+    """Time ``sess`` at each batch size the model accepts: seconds per run (the fastest of
+    :data:`_CHUNKS` chunks of repetitions sized to share ``budget_s`` among the batch sizes).
+    ``fixed``: :func:`hetero.frontend.onnxrt.fixed_batch`'s answer: only that batch size is
+    timed. A batch size onnxruntime fails on, or answers with another batch or other numbers
+    than batch 1's, is not timed, nor are the larger ones (the graph fixes its batch where
+    hetero cannot see it). Stops before a batch size whose single run would exceed the budget
+    left. Returns ``{rows:
+    [{batch, run_s, per_s, joules_per_inference}], skipped_batches, note}``: the note says
+    which batch sizes were not timed and why; joules only with ``meter``. Raises UserError
+    (one line) where batch 1 (``fixed``: its batch) does not run."""
+    from hetero.frontend.onnxrt import first_line
+
     inp = sess.get_inputs()[0]
+    notes = []
+    if fixed is not None:
+        if tuple(batches) != (fixed[0],):
+            notes.append(f"only batch {fixed[0]} timed: the graph fixes its batch at {fixed[0]} "
+                         f"({fixed[1]})")
+        batches = (fixed[0],)
     per_batch = budget_s / len(batches)
-    rows, skipped = [], []
+    rows, skipped, refused = [], [], []
+    y_one = None  # batch 1's output: every larger batch of copies must repeat it
     t0 = time.perf_counter()
     for b in batches:
         left = budget_s - (time.perf_counter() - t0)
         if rows and left <= -2 * budget_s:  # a loaded machine: far longer than planned
             skipped = [bb for bb in batches if bb >= b]
-            return {"rows": rows, "skipped_batches": skipped,
-                    "note": f"batch sizes from {b} up not timed: 3x the {budget_s:g} s budget was "
-                            "spent (a loaded machine)"}
+            notes.append(f"batch sizes from {b} up not timed: 3x the {budget_s:g} s budget was "
+                         "spent (a loaded machine)")
+            break
         xb = np.ascontiguousarray(np.repeat(x_one, b, axis=0))
         run = lambda: sess.run(None, {inp.name: xb})  # noqa: E731
         try:
-            run()  # warm-up: a new shape allocates
+            y = run()[0]  # warm-up: a new shape allocates
         except Exception as e:  # onnxruntime's errors: a graph that fixes its batch size
             if not rows:
-                raise UserError(f"onnxruntime cannot run the model: {str(e).splitlines()[0]}") from None
-            skipped = [bb for bb in batches if bb >= b]
-            note = f"batch sizes from {b} up do not run (the graph fixes its batch size?)"
-            return {"rows": rows, "skipped_batches": skipped, "note": note}
+                raise UserError(f"onnxruntime cannot run the model: {first_line(e)}") from None
+            refused = [bb for bb in batches if bb >= b]
+            break
+        if y_one is None:
+            y_one = np.asarray(y)[:1]
+        elif not _repeats(y, y_one, b):
+            refused = [bb for bb in batches if bb >= b]
+            break
         t1 = time.perf_counter()
         run()
         first = time.perf_counter() - t1
         if rows and first * (_CHUNKS + 1) > max(left, per_batch):
             skipped = [bb for bb in batches if bb >= b]
+            notes.append(f"batch sizes from {b} up not timed: one run would exceed the "
+                         f"{budget_s:g} s budget")
             break
         reps = max(1, int(per_batch / _CHUNKS / max(first, 1e-7)))
         if meter is not None:
@@ -231,9 +252,22 @@ def sweep(sess, x_one: np.ndarray, batches=BATCHES, budget_s: float = BUDGET_S,
         best = min(chunks)
         rows.append({"batch": b, "run_s": best, "per_s": b / best, "reps": reps * _CHUNKS,
                      "joules_per_inference": j})
-    note = (f"batch sizes from {skipped[0]} up not timed: one run would exceed the {budget_s:g} s "
-            "budget" if skipped else "")
-    return {"rows": rows, "skipped_batches": skipped, "note": note}
+    if refused:
+        notes.insert(0, f"batch sizes from {refused[0]} up not timed: the model does not accept "
+                        f"batch {refused[0]} (onnxruntime fails or returns another batch or other "
+                        "numbers: the graph fixes its batch size)")
+    return {"rows": rows, "skipped_batches": refused or skipped, "note": "; ".join(notes)}
+
+
+def _repeats(y, y_one: np.ndarray, b: int) -> bool:
+    """Whether ``y`` (the output for ``b`` copies of one input) is ``b`` copies of ``y_one``."""
+    y = np.asarray(y)
+    if y.shape != (b,) + y_one.shape[1:]:
+        return False
+    if y.dtype.kind not in "fc":
+        return bool(np.array_equal(y, np.repeat(y_one, b, axis=0)))
+    tol = 1e-3 * max(1.0, float(np.max(np.abs(y_one))) if y_one.size else 1.0)
+    return bool(np.allclose(y, np.repeat(y_one, b, axis=0), rtol=1e-3, atol=tol, equal_nan=True))
 
 
 def _summary(device: str, sw: dict, power: energy.Power | None, measured_method: str | None,
@@ -290,11 +324,11 @@ def cpu_baseline(graph: onnx.ModelProto, x: np.ndarray | None = None, threads: i
     """onnxruntime on this CPU (``graph`` from :func:`runnable_model`): see :func:`_summary`."""
     import onnxruntime as ort
 
-    from hetero.frontend.onnxrt import session
+    from hetero.frontend.onnxrt import fixed_batch, session
 
     sess = session(graph, threads=threads, as_defined=False)
     meter = energy.cpu_meter()
-    sw = sweep(sess, _sample(sess, x), budget_s=budget_s, meter=meter)
+    sw = sweep(sess, _sample(sess, x), budget_s=budget_s, meter=meter, fixed=fixed_batch(graph))
     return _summary(cpu_name(threads), sw, None if meter else energy.cpu_tdp_power(threads),
                     meter.method if meter else None,
                     {"threads": threads, "runtime": f"onnxruntime {ort.__version__}, CPUExecutionProvider",
@@ -307,7 +341,7 @@ def gpu_baseline(graph: onnx.ModelProto, x: np.ndarray | None = None,
     """``(summary, note)`` for onnxruntime's CUDA provider, or ``(None, why it was skipped)``."""
     import onnxruntime as ort
 
-    from hetero.frontend.onnxrt import session
+    from hetero.frontend.onnxrt import fixed_batch, session
 
     available = ort.get_available_providers()
     if "CUDAExecutionProvider" not in available:
@@ -323,7 +357,7 @@ def gpu_baseline(graph: onnx.ModelProto, x: np.ndarray | None = None,
     meter = energy.NvmlMeter(handle) if handle is not None else None
     if meter is not None and meter.read() is None:
         meter = None
-    sw = sweep(sess, _sample(sess, x), budget_s=budget_s, meter=meter)
+    sw = sweep(sess, _sample(sess, x), budget_s=budget_s, meter=meter, fixed=fixed_batch(graph))
     if meter is not None:
         power = None
     elif handle is not None:
@@ -553,13 +587,10 @@ def add_to_report(report: Report, onnx_model: onnx.ModelProto, float_graph, grap
             if runnable is not None:
                 from hetero.frontend.onnxrt import run_float
 
-                try:
+                try:  # in the batches the graph accepts (hetero.frontend.onnxrt.run_float)
                     y_ort = run_float(runnable, x)
-                except Exception:  # onnxruntime's errors: a graph that fixes its batch size
-                    try:
-                        y_ort = np.concatenate([run_float(runnable, x[i:i + 1]) for i in range(len(x))])
-                    except Exception:
-                        y_ort = None
+                except UserError:  # onnxruntime cannot run it after all: that column goes
+                    y_ort = None
             acc = accuracy(y, float=predict(fg, x), onnxruntime=y_ort,
                            fixed_reference=predict(graph, x), hardware=hardware_predictions(graph, got))
             if y_ort is None:
