@@ -147,7 +147,7 @@ def choose_types(graph: Graph, prof: Profile, width: int | None = None, *, round
     float params), all ``width`` bits (default: the width of hetero's default type).
 
     Every node's ``result`` type has ``headroom`` integer bits more than the profile needs
-    (default :data:`HEADROOM_BITS`: values up to twice the calibration data's extremes do not
+    (default :data:`HEADROOM_BITS`: values up to about twice the calibration data's extremes do not
     saturate, at the cost of that many fraction bits); graph inputs and params (constants,
     and inputs whose range the data defines) get exactly what they need."""
     width = width or default_width()
@@ -325,7 +325,7 @@ def summary(graph_float: Graph, graph_fixed: Graph, x: np.ndarray) -> dict:
     """What report.json holds under ``calibration``."""
     return {"samples": int(len(x)), "headroom_bits": HEADROOM_BITS,
             "headroom": f"every layer's result type has {HEADROOM_BITS} integer bit(s) beyond the "
-                        "calibration data's range (values up to twice its extremes do not "
+                        "calibration data's range (values up to about twice its extremes do not "
                         "saturate); the inputs' types hold the data's range exactly",
             "layers": calibration_report(graph_float, graph_fixed, x)}
 
