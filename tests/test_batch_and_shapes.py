@@ -45,10 +45,11 @@ def assert_quiet_onnxruntime(result):
     assert ":onnxruntime:" not in text and "Traceback" not in text, text[-3000:]
 
 
-def conv_model(path, *, channels=1, batch=1, reshape_batch=1, classes=3, size=4):
+def conv_model(path, *, channels=1, batch=1, reshape_batch=1, classes=3, size=4, flatten0=False):
     """x [batch, channels, size, size] -> Conv 3x3 (pad 1) to 2 channels -> Relu -> Reshape to
     ``[reshape_batch, -1]`` (a constant shape; ``0`` copies the batch: a batch-free graph) ->
-    MatMul to ``classes`` -> Add. ``batch``: the declared batch (an int, or a name)."""
+    MatMul to ``classes`` -> Add. ``batch``: the declared batch (an int, or a name).
+    ``flatten0``: a Flatten with axis 0 (Keras's exports) instead of the Reshape."""
     rng = np.random.default_rng(7)
     feat = 2 * size * size
     inits = [numpy_helper.from_array(rng.normal(0, 0.5, (2, channels, 3, 3)).astype(np.float32), "W"),
@@ -60,7 +61,8 @@ def conv_model(path, *, channels=1, batch=1, reshape_batch=1, classes=3, size=4)
         [helper.make_node("Conv", ["x", "W", "B"], ["c"], name="conv", kernel_shape=[3, 3],
                           pads=[1, 1, 1, 1]),
          helper.make_node("Relu", ["c"], ["r"], name="relu"),
-         helper.make_node("Reshape", ["r", "shape"], ["f"], name="flatten"),
+         (helper.make_node("Flatten", ["r"], ["f"], name="flatten", axis=0) if flatten0 else
+          helper.make_node("Reshape", ["r", "shape"], ["f"], name="flatten")),
          helper.make_node("MatMul", ["f", "M"], ["m"], name="dense"),
          helper.make_node("Add", ["m", "C"], ["y"], name="bias")],
         "fixed_batch", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, channels, size, size])],
@@ -84,13 +86,14 @@ def one_at_a_time(path, x):
 
 # -- item 3: a graph that fixes its batch ----------------------------------------------------------
 
-@pytest.mark.parametrize("batch, reshape_batch", [(1, 1), ("N", 1), (2, 2), (1, 0), ("N", 0)])
-def test_run_float_any_batch(tmp_path, batch, reshape_batch):
+@pytest.mark.parametrize("batch, reshape_batch, flatten0", [(1, 1, False), ("N", 1, False), (2, 2, False),
+                                                           (1, 0, False), ("N", 0, False), ("N", 0, True)])
+def test_run_float_any_batch(tmp_path, batch, reshape_batch, flatten0):
     """onnxruntime's float outputs for 5 inputs whatever batch the graph fixes: the same as one
     inference at a time (batch 2 fixed: chunks of two, the last one padded)."""
     from hetero.frontend.onnxrt import run_float
 
-    path = conv_model(tmp_path / "m.onnx", batch=batch, reshape_batch=reshape_batch)
+    path = conv_model(tmp_path / "m.onnx", batch=batch, reshape_batch=reshape_batch, flatten0=flatten0)
     x = np.random.default_rng(1).standard_normal((5, 1, 4, 4))
     want = one_at_a_time(conv_model(tmp_path / "one.onnx", batch=1, reshape_batch=1), x)
     got = run_float(path, x)
@@ -98,12 +101,14 @@ def test_run_float_any_batch(tmp_path, batch, reshape_batch):
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("batch, reshape_batch, fixed", [(1, 1, 1), ("N", 1, 1), (2, 2, 2),
-                                                        ("N", 0, None), (1, 0, None)])
-def test_fixed_batch_finds_the_reshape(tmp_path, batch, reshape_batch, fixed):
+@pytest.mark.parametrize("batch, reshape_batch, flatten0, fixed", [
+    (1, 1, False, 1), ("N", 1, False, 1), (2, 2, False, 2), ("N", 0, False, None), (1, 0, False, None),
+    ("N", 0, True, 1), (1, 0, True, 1)])
+def test_fixed_batch_finds_the_reshape(tmp_path, batch, reshape_batch, flatten0, fixed):
     from hetero.frontend.onnxrt import fixed_batch
 
-    got = fixed_batch(onnx.load(conv_model(tmp_path / "m.onnx", batch=batch, reshape_batch=reshape_batch)))
+    got = fixed_batch(onnx.load(conv_model(tmp_path / "m.onnx", batch=batch, reshape_batch=reshape_batch,
+                                           flatten0=flatten0)))
     assert (got[0] if got else None) == fixed
     if got:
         assert "flatten" in got[1]  # the node that fixes it is named

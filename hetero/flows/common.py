@@ -79,8 +79,10 @@ def input_batch(graph: Graph, inputs: str | Path | np.ndarray | None, n: int | N
                 seed: int) -> np.ndarray:
     """The batch to run: ``inputs`` (array or .npy file, :func:`load_inputs`) truncated to
     ``n``, or ``n`` (default 100) inputs drawn with ``seed`` (0 to 2**32 - 1). Raises
-    UserError naming the file or option: a negative ``n`` or ``seed``, an empty batch, or
-    random inputs of more than :data:`MAX_INPUT_VALUES` numbers (checked before allocating)."""
+    UserError naming the file or option: a negative ``n`` or ``seed``, an empty batch, random
+    inputs of more than :data:`MAX_INPUT_VALUES` numbers (checked before allocating), or
+    inputs whose per-sample shape is not the model's up to axes of size 1
+    (:func:`hetero.reference.check_inputs`: never reshaped otherwise)."""
     if n is not None and (isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0):
         raise UserError(f"-n must be a count of inferences (0 or more), got {n!r}")
     if isinstance(inputs, (str, Path)):

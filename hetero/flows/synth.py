@@ -207,8 +207,10 @@ def class_agreement(y_fixed: np.ndarray, y_float: np.ndarray) -> np.ndarray:
     return fixed_class == y_float.argmax(-1)
 
 def _float_agreement(onnx_model, graph: Graph, x: np.ndarray) -> dict:
-    """How often the fixed-point reference picks the same class as onnxruntime in float
-    (``skipped`` with the reason where onnxruntime cannot run the model, e.g. QONNX ops)."""
+    """How often the fixed-point reference picks the same class as onnxruntime in float, over
+    every input of ``x`` whatever batch the model declares or its graph fixes
+    (:func:`hetero.frontend.onnxrt.run_float` runs the batches it accepts); ``skipped`` with
+    the reason (one line) where onnxruntime cannot run the model, e.g. QONNX ops."""
     from hetero.frontend.onnxrt import run_float
 
     try:

@@ -1,9 +1,10 @@
 """onnxruntime on a model whatever batch size its export fixed: the float side of every check.
 
 An export may fix its batch: an input declared with batch 1 (a PyTorch export without dynamic
-axes), or a Reshape whose constant target shape starts with a number (PyTorch's and Brevitas's
-Flatten written as ``Reshape(x, [1, -1])``; the ONNX-zoo MNIST). :func:`session` frees the
-declared batch axes; :func:`fixed_batch` finds such a Reshape; :func:`run_float` runs any
+axes), a Reshape whose constant target shape starts with a number (PyTorch's and Brevitas's
+Flatten written as ``Reshape(x, [1, -1])``; the ONNX-zoo MNIST), a Flatten with axis 0 (Keras
+exports). :func:`session` frees the declared batch axes; :func:`fixed_batch` finds such a
+Reshape or Flatten; :func:`run_float` runs any
 batch of inputs in chunks the graph accepts. onnxruntime prints nothing: its errors become one
 :class:`~hetero.errors.UserError` line."""
 
@@ -70,13 +71,20 @@ def _constant_values(graph: onnx.GraphProto) -> tuple[set[str], dict[str, onnx.T
 def fixed_batch(model: onnx.ModelProto) -> tuple[int, str] | None:
     """``(k, why)`` where the graph fixes its batch at ``k``: a Reshape of data computed from
     the input to a constant shape that starts with ``k > 0`` (and, where the input declares
-    a batch size, ``k`` is that size); ``why`` names the Reshape and its shape. None where no
-    Reshape fixes it (a shape computed at run time is not seen: :func:`run_float` still checks
-    the batch onnxruntime returns)."""
+    a batch size, ``k`` is that size), or a Flatten with axis 0 (``k`` = 1); ``why`` names the
+    node. None where no node fixes it (a shape computed at run time is not seen:
+    :func:`run_float` and the baselines' sweep still check the batch onnxruntime returns)."""
     declared = declared_batch(model)
     const, values = _constant_values(model.graph)
     for node in model.graph.node:
-        if node.op_type != "Reshape" or len(node.input) < 2 or node.input[0] in const:
+        if node.domain not in ("", "ai.onnx") or not node.input or node.input[0] in const:
+            continue
+        name = printable(node.name or node.output[0])
+        if node.op_type == "Flatten" and declared in (None, 1):
+            axis = next((a.i for a in node.attribute if a.name == "axis"), 1)
+            if axis == 0:  # [N, ...] -> [1, N * ...]
+                return 1, f"Flatten '{name}' with axis 0"
+        if node.op_type != "Reshape" or len(node.input) < 2:
             continue
         t = values.get(node.input[1])
         if t is None:
@@ -89,8 +97,7 @@ def fixed_batch(model: onnx.ModelProto) -> tuple[int, str] | None:
             continue
         k = int(shape[0])
         if k > 0 and (declared is None or k == declared):
-            return k, (f"Reshape '{printable(node.name or node.output[0])}' to "
-                       f"[{', '.join(str(int(s)) for s in shape)}]")
+            return k, f"Reshape '{name}' to [{', '.join(str(int(d)) for d in shape)}]"
     return None
 
 

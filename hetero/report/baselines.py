@@ -5,7 +5,8 @@
   weight quantizers folded to float constants, activation quantizers as plain float ops with
   the QONNX definition; the returned note says which graph was timed.
 * :func:`cpu_baseline` / :func:`gpu_baseline`: onnxruntime, measured: latency at batch 1 and
-  throughput over batch sizes 1..1024 (:func:`sweep`, repetitions chosen to fit a time budget),
+  throughput over batch sizes 1..1024 (:func:`sweep`: those the model accepts, a note saying
+  which were not timed and why; repetitions chosen to fit a time budget),
   the device named, energy per inference (:mod:`hetero.report.energy`: RAPL / NVML measured, else
   estimated). The GPU path uses onnxruntime's ``CUDAExecutionProvider`` and is skipped with a
   note where onnxruntime has none.
