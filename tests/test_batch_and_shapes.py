@@ -170,8 +170,7 @@ def test_sweep_skips_batches_the_model_refuses_silently(tmp_path, capfd):
     init = next(i for i in model.graph.initializer if i.name == "shape")
     init.name = "shape0"
     model.graph.node.insert(0, helper.make_node("Identity", ["shape0"], ["shape"], name="ident"))
-    sess_model = model
-    out = cpu_baseline(sess_model, budget_s=0.2)
+    out = cpu_baseline(model, budget_s=0.2)
     assert [r["batch"] for r in out["throughput"]] == [1]
     assert "batch" in out["sweep_note"]
     captured = capfd.readouterr()
