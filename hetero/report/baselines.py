@@ -385,24 +385,7 @@ def fpga_baseline(report: dict, board) -> dict:
     from hetero.synthesis.estimate import describe_over
 
     resources = _resources(report)
-    if not design_fits(report):  # no power from resources the board does not have
-        over = over_of(report)
-        entry = {
-            "device": f"{board.name} ({board.part}) at {clock:g} MHz",
-            "measured": False,
-            "source": f"cycles from the RTL simulation ({report['simulation']['simulator']}) at the "
-                      "board's clock",
-            "batch1_latency_us": round(latency_s * 1e6, 4),
-            "best_throughput_per_s": round(1 / interval_s, 1) if interval_s else None,
-            "best_batch": None,
-            "energy": {"power_w": None, "batch1_uj": None, "throughput_uj": None, "measured": False,
-                       "method": f"not estimated: the design does not fit {board.name} "
-                                 f"({describe_over(over) if over else 'over the board'})"},
-            "fits": False,
-        }
-        return entry
-    power = energy.fpga_power(board, resources[1] if resources else None, clock)
-    return {
+    timing = {
         "device": f"{board.name} ({board.part}) at {clock:g} MHz",
         "measured": False,
         "source": f"cycles from the RTL simulation ({report['simulation']['simulator']}) at the "
@@ -410,6 +393,18 @@ def fpga_baseline(report: dict, board) -> dict:
         "batch1_latency_us": round(latency_s * 1e6, 4),
         "best_throughput_per_s": round(1 / interval_s, 1) if interval_s else None,
         "best_batch": None,
+    }
+    if not design_fits(report):  # no power from resources the board does not have
+        over = over_of(report)
+        return {**timing,
+                "energy": {"power_w": None, "batch1_uj": None, "throughput_uj": None,
+                           "measured": False,
+                           "method": f"not estimated: the design does not fit {board.name} "
+                                     f"({describe_over(over) if over else 'over the board'})"},
+                "fits": False}
+    power = energy.fpga_power(board, resources[1] if resources else None, clock)
+    return {
+        **timing,
         "energy": {
             "power_w": power["total_w"],
             "batch1_uj": round(energy.energy_uj(power["total_w"], latency_s), 4),
