@@ -36,6 +36,7 @@ from hetero.errors import UserError
 from hetero.ir.fixed import FixedType
 from hetero.ir.graph import Graph, Node, Tensor
 from hetero.ir.quant import Requant
+from hetero.hw.cycles import Cycles
 from hetero.hw.fixed_hw import shape_of, vector_stream
 from hetero.hw.stream import StreamLayout, tensor_layouts
 from hetero.hw.cost import Family, Resources, coeffs
@@ -99,8 +100,6 @@ def centred_range(t: Tensor) -> tuple[int, int]:
 def stream_cycles(beats: int, stages: int = 1):
     """:class:`~hetero.hw.cycles.Cycles` of a unit that takes one beat per cycle through
     ``stages`` register stages."""
-    from hetero.hw.cycles import Cycles  # (hetero.ops imports this module)
-
     return Cycles(beats - 1 + stages, beats)
 
 
@@ -255,8 +254,6 @@ def movement_cycles(graph: Graph, node: Node, src_flat: np.ndarray):
     t_in, lin, lout, src, wire = moves(graph, node, src_flat)
     if wire:
         return stream_cycles(lin.beats, 0)
-    from hetero.hw.cycles import Cycles
-
     n = lin.beats + lout.beats - 1
     return Cycles(n, n)
 

@@ -9,8 +9,8 @@ requantizations of the centred input ``x - zero_point`` (:func:`~hetero.ir.quant
 the output type's rounding and overflow): the positive one by the ratio of the scales, the
 negative one by ``slope`` times that ratio, per element (``attrs["neg"]``'s multiplier has the
 slope's shape; ``slope`` taken with :data:`~hetero.ir.quant.MULT_BITS` significant bits, exact
-when it is a power of two). The branch is chosen on the sign of the input. With one slope this
-is :mod:`hetero.ops.leaky_relu`'s arithmetic exactly.
+when it is a power of two). The branch is chosen on the sign of the input.
+:class:`~hetero.ops.leaky_relu.LeakyRelu` is this op with one slope.
 
 Hardware: both requantizations (:func:`~hetero.hw.requant_hw.requant_expr`) and a multiplexer per
 lane, the negative one with its lane's slope, in one register stage
